@@ -1,0 +1,52 @@
+import { existsSync, readdirSync } from 'node:fs';
+
+/**
+ * WebGPU in Node through Dawn (the `webgpu` package).
+ *
+ * On machines without a GPU, Dawn needs a CPU Vulkan driver: SwiftShader ships with Debian's
+ * `chromium` package (Mesa's lavapipe in Debian 12 is refused by Dawn, missing features). When
+ * VK_ICD_FILENAMES is unset and the machine has no GPU device node, we point at SwiftShader.
+ */
+const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+function chooseVulkanDriver() {
+  if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return;
+  const hasGpu = existsSync('/dev/dri') || readdirSync('/dev').some((f) => f.startsWith('nvidia'));
+  if (!hasGpu && existsSync(swiftshaderIcd)) process.env.VK_ICD_FILENAMES = swiftshaderIcd;
+}
+
+// Dawn segfaults in ProcessEvents if the object `create()` returns is garbage-collected
+// while its devices live, so it is kept here for the life of the process.
+let gpu: GPU | undefined;
+
+export interface DawnDevice {
+  device: GPUDevice;
+  adapter: { vendor: string; architecture: string; device: string; description: string };
+  features: string[];
+}
+
+export async function openDawnDevice(): Promise<DawnDevice> {
+  chooseVulkanDriver();
+  if (!gpu) {
+    const dawn = await import('webgpu');
+    Object.assign(globalThis, dawn.globals);
+    gpu = dawn.create([]);
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    throw new Error('No WebGPU adapter: install a Vulkan driver (on a machine without a GPU: apt-get install chromium libvulkan1 for SwiftShader).');
+  }
+  const device = await adapter.requestDevice({
+    label: 'supernet-agent',
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+    },
+  });
+  const info = adapter.info;
+  return {
+    device,
+    adapter: { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description },
+    features: [...adapter.features],
+  };
+}

@@ -1,0 +1,39 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { authRoutes } from './auth/routes.ts';
+import { principalMiddleware } from './auth/principal.ts';
+import { blobRoutes } from './blobs/routes.ts';
+import type { AppEnv, Deps } from './context.ts';
+import { AppError } from './errors.ts';
+import { jobRoutes } from './jobs/routes.ts';
+import { statsRoutes } from './stats/routes.ts';
+import pkg from '../package.json' with { type: 'json' };
+
+export const version = pkg.version;
+const webDist = resolve(import.meta.dirname, '../dist/web');
+
+/** The composition root: the one place features are wired together. */
+export function createApp(deps: Deps) {
+  const app = new Hono<AppEnv>();
+
+  app.onError((err, c) => {
+    if (err instanceof AppError) return c.json({ error: { code: err.code, message: err.message } }, err.status);
+    if (err instanceof HTTPException) return c.json({ error: { code: 'http', message: err.message } }, err.status);
+    console.error(err);
+    return c.json({ error: { code: 'internal', message: 'Something failed on our side; nothing was changed. Try again.' } }, 500);
+  });
+  app.notFound((c) => c.json({ error: { code: 'not_found', message: `No route ${c.req.method} ${c.req.path}.` } }, 404));
+
+  app.get('/api/health', (c) => c.json({ ok: true, version }));
+  app.use('/api/*', principalMiddleware(deps));
+  app.route('/api', authRoutes(deps));
+  app.route('/api', blobRoutes(deps));
+  app.route('/api', jobRoutes(deps));
+  app.route('/', statsRoutes(deps));
+
+  if (existsSync(webDist)) app.use('/*', serveStatic({ root: webDist }));
+  return app;
+}

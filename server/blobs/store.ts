@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Db } from '../db/index.ts';
+import { badRequest, notFound, tooLarge } from '../errors.ts';
+
+export const sha256Pattern = /^[0-9a-f]{64}$/;
+
+/**
+ * Content-addressed, immutable bytes under `<data>/blobs/ab/abcdef…`, with a row in `blobs`
+ * once the file is durable (written to a temporary name, fsynced, renamed). A crash leaves at
+ * worst a stray temporary file; a row never points at a missing file.
+ */
+export class BlobStore {
+  readonly dir: string;
+  readonly tmpDir: string;
+
+  constructor(dataDir: string, private readonly db: Db, readonly bytesMax: number) {
+    this.dir = join(dataDir, 'blobs');
+    this.tmpDir = join(this.dir, 'tmp');
+    mkdirSync(this.tmpDir, { recursive: true });
+  }
+
+  path(sha256: string): string {
+    return join(this.dir, sha256.slice(0, 2), sha256);
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    if (!sha256Pattern.test(sha256)) return false;
+    return !!(await this.db.selectFrom('blobs').select('sha256').where('sha256', '=', sha256).executeTakeFirst());
+  }
+
+  /** The whole blob; 404 when it was never stored. */
+  async read(sha256: string): Promise<Uint8Array> {
+    if (!(await this.has(sha256))) throw notFound(`No blob ${sha256.slice(0, 12)}…: upload it first with PUT /api/blobs.`);
+    return readFile(this.path(sha256));
+  }
+
+  /** The bytes of a blob a row already references (so it exists); touches no table, so it
+   * is safe inside a transaction (PGlite has one connection). */
+  readKnown(sha256: string): Promise<Uint8Array> {
+    return readFile(this.path(sha256));
+  }
+
+  async size(sha256: string): Promise<number> {
+    return (await stat(this.path(sha256))).size;
+  }
+
+  /**
+   * Streams bytes in, hashing as they come; stops with 413 as soon as they pass `bytesMax`,
+   * and with 400 when `expectedSha256` is given and the bytes do not match it.
+   */
+  async put(body: AsyncIterable<Uint8Array> | Uint8Array, accountId: string | null, expectedSha256?: string) {
+    const tmp = join(this.tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+    const file = await open(tmp, 'w');
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      const chunks = body instanceof Uint8Array ? [body] : body;
+      for await (const chunk of chunks) {
+        size += chunk.byteLength;
+        if (size > this.bytesMax) throw tooLarge(`The upload is over the ${this.bytesMax}-byte limit (SUPERNET_BLOB_MAX_BYTES).`);
+        hash.update(chunk);
+        await file.write(chunk);
+      }
+      await file.sync();
+    } catch (err) {
+      await file.close();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await file.close();
+    const sha256 = hash.digest('hex');
+    if (expectedSha256 && expectedSha256 !== sha256) {
+      await rm(tmp, { force: true });
+      throw badRequest(`The bytes hash to ${sha256}, not the ${expectedSha256} you sent: the upload was damaged.`, 'hash_mismatch');
+    }
+    mkdirSync(join(this.dir, sha256.slice(0, 2)), { recursive: true });
+    await rename(tmp, this.path(sha256));
+    await this.db
+      .insertInto('blobs')
+      .values({ sha256, size, account_id: accountId })
+      .onConflict((oc) => oc.column('sha256').doNothing())
+      .execute();
+    return { sha256, size };
+  }
+}

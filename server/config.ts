@@ -1,0 +1,50 @@
+import { resolve } from 'node:path';
+import { ConfigError } from './errors.ts';
+
+/** Everything a coordinator can be told from its environment. README lists each variable. */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  blobBytesMax: number;
+  leaseTtlMs: number;
+  /** Origins besides the coordinator's own that may make cookie-authenticated writes. */
+  allowedOrigins: string[];
+}
+
+const mib = 1024 * 1024;
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name}=${raw} is not valid: set it to a whole number from ${min} to ${max}, or unset it for ${fallback}.`);
+  }
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const databaseUrl = env.DATABASE_URL?.trim() || null;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(
+      `DATABASE_URL must start with postgres:// or postgresql:// (got "${databaseUrl.slice(0, 40)}"); unset it to use the embedded PGlite store in SUPERNET_DATA.`,
+    );
+  }
+  const origins = (env.SUPERNET_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of origins) {
+    if (!/^https?:\/\/[^/]+$/.test(origin)) {
+      throw new ConfigError(`SUPERNET_ORIGINS has "${origin}": give origins like https://example.com, comma-separated, with no path.`);
+    }
+  }
+  return {
+    port: int(env, 'PORT', 8787, 0, 65535),
+    host: env.HOST?.trim() || '127.0.0.1',
+    dataDir: resolve(env.SUPERNET_DATA?.trim() || './data'),
+    databaseUrl,
+    blobBytesMax: int(env, 'SUPERNET_BLOB_MAX_BYTES', 256 * mib, 1024, 16 * 1024 * mib),
+    leaseTtlMs: int(env, 'SUPERNET_LEASE_TTL_MS', 30_000, 500, 3_600_000),
+    allowedOrigins: origins,
+  };
+}

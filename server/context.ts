@@ -1,0 +1,34 @@
+import type { Context } from 'hono';
+import type { Config } from './config.ts';
+import type { Db } from './db/index.ts';
+import type { BlobStore } from './blobs/store.ts';
+import { forbidden, unauthorized } from './errors.ts';
+
+/** Who is calling: a signed-in person (cookie), a program (API key), or a node (its token). */
+export type Principal =
+  | { kind: 'account'; accountId: string; via: 'cookie' | 'key' }
+  | { kind: 'node'; nodeId: string; accountId: string | null };
+
+/** What every feature is built from; `server/app.ts` makes one and hands it round. */
+export interface Deps {
+  db: Db;
+  config: Config;
+  blobs: BlobStore;
+  /** Wakes the lease pump when new work appears (set once the node hub exists). */
+  onWork: () => void;
+}
+
+export type AppEnv = { Variables: { principal: Principal | null; ip: string } };
+export type Ctx = Context<AppEnv>;
+
+/** The calling account, or 401. Nodes act for their account only where a route says so. */
+export function requireAccount(c: Ctx): string {
+  const p = c.get('principal');
+  if (!p || p.kind !== 'account') throw unauthorized();
+  return p.accountId;
+}
+
+/** Throws 403 unless the row belongs to the caller. */
+export function requireOwner(c: Ctx, ownerId: string, what: string) {
+  if (ownerId !== requireAccount(c)) throw forbidden(`This ${what} belongs to another account.`);
+}

@@ -1,0 +1,49 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import { createApp } from './app.ts';
+import { BlobStore } from './blobs/store.ts';
+import type { Config } from './config.ts';
+import type { Deps } from './context.ts';
+import { openStore } from './db/index.ts';
+import { NodeHub } from './nodes/hub.ts';
+
+export interface Coordinator {
+  url: string;
+  deps: Deps;
+  hub: NodeHub;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Opens the store, builds the app and the node hub, and listens. */
+export async function startCoordinator(config: Config): Promise<Coordinator> {
+  const db = await openStore(config);
+  const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax), onWork: () => {} };
+  const hub = new NodeHub(deps);
+  deps.onWork = () => void hub.pump();
+  const app = createApp(deps);
+  const server = createServer(getRequestListener(app.fetch));
+  server.on('upgrade', (req, socket, head) => {
+    if (req.url?.startsWith('/api/nodes/ws')) void hub.upgrade(req, socket, head);
+    else socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.host === '127.0.0.1' || config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  return {
+    url: `http://${host}:${port}`,
+    deps,
+    hub,
+    server,
+    async close() {
+      await hub.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import { ConfigError } from '../errors.ts';
+import * as m0001 from './migrations/0001_init.ts';
+import { PGlitePool } from './pglite-pool.ts';
+import type { Database } from './schema.ts';
+
+export type Db = Kysely<Database>;
+export type Trx = Transaction<Database>;
+
+/** Numbered, append-only. Each runs once, in its own transaction, under an advisory lock. */
+const migrations: [number, string, string][] = [[1, 'init', m0001.up]];
+
+const int8 = 20;
+const asNumber = (value: string) => Number(value);
+
+export interface StoreOptions {
+  dataDir: string;
+  databaseUrl: string | null;
+}
+
+/** Opens PostgreSQL at `databaseUrl`, or embedded PGlite under `dataDir/pglite`, and migrates. */
+export async function openStore({ dataDir, databaseUrl }: StoreOptions): Promise<Db> {
+  let db: Db;
+  if (databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: 10,
+      types: { getTypeParser: ((oid: number, format?: 'text') => (oid === int8 ? asNumber : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
+    });
+    pool.on('error', (err) => console.error(`postgres: ${err.message}`));
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    try {
+      await sql`select 1`.execute(db);
+    } catch (err) {
+      await db.destroy();
+      throw new ConfigError(`Cannot reach PostgreSQL at DATABASE_URL (${(err as Error).message}): start the server or fix the URL, or unset DATABASE_URL to use the embedded store.`);
+    }
+  } else {
+    const dir = join(dataDir, 'pglite');
+    mkdirSync(dir, { recursive: true });
+    const lite = await PGlite.create(dir, { parsers: { [int8]: asNumber } });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new PGlitePool(lite) as never }) });
+  }
+  await migrate(db);
+  return db;
+}
+
+async function migrate(db: Db) {
+  await sql`create table if not exists migrations (id int primary key, name text not null, applied_at timestamptz not null default now())`.execute(db);
+  for (const [id, name, up] of migrations) {
+    await db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(7364501)`.execute(trx);
+      const done = await sql<{ id: number }>`select id from migrations where id = ${id}`.execute(trx);
+      if (done.rows.length > 0) return;
+      await sql.raw(up).execute(trx);
+      await sql`insert into migrations (id, name) values (${id}, ${name})`.execute(trx);
+    });
+  }
+}

@@ -1,0 +1,97 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** jsonb: read as T, written as JSON text (both drivers then agree on the encoding). */
+type Json<T> = ColumnType<T, string, string>;
+
+/** Row types, one per table of `migrations/`. Timestamps come back as Date. */
+export interface Database {
+  accounts: {
+    id: Generated<string>;
+    email: string;
+    password_hash: string;
+    created_at: Generated<Date>;
+  };
+  login_failures: {
+    id: Generated<string>;
+    email: string;
+    ip: string;
+    at: Generated<Date>;
+  };
+  sessions: {
+    id_hash: string;
+    account_id: string;
+    created_at: Generated<Date>;
+    expires_at: Date;
+  };
+  api_keys: {
+    id: Generated<string>;
+    account_id: string;
+    name: string;
+    key_hash: string;
+    prefix: string;
+    created_at: Generated<Date>;
+    last_used_at: Date | null;
+    revoked_at: Date | null;
+  };
+  blobs: {
+    sha256: string;
+    size: number;
+    account_id: string | null;
+    created_at: Generated<Date>;
+  };
+  jobs: {
+    id: Generated<string>;
+    account_id: string;
+    kind: string;
+    spec: Json<unknown>;
+    /** Private to the workload: what shard computed and assemble needs (shapes, tiling). */
+    plan: Json<unknown>;
+    state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+    replication: number;
+    units_total: number;
+    units_verified: Generated<number>;
+    flops: number;
+    result_sha256: string | null;
+    error: string | null;
+    created_at: Generated<Date>;
+    updated_at: Generated<Date>;
+    finished_at: Date | null;
+  };
+  units: {
+    id: Generated<string>;
+    job_id: string;
+    idx: number;
+    params: Json<unknown>;
+    inputs: Json<string[]>;
+    flops: number;
+    state: 'pending' | 'verified' | 'failed' | 'cancelled';
+    replicas: number;
+    result_sha256: string | null;
+    created_at: Generated<Date>;
+    verified_at: Date | null;
+  };
+  nodes: {
+    id: Generated<string>;
+    account_id: string | null;
+    token_hash: string;
+    name: string;
+    caps: Json<unknown>;
+    gflops: number;
+    connected_at: Generated<Date>;
+    last_seen_at: Generated<Date>;
+    disconnected_at: Date | null;
+  };
+  attempts: {
+    id: Generated<string>;
+    unit_id: string;
+    node_id: string;
+    holder: string;
+    token: string;
+    state: 'leased' | 'returned' | 'valid' | 'invalid' | 'expired' | 'failed' | 'cancelled';
+    deadline: Date;
+    result_sha256: string | null;
+    error: string | null;
+    created_at: Generated<Date>;
+    returned_at: Date | null;
+  };
+}

@@ -1,0 +1,72 @@
+import { sql } from 'kysely';
+import type { Deps } from '../context.ts';
+import type { Db, Trx } from '../db/index.ts';
+import { workloads } from '../workloads/registry.ts';
+import { failuresMax } from './states.ts';
+
+/** unit pending ─▶ failed, and its job ─▶ failed; open attempts of the job are cancelled. */
+export async function failJobOfUnit(trx: Trx, unitId: string, jobId: string, reason: string) {
+  await trx.updateTable('units').set({ state: 'failed' }).where('id', '=', unitId).where('state', '=', 'pending').execute();
+  await trx
+    .updateTable('jobs')
+    .set({ state: 'failed', error: `A unit failed: ${reason}.`, finished_at: new Date(), updated_at: new Date() })
+    .where('id', '=', jobId)
+    .where('state', 'in', ['queued', 'running'])
+    .execute();
+  await cancelOpenWork(trx, jobId, 'the job failed');
+}
+
+/** queued | running ─▶ cancelled. Returns false when the job had already ended. */
+export async function cancelJob(db: Db, jobId: string): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const job = await trx
+      .updateTable('jobs')
+      .set({ state: 'cancelled', finished_at: new Date(), updated_at: new Date() })
+      .where('id', '=', jobId)
+      .where('state', 'in', ['queued', 'running'])
+      .returning('id')
+      .executeTakeFirst();
+    if (job) await cancelOpenWork(trx, jobId, 'the job was cancelled');
+    return !!job;
+  });
+}
+
+async function cancelOpenWork(trx: Trx, jobId: string, why: string) {
+  const units = trx.selectFrom('units').select('id').where('job_id', '=', jobId);
+  await trx.updateTable('units').set({ state: 'cancelled' }).where('job_id', '=', jobId).where('state', '=', 'pending').execute();
+  await trx.updateTable('attempts').set({ state: 'cancelled', error: why }).where('unit_id', 'in', units).where('state', 'in', ['leased', 'returned']).execute();
+}
+
+/**
+ * running ─all units verified─▶ done: builds the result from the verified tiles, stores it
+ * as a blob, then flips the job in one guarded UPDATE. Idempotent: after a crash between the
+ * two steps the sweeper runs it again and the blob store dedups the bytes.
+ */
+export async function assembleJob(deps: Deps, jobId: string) {
+  const job = await deps.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
+  if (!job || job.state !== 'running' || job.units_verified !== job.units_total) return;
+  const units = await deps.db.selectFrom('units').select(['params', 'result_sha256']).where('job_id', '=', jobId).where('state', '=', 'verified').orderBy('idx').execute();
+  const results = [];
+  for (const u of units) results.push({ params: u.params as Record<string, unknown>, result: await deps.blobs.readKnown(u.result_sha256!) });
+  const out = workloads[job.kind]!.assemble(job.plan as Record<string, unknown>, results);
+  const { sha256 } = await deps.blobs.put(out.bytes, job.account_id);
+  await deps.db
+    .updateTable('jobs')
+    .set({ state: 'done', result_sha256: sha256, finished_at: new Date(), updated_at: new Date() })
+    .where('id', '=', jobId)
+    .where('state', '=', 'running')
+    .execute();
+}
+
+/** The sweeper's other duties: give up units lost too often, finish jobs left complete. */
+export async function sweepJobs(deps: Deps) {
+  const exhausted = await sql<{ id: string; job_id: string }>`
+    select u.id, u.job_id from units u
+    where u.state = 'pending'
+      and (select count(*) from attempts a where a.unit_id = u.id and a.state in ('expired', 'failed')) >= ${failuresMax}`.execute(deps.db);
+  for (const u of exhausted.rows) {
+    await deps.db.transaction().execute((trx) => failJobOfUnit(trx, u.id, u.job_id, `it was lost or failed on ${failuresMax} nodes`));
+  }
+  const complete = await deps.db.selectFrom('jobs').select('id').where('state', '=', 'running').whereRef('units_verified', '=', 'units_total').execute();
+  for (const job of complete) await assembleJob(deps, job.id);
+}

@@ -1,0 +1,34 @@
+/**
+ * The state machines of record. Every move below is one UPDATE guarded by the state it
+ * leaves (`where state = …`), so a move applies at most once however many coordinator
+ * processes race for it, and a restart resumes from whatever the rows say.
+ *
+ * Job
+ *   queued ──first lease──▶ running ──last unit verified, result assembled──▶ done
+ *   queued | running ──a unit failed──▶ failed
+ *   queued | running ──DELETE /api/jobs/:id──▶ cancelled
+ *
+ * Unit
+ *   pending ──quorum of agreeing replicas from different accounts──▶ verified
+ *   pending ──replicas disagree past `replicasMax`, or `failuresMax` attempts lost──▶ failed
+ *   pending ──job cancelled──▶ cancelled
+ *   While pending, a unit wants `replicas` live attempts (leased or returned); a disagreement
+ *   raises `replicas` by one to break the tie.
+ *
+ * Attempt (one execution of a unit by one node; state 'leased' is the lease)
+ *   leased ──result with the lease's token before the deadline──▶ returned
+ *   leased ──deadline passed (sweeper), or a result after it──▶ expired
+ *   leased ──node reports an error──▶ failed
+ *   leased | returned ──unit decided without it, or job cancelled──▶ cancelled
+ *   returned ──agrees with the accepted result──▶ valid
+ *   returned ──disagrees, or malformed──▶ invalid
+ */
+export const jobOpen = ['queued', 'running'] as const;
+export const jobTerminal = ['done', 'failed', 'cancelled'] as const;
+
+/** Agreeing results from different accounts that verify a unit. */
+export const quorum = 2;
+/** Live replicas a unit may grow to while its results disagree. */
+export const replicasMax = 4;
+/** Expired or failed attempts after which a unit is given up as failing everywhere. */
+export const failuresMax = 8;

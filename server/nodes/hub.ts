@@ -1,0 +1,203 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { principalFromBearer, principalFromSession, sessionCookie } from '../auth/principal.ts';
+import { randomSecret, sha256Hex } from '../auth/secrets.ts';
+import type { Deps, Principal } from '../context.ts';
+import { assembleJob, sweepJobs } from '../jobs/finish.ts';
+import { frameBytesMax, nodeMessage, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
+import { describeIssues } from '../validate.ts';
+import { claimUnit, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
+import { acceptResult, failAttempt } from './results.ts';
+
+/**
+ * Node connection
+ *   open ──hello──▶ ready ──request/heartbeat/result/fail…──▶ ready ──close──▶ gone
+ *   Before hello only hello is understood. `badFramesMax` malformed frames close it (1008).
+ * What a connection holds in memory (wanted slots, the socket) is not of record: losing it
+ * costs at most the leases in flight, which lapse and go back to the queue.
+ */
+const badFramesMax = 5;
+const slotsMax = 4;
+const pumpMs = 250;
+const sweepMs = 1000;
+
+interface Conn {
+  ws: WebSocket;
+  principal: Principal | null;
+  node: LeaseHolder | null;
+  wanted: number;
+  badFrames: number;
+  busy: Promise<void>;
+}
+
+export class NodeHub {
+  readonly conns = new Set<Conn>();
+  readonly wss = new WebSocketServer({ noServer: true, maxPayload: frameBytesMax });
+  #timers: NodeJS.Timeout[] = [];
+  #pumping = false;
+
+  constructor(private readonly deps: Deps) {
+    this.#timers.push(setInterval(() => void this.pump(), pumpMs), setInterval(() => void this.sweep(), sweepMs));
+  }
+
+  /** HTTP upgrade on /api/nodes/ws. Credentials: Bearer key, `?key=`, or the session cookie. */
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? url.searchParams.get('key');
+    const cookie = req.headers.cookie?.match(new RegExp(`${sessionCookie}=([^;]+)`))?.[1];
+    let principal: Principal | null = null;
+    try {
+      if (bearer) principal = await principalFromBearer(this.deps, bearer);
+      else if (cookie) principal = await principalFromSession(this.deps, cookie);
+    } catch {
+      principal = null;
+    }
+    if (bearer && !principal) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\n\r\nThe API key is not valid.\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, principal));
+  }
+
+  #open(ws: WebSocket, principal: Principal | null) {
+    const conn: Conn = { ws, principal, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve() };
+    this.conns.add(conn);
+    ws.on('message', (data, isBinary) => {
+      // Frames of one socket are handled in order; a slow one does not reorder the next.
+      conn.busy = conn.busy.then(() => this.#frame(conn, isBinary ? null : data.toString())).catch((err) => {
+        this.#send(conn, { type: 'error', code: 'internal', message: 'The coordinator failed on that frame; try again.' });
+        console.error('node frame failed:', err);
+      });
+    });
+    ws.on('close', () => {
+      this.conns.delete(conn);
+      if (conn.node) void this.deps.db.updateTable('nodes').set({ disconnected_at: new Date() }).where('id', '=', conn.node.nodeId).execute().catch(() => {});
+    });
+    ws.on('error', () => ws.terminate());
+  }
+
+  #send(conn: Conn, message: CoordinatorMessage) {
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(message));
+  }
+
+  #bad(conn: Conn, message: string) {
+    conn.badFrames++;
+    this.#send(conn, { type: 'error', code: 'bad_frame', message });
+    if (conn.badFrames >= badFramesMax) conn.ws.close(1008, 'too many malformed frames');
+  }
+
+  async #frame(conn: Conn, text: string | null) {
+    if (text === null) return this.#bad(conn, 'Binary frames are not part of the protocol: send JSON text.');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return this.#bad(conn, 'The frame is not JSON.');
+    }
+    const parsed = nodeMessage.safeParse(json);
+    if (!parsed.success) return this.#bad(conn, `The frame does not fit the protocol: ${describeIssues(parsed.error)}.`);
+    const msg = parsed.data;
+    if (msg.type === 'hello') return this.#hello(conn, msg);
+    const node = conn.node;
+    if (!node) return this.#bad(conn, 'Say hello first.');
+    switch (msg.type) {
+      case 'request':
+        conn.wanted = Math.min(slotsMax, conn.wanted + msg.slots);
+        return this.pump();
+      case 'heartbeat':
+        return extendLeases(this.deps.db, node.nodeId, msg.attempts, this.deps.config.leaseTtlMs);
+      case 'fail': {
+        const failed = await failAttempt(this.deps.db, node.holder, msg.attemptId, msg.token, msg.reason);
+        this.#send(conn, { type: 'ack', attemptId: msg.attemptId, status: failed ? 'accepted' : 'refused' });
+        return this.pump();
+      }
+      case 'result': {
+        const outcome = await acceptResult(this.deps, node.holder, msg.attemptId, msg.token, msg.output);
+        this.#send(conn, outcome.status === 'accepted'
+          ? { type: 'ack', attemptId: msg.attemptId, status: 'accepted' }
+          : { type: 'ack', attemptId: msg.attemptId, status: 'refused', reason: outcome.reason });
+        if (outcome.status === 'accepted') {
+          if (outcome.decided.length) await this.#cancelDecided(outcome.decided);
+          if (outcome.jobComplete) await assembleJob(this.deps, outcome.jobComplete);
+        }
+        return this.pump();
+      }
+    }
+  }
+
+  async #hello(conn: Conn, msg: Extract<NodeMessage, { type: 'hello' }>) {
+    if (conn.node) return this.#bad(conn, 'hello was already said on this connection.');
+    const accountId = conn.principal?.accountId ?? null;
+    const caps = JSON.stringify(msg.capabilities);
+    const name = msg.name ?? msg.capabilities.adapter.description ?? 'node';
+    let token = msg.resume?.token ?? '';
+    let row = msg.resume
+      ? await this.deps.db
+          .updateTable('nodes')
+          .set({ caps, gflops: msg.capabilities.gflops, name, connected_at: new Date(), last_seen_at: new Date(), disconnected_at: null })
+          .where('id', '=', msg.resume.nodeId)
+          .where('token_hash', '=', sha256Hex(msg.resume.token))
+          .where((eb) => (accountId ? eb('account_id', '=', accountId) : eb('account_id', 'is', null)))
+          .returning(['id'])
+          .executeTakeFirst()
+      : undefined;
+    if (!row) {
+      token = `snn_${randomSecret(24)}`;
+      row = await this.deps.db
+        .insertInto('nodes')
+        .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops })
+        .returning(['id'])
+        .executeTakeFirstOrThrow();
+    }
+    conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops };
+    this.#send(conn, { type: 'welcome', nodeId: row.id, token, accountId, heartbeatMs: Math.floor(this.deps.config.leaseTtlMs / 3) });
+  }
+
+  /** Tells local nodes to drop attempts of units that were just decided without them. */
+  async #cancelDecided(unitIds: string[]) {
+    const open = await this.deps.db.selectFrom('attempts').select(['id', 'node_id']).where('unit_id', 'in', unitIds).where('state', '=', 'cancelled').execute();
+    for (const conn of this.conns) {
+      for (const a of open) if (conn.node?.nodeId === a.node_id) this.#send(conn, { type: 'cancel', attemptId: a.id, reason: 'the unit was decided' });
+    }
+  }
+
+  /** Fills wanted slots with leases, one claim per connection per round. */
+  async pump() {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      let progress = true;
+      while (progress) {
+        progress = false;
+        for (const conn of this.conns) {
+          if (!conn.node || conn.wanted <= 0 || conn.ws.readyState !== conn.ws.OPEN) continue;
+          const lease = await claimUnit(this.deps.db, conn.node, this.deps.config.leaseTtlMs);
+          if (!lease) continue;
+          conn.wanted--;
+          progress = true;
+          this.#send(conn, { type: 'lease', attemptId: lease.attemptId, token: lease.token, deadline: lease.deadline.getTime(), unit: lease.unit });
+        }
+      }
+    } catch (err) {
+      console.error('lease pump failed:', (err as Error).message);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  async sweep() {
+    try {
+      if ((await expireLeases(this.deps.db)) > 0) void this.pump();
+      await sweepJobs(this.deps);
+    } catch (err) {
+      console.error('sweeper failed:', (err as Error).message);
+    }
+  }
+
+  async close() {
+    for (const t of this.#timers) clearInterval(t);
+    for (const conn of this.conns) conn.ws.terminate();
+    this.wss.close();
+  }
+}

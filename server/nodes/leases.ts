@@ -1,0 +1,87 @@
+import { sql } from 'kysely';
+import { randomSecret } from '../auth/secrets.ts';
+import type { Db } from '../db/index.ts';
+import type { UnitPayload } from '../protocol/messages.ts';
+
+export interface LeaseHolder {
+  nodeId: string;
+  /** The account id, or `anon:<node id>`: never two replicas of one unit to one holder. */
+  holder: string;
+  gflops: number;
+}
+
+export interface Lease {
+  attemptId: string;
+  token: string;
+  deadline: Date;
+  unit: UnitPayload;
+}
+
+/** A lease lasts at least `leaseTtlMs`, and 3× the unit's expected run time at the node's
+ * calibrated speed (floored at 0.05 GFLOP/s, so a node claiming 0 cannot hold work forever). */
+export function leaseMs(flops: number, gflops: number, leaseTtlMs: number): number {
+  return Math.max(leaseTtlMs, Math.ceil((3 * flops) / (Math.max(gflops, 0.05) * 1e6)));
+}
+
+/**
+ * Claims one unit for a node, or null when none fits. Oldest job first, then unit order.
+ * `for update of u skip locked`: concurrent claimers (other sockets, other coordinator
+ * processes) pass over a unit being claimed instead of waiting on it; inside the lock,
+ * the count of live attempts is exact because attempts are only added under it.
+ */
+export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | null> {
+  return db.transaction().execute(async (trx) => {
+    const found = await sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number }>`
+      select u.id, u.job_id, j.kind, u.params, u.inputs, u.flops
+      from units u join jobs j on j.id = u.job_id
+      where u.state = 'pending' and j.state in ('queued', 'running')
+        and (select count(*) from attempts a where a.unit_id = u.id
+             and (a.state = 'returned' or (a.state = 'leased' and a.deadline > now()))) < u.replicas
+        and not exists (select 1 from attempts a where a.unit_id = u.id and a.holder = ${who.holder}
+             and a.state in ('leased', 'returned', 'valid', 'invalid'))
+      order by j.created_at, u.idx
+      limit 1
+      for update of u skip locked`.execute(trx);
+    const unit = found.rows[0];
+    if (!unit) return null;
+    const token = randomSecret(16);
+    const deadline = new Date(Date.now() + leaseMs(unit.flops, who.gflops, leaseTtlMs));
+    const attempt = await trx
+      .insertInto('attempts')
+      .values({ unit_id: unit.id, node_id: who.nodeId, holder: who.holder, token, state: 'leased', deadline })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await trx.updateTable('jobs').set({ state: 'running', updated_at: new Date() }).where('id', '=', unit.job_id).where('state', '=', 'queued').execute();
+    return {
+      attemptId: attempt.id,
+      token,
+      deadline,
+      unit: { id: unit.id, jobId: unit.job_id, kind: unit.kind, params: unit.params, inputs: unit.inputs, flops: unit.flops },
+    };
+  });
+}
+
+/** Extends the deadlines of a node's live leases by `leaseTtlMs` from now. */
+export async function extendLeases(db: Db, nodeId: string, attemptIds: string[], leaseTtlMs: number) {
+  await db.updateTable('nodes').set({ last_seen_at: new Date() }).where('id', '=', nodeId).execute();
+  if (attemptIds.length === 0) return;
+  await db
+    .updateTable('attempts')
+    .set({ deadline: sql`greatest(deadline, now() + ${`${leaseTtlMs} milliseconds`}::interval)` })
+    .where('id', 'in', attemptIds)
+    .where('node_id', '=', nodeId)
+    .where('state', '=', 'leased')
+    .execute();
+}
+
+/** leased ─deadline passed─▶ expired. Returns how many leases lapsed. */
+export async function expireLeases(db: Db): Promise<number> {
+  const rows = await db
+    .updateTable('attempts')
+    .set({ state: 'expired', error: 'the lease ran out before a result came' })
+    .where('state', '=', 'leased')
+    .where('deadline', '<', sql<Date>`now()`)
+    .returning('unit_id')
+    .execute();
+  return rows.length;
+}

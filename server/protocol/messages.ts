@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+/**
+ * The node protocol: JSON text frames on GET /api/nodes/ws, one schema set for the
+ * coordinator, the browser node and the agent. Isomorphic (zod only).
+ *
+ * node ─hello─▶ coordinator ─welcome─▶ node ─request─▶ … ─lease─▶ node
+ * node ─heartbeat (every heartbeatMs, names its leases)─▶ coordinator extends their deadlines
+ * node ─result (output blob uploaded first, with the lease's token)─▶ coordinator ─ack─▶ node
+ * coordinator ─cancel─▶ node: drop that attempt (unit decided elsewhere, job cancelled)
+ * Any malformed frame ─▶ error frame, nothing changes; too many ─▶ the socket is closed.
+ */
+export const protocolVersion = 1;
+
+const id = z.uuid();
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const capabilities = z.object({
+  adapter: z.object({
+    vendor: z.string().max(200),
+    architecture: z.string().max(200),
+    device: z.string().max(200),
+    description: z.string().max(500),
+  }),
+  features: z.array(z.string().max(100)).max(100),
+  limits: z.record(z.string().max(100), z.number()).optional(),
+  /** Measured at calibration; used only to size leases, never to pay. */
+  gflops: z.number().min(0).max(1e7),
+  kinds: z.array(z.string().max(50)).min(1).max(50),
+});
+export type Capabilities = z.infer<typeof capabilities>;
+
+export const nodeMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('hello'),
+    protocol: z.literal(protocolVersion),
+    name: z.string().max(100).optional(),
+    capabilities,
+    /** A node that reconnects names its earlier id and token to keep its leases. */
+    resume: z.object({ nodeId: id, token: z.string().max(200) }).optional(),
+  }),
+  z.object({ type: z.literal('request'), slots: z.number().int().min(1).max(8) }),
+  z.object({ type: z.literal('heartbeat'), attempts: z.array(id).max(64) }),
+  z.object({ type: z.literal('result'), attemptId: id, token: z.string().max(200), output: sha256, elapsedMs: z.number().min(0).optional() }),
+  z.object({ type: z.literal('fail'), attemptId: id, token: z.string().max(200), reason: z.string().max(2000) }),
+]);
+export type NodeMessage = z.infer<typeof nodeMessage>;
+
+export const unitPayload = z.object({
+  id,
+  jobId: id,
+  kind: z.string(),
+  params: z.record(z.string(), z.unknown()),
+  inputs: z.array(sha256),
+  flops: z.number(),
+});
+export type UnitPayload = z.infer<typeof unitPayload>;
+
+export const coordinatorMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('welcome'),
+    nodeId: id,
+    /** Bearer secret for this node's uploads and resumes (`snn_…`). */
+    token: z.string(),
+    accountId: id.nullable(),
+    heartbeatMs: z.number(),
+  }),
+  z.object({ type: z.literal('lease'), attemptId: id, token: z.string(), deadline: z.number(), unit: unitPayload }),
+  z.object({ type: z.literal('ack'), attemptId: id, status: z.enum(['accepted', 'refused']), reason: z.string().optional() }),
+  z.object({ type: z.literal('cancel'), attemptId: id, reason: z.string() }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+]);
+export type CoordinatorMessage = z.infer<typeof coordinatorMessage>;
+
+/** Frames over this size are refused by the socket itself. */
+export const frameBytesMax = 64 * 1024;

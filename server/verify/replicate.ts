@@ -1,0 +1,39 @@
+import { quorum, replicasMax } from '../jobs/states.ts';
+
+/** A returned result of one unit; `holder` is its account (or anonymous node). */
+export interface Returned {
+  id: string;
+  holder: string;
+  sha256: string;
+  bytes: Uint8Array;
+}
+
+export type Decision =
+  | { kind: 'verified'; accepted: Returned; valid: string[]; invalid: string[] }
+  | { kind: 'wait' }
+  | { kind: 'escalate'; replicas: number }
+  | { kind: 'failed'; reason: string };
+
+/**
+ * Replication: a unit is verified when `quorum` results from different holders agree
+ * within the workload's tolerance. When every wanted replica has returned and none has a
+ * quorum, one more replica is asked for (the tie-break), up to `replicasMax`.
+ * (Cheap checks such as Freivalds' for matmul, and adaptive replication, build on this seam.)
+ */
+export function decide(returned: Returned[], replicas: number, agree: (x: Uint8Array, y: Uint8Array) => boolean): Decision {
+  for (const candidate of returned) {
+    const supporters = returned.filter((r) => r === candidate || (r.holder !== candidate.holder && agree(candidate.bytes, r.bytes)));
+    if (new Set(supporters.map((r) => r.holder)).size >= quorum) {
+      const valid = new Set(supporters.map((r) => r.id));
+      return {
+        kind: 'verified',
+        accepted: candidate,
+        valid: [...valid],
+        invalid: returned.filter((r) => !valid.has(r.id)).map((r) => r.id),
+      };
+    }
+  }
+  if (returned.length < replicas) return { kind: 'wait' };
+  if (replicas < replicasMax) return { kind: 'escalate', replicas: replicas + 1 };
+  return { kind: 'failed', reason: `${returned.length} results from different nodes disagree and no ${quorum} of them agree` };
+}

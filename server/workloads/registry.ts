@@ -1,0 +1,7 @@
+import { matmul } from './matmul.ts';
+import type { Workload } from './types.ts';
+
+/** Every workload the coordinator serves, by kind. */
+export const workloads: Record<string, Workload<any>> = {
+  [matmul.kind]: matmul,
+};

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Coordinator } from '../../server/coordinator.ts';
+import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { parseNpy } from '../../shaders/npy.ts';
+import { randomMatrix } from '../../server/workloads/random.ts';
+import { TestClient } from '../helpers/client.ts';
+import { spawnCli, stopChild, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
+import { expectClose } from '../helpers/matrices.ts';
+import { storeKinds } from '../helpers/stores.ts';
+
+describe.each(storeKinds)('a matmul job from submission to verified result (%s)', (store) => {
+  let coordinator: Coordinator;
+  const agents: ReturnType<typeof spawnCli>[] = [];
+
+  beforeAll(async () => {
+    coordinator = await testCoordinator(store);
+  });
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => stopChild(a)));
+    await coordinator?.close();
+  });
+
+  it('runs 256×512 · 512×384 on two Dawn agents of different accounts and returns A·B', async () => {
+    const dev = await TestClient.signup(coordinator.url, `dev-${store}@example.com`);
+    await dev.useNewKey('ci');
+    const a = randomMatrix(256, 512, 11);
+    const b = randomMatrix(512, 384, 12);
+    const spec = { a: await dev.uploadMatrix(a), b: await dev.uploadMatrix(b) };
+    const submitted = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec }, 201);
+    expect(submitted).toMatchObject({ state: 'queued', units: 6, estimate: { flops: 2 * 2 * 256 * 512 * 384 } });
+
+    for (const name of ['alice', 'bob']) {
+      const contributor = await TestClient.signup(coordinator.url, `${name}-${store}@example.com`);
+      const key = await contributor.useNewKey('agent');
+      const agent = spawnCli(['agent', '--url', coordinator.url, '--key', key, '--name', name]);
+      agents.push(agent);
+      await waitForOutput(agent, /connected as node/);
+    }
+
+    const job = await dev.waitForJob(submitted.id);
+    expect(job).toMatchObject({ state: 'done', progress: { units: 6, verified: 6 } });
+    const res = await dev.call('GET', `/api/jobs/${submitted.id}/result`);
+    expect(res.status).toBe(200);
+    expectClose(parseNpy(new Uint8Array(await res.arrayBuffer())), matmulReference(a, b), 512);
+
+    // Each unit was accepted on two agreeing results from different accounts.
+    const valid = await coordinator.deps.db
+      .selectFrom('attempts')
+      .innerJoin('units', 'units.id', 'attempts.unit_id')
+      .select(['attempts.unit_id', 'attempts.holder'])
+      .where('units.job_id', '=', submitted.id)
+      .where('attempts.state', '=', 'valid')
+      .execute();
+    expect(valid).toHaveLength(12);
+    for (const unitId of new Set(valid.map((v) => v.unit_id))) {
+      expect(new Set(valid.filter((v) => v.unit_id === unitId).map((v) => v.holder)).size).toBe(2);
+    }
+  });
+});
