@@ -22,7 +22,7 @@ export function blobRoutes(deps: Deps) {
     if (expected !== undefined && !sha256Pattern.test(expected)) throw badRequest('X-Content-SHA256 must be 64 hex digits.');
     const body = c.req.raw.body;
     if (!body) throw badRequest('Send the blob as the request body.');
-    const stored = await blobs.put(body as unknown as AsyncIterable<Uint8Array>, principal.accountId, expected);
+    const stored = await blobs.put(body as unknown as AsyncIterable<Uint8Array>, principal.accountId, { limited: true, expectedSha256: expected });
     return c.json(stored, 201);
   });
 

@@ -48,10 +48,13 @@ export class BlobStore {
   }
 
   /**
-   * Streams bytes in, hashing as they come; stops with 413 as soon as they pass `bytesMax`,
-   * and with 400 when `expectedSha256` is given and the bytes do not match it.
+   * Streams bytes in, hashing as they come. An upload (`limited`) stops with 413 as soon as
+   * it passes `bytesMax`; blobs the coordinator makes itself (panels, results) are not
+   * uploads. 400 when `expectedSha256` is given and the bytes do not match it.
    */
-  async put(body: AsyncIterable<Uint8Array> | Uint8Array, accountId: string | null, expectedSha256?: string) {
+  async put(body: AsyncIterable<Uint8Array> | Uint8Array, accountId: string | null, upload?: { limited: true; expectedSha256?: string }) {
+    const expectedSha256 = upload?.expectedSha256;
+    const bytesMax = upload?.limited ? this.bytesMax : Infinity;
     const tmp = join(this.tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     const file = await open(tmp, 'w');
     const hash = createHash('sha256');
@@ -60,7 +63,7 @@ export class BlobStore {
       const chunks = body instanceof Uint8Array ? [body] : body;
       for await (const chunk of chunks) {
         size += chunk.byteLength;
-        if (size > this.bytesMax) throw tooLarge(`The upload is over the ${this.bytesMax}-byte limit (SUPERNET_BLOB_MAX_BYTES).`);
+        if (size > bytesMax) throw tooLarge(`The upload is over the ${this.bytesMax}-byte limit (SUPERNET_BLOB_MAX_BYTES).`);
         hash.update(chunk);
         await file.write(chunk);
       }

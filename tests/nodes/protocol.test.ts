@@ -1,0 +1,119 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Coordinator } from '../../server/coordinator.ts';
+import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { parseNpy } from '../../shaders/npy.ts';
+import { randomMatrix } from '../../server/workloads/random.ts';
+import { TestClient } from '../helpers/client.ts';
+import { eventually, testCoordinator } from '../helpers/coordinator.ts';
+import { expectClose } from '../helpers/matrices.ts';
+import { RawNode } from '../helpers/raw-node.ts';
+import { storeKinds } from '../helpers/stores.ts';
+
+describe.each(storeKinds)('the node protocol (%s)', (store) => {
+  let coordinator: Coordinator;
+  const nodes: RawNode[] = [];
+  afterEach(async () => {
+    nodes.splice(0).forEach((n) => n.close());
+    await coordinator?.close();
+  });
+
+  async function contributor(name: string) {
+    const client = await TestClient.signup(coordinator.url, `${name}@example.com`);
+    const node = await RawNode.connect(coordinator.url, await client.useNewKey());
+    nodes.push(node);
+    await node.hello();
+    return node;
+  }
+
+  /** A developer with one small job: 1 unit (a 16×24 · 24×8 product). */
+  async function oneUnitJob() {
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 24, n: 8, seed: 3 } } }, 201);
+    return { dev, job };
+  }
+
+  const rowCounts = async () =>
+    Promise.all((['nodes', 'attempts', 'jobs', 'units'] as const).map(async (t) => (await coordinator.deps.db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n));
+
+  it('answers garbage frames with an error frame, changes nothing, and disconnects a node that keeps sending them', async () => {
+    coordinator = await testCoordinator(store);
+    const node = await RawNode.connect(coordinator.url);
+    nodes.push(node);
+    const before = await rowCounts();
+    node.send('this is not json');
+    expect(await node.next('error')).toMatchObject({ code: 'bad_frame', message: expect.stringContaining('not JSON') });
+    node.send(JSON.stringify({ type: 'result', attemptId: 'nope' }));
+    expect((await node.next('error')).message).toMatch(/does not fit the protocol/);
+    node.send({ type: 'request', slots: 1 });
+    expect((await node.next('error')).message).toMatch(/hello first/);
+    expect(await rowCounts()).toEqual(before);
+    node.send('{');
+    node.send('[]');
+    await eventually(async () => node.closed, 'the socket to close');
+    expect(node.closed).toMatchObject({ code: 1008 });
+  });
+
+  it('refuses a WebSocket with a wrong API key', async () => {
+    coordinator = await testCoordinator(store);
+    await expect(RawNode.connect(coordinator.url, 'sn_wrong')).rejects.toThrow(/401/);
+  });
+
+  it('refuses a result sent with a stale lease token, and one with a forged token', async () => {
+    coordinator = await testCoordinator(store, { SUPERNET_LEASE_TTL_MS: '700' });
+    const { dev, job } = await oneUnitJob();
+    const slow = await contributor('slow');
+    const first = await slow.lease();
+    // The lease lapses; the sweeper re-queues the unit; another node takes it.
+    await eventually(async () => (await coordinator.deps.db.selectFrom('attempts').select('state').where('id', '=', first.attemptId).executeTakeFirst())?.state === 'expired', 'the lease to expire');
+    const other = await contributor('other');
+    const second = await other.lease();
+    expect(second.unit.id).toBe(first.unit.id);
+    const right = await slow.compute(first);
+    expect(await slow.submit(first, right)).toMatchObject({ status: 'refused', reason: expect.stringMatching(/no longer current/) });
+    expect(await other.submit(second, right, 'forged-token')).toMatchObject({ status: 'refused' });
+    const job2 = await dev.json('GET', `/api/jobs/${job.id}`);
+    expect(job2.progress.verified).toBe(0);
+    const states = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', [first.attemptId, second.attemptId]).execute();
+    expect(states.map((s) => s.state).sort()).toEqual(['expired', 'leased']);
+  });
+
+  it('never accepts wrong numbers: a disagreement calls a third replica and the liar is marked invalid', async () => {
+    coordinator = await testCoordinator(store);
+    const { dev, job } = await oneUnitJob();
+    const liar = await contributor('liar');
+    const honest1 = await contributor('honest1');
+    const honest2 = await contributor('honest2');
+    const liarLease = await liar.lease();
+    const lease1 = await honest1.lease();
+    const right = await honest1.compute(lease1);
+    const wrong = { ...right, data: right.data.map((v, i) => (i === 5 ? v + 0.5 : v)) };
+    expect(await liar.submit(liarLease, wrong)).toMatchObject({ status: 'accepted' }); // received; not yet judged
+    expect(await honest1.submit(lease1, right)).toMatchObject({ status: 'accepted' });
+    expect((await dev.json('GET', `/api/jobs/${job.id}`)).progress.verified).toBe(0);
+    const lease2 = await honest2.lease(); // the tie-break replica
+    expect(lease2.unit.id).toBe(liarLease.unit.id);
+    await honest2.submit(lease2, await honest2.compute(lease2));
+    const done = await dev.waitForJob(job.id);
+    expect(done.state).toBe('done');
+    const liarAttempt = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', '=', liarLease.attemptId).executeTakeFirstOrThrow();
+    expect(liarAttempt.state).toBe('invalid');
+    const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
+    expectClose(result, matmulReference(randomMatrix(16, 24, 3), randomMatrix(24, 8, 3 ^ 0x9e3779b9)), 24);
+  });
+
+  it('never gives two replicas of one unit to one account', async () => {
+    coordinator = await testCoordinator(store);
+    await oneUnitJob();
+    const client = await TestClient.signup(coordinator.url, 'twice@example.com');
+    const key = await client.useNewKey();
+    const a = await RawNode.connect(coordinator.url, key);
+    const b = await RawNode.connect(coordinator.url, key);
+    nodes.push(a, b);
+    await a.hello();
+    await b.hello();
+    await a.lease();
+    b.send({ type: 'request', slots: 1 });
+    await expect(b.next('lease', 1500)).rejects.toThrow(/no lease/);
+  });
+});
