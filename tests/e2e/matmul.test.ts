@@ -8,6 +8,14 @@ import { spawnCli, stopChild, testCoordinator, waitForOutput } from '../helpers/
 import { expectClose } from '../helpers/matrices.ts';
 import { storeKinds } from '../helpers/stores.ts';
 
+/** Reads GET /api/jobs/:id/events to its end and returns the progress events' data. */
+async function progressEvents(url: string, key: string, jobId: string): Promise<any[]> {
+  const res = await fetch(`${url}/api/jobs/${jobId}/events`, { headers: { authorization: `Bearer ${key}` } });
+  expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+  const text = await res.text();
+  return text.split('\n\n').filter((block) => block.includes('event: progress')).map((block) => JSON.parse(block.split('\n').find((l) => l.startsWith('data: '))!.slice(6)));
+}
+
 describe.each(storeKinds)('a matmul job from submission to verified result (%s)', (store) => {
   let coordinator: Coordinator;
   const agents: ReturnType<typeof spawnCli>[] = [];
@@ -28,6 +36,7 @@ describe.each(storeKinds)('a matmul job from submission to verified result (%s)'
     const spec = { a: await dev.uploadMatrix(a), b: await dev.uploadMatrix(b) };
     const submitted = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec }, 201);
     expect(submitted).toMatchObject({ state: 'queued', units: 6, estimate: { flops: 2 * 2 * 256 * 512 * 384 } });
+    const events = progressEvents(coordinator.url, dev.key, submitted.id);
 
     for (const name of ['alice', 'bob']) {
       const contributor = await TestClient.signup(coordinator.url, `${name}-${store}@example.com`);
@@ -39,6 +48,13 @@ describe.each(storeKinds)('a matmul job from submission to verified result (%s)'
 
     const job = await dev.waitForJob(submitted.id);
     expect(job).toMatchObject({ state: 'done', progress: { units: 6, verified: 6 } });
+    // Server-sent progress: from queued, never backwards, ending done with the result link.
+    const seen = await events;
+    expect(seen[0]!.state).toBe('queued');
+    expect(seen.at(-1)).toMatchObject({ state: 'done', progress: { verified: 6 }, result: `/api/jobs/${submitted.id}/result` });
+    const verified = seen.map((e) => e.progress.verified);
+    expect(verified).toEqual([...verified].sort((x, y) => x - y));
+    expect(new Set(verified).size).toBeGreaterThan(2);
     const res = await dev.call('GET', `/api/jobs/${submitted.id}/result`);
     expect(res.status).toBe(200);
     expectClose(parseNpy(new Uint8Array(await res.arrayBuffer())), matmulReference(a, b), 512);

@@ -1,0 +1,103 @@
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStore } from '../../server/db/index.ts';
+import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { parseNpy } from '../../shaders/npy.ts';
+import { randomMatrix } from '../../server/workloads/random.ts';
+import { TestClient } from '../helpers/client.ts';
+import { eventually, spawnCli, stopChild, storeEnv, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
+import { expectClose } from '../helpers/matrices.ts';
+import { storeKinds } from '../helpers/stores.ts';
+
+type Child = ReturnType<typeof spawnCli>;
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+const reference = (m: number, k: number, n: number, seed: number) => matmulReference(randomMatrix(m, k, seed), randomMatrix(k, n, seed ^ 0x9e3779b9));
+
+async function agentFor(url: string, name: string, children: Child[]) {
+  const client = await TestClient.signup(url, `${name}@example.com`);
+  const agent = spawnCli(['agent', '--url', url, '--key', await client.useNewKey(), '--name', name]);
+  children.push(agent);
+  await waitForOutput(agent, /connected as node/);
+  return { agent, accountId: client.accountId };
+}
+
+describe.each(storeKinds)('faults (%s)', (store) => {
+  const children: Child[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    await Promise.all(children.splice(0).map((c) => stopChild(c, 'SIGKILL')));
+    for (const f of cleanups.splice(0)) await f();
+  });
+
+  it('an agent killed mid-unit: its leases expire, other nodes finish, the job completes', async () => {
+    const coordinator = await testCoordinator(store, { SUPERNET_LEASE_TTL_MS: '1500' });
+    cleanups.push(() => coordinator.close());
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 512, k: 256, n: 512, seed: 5 }, tile: 128 } }, 201);
+
+    const doomed = await agentFor(coordinator.url, 'doomed', children);
+    const leasedBy = async () =>
+      (await coordinator.deps.db.selectFrom('attempts').select('id').where('holder', '=', doomed.accountId).where('state', '=', 'leased').execute()).map((r) => r.id);
+    await eventually(async () => (await leasedBy()).length > 0, 'the doomed agent to hold a lease');
+    await stopChild(doomed.agent, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 300)); // frames already on the wire land first
+    const orphaned = await leasedBy();
+    expect(orphaned.length).toBeGreaterThan(0);
+
+    await agentFor(coordinator.url, 'rescuer1', children);
+    await agentFor(coordinator.url, 'rescuer2', children);
+    const done = await dev.waitForJob(job.id);
+    expect(done.state).toBe('done');
+    const states = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', orphaned).execute();
+    expect(states.every((s) => s.state === 'expired')).toBe(true);
+    const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
+    expectClose(result, reference(512, 256, 512, 5), 256);
+  });
+
+  it('the coordinator SIGKILLed and restarted mid-job: the job completes, nothing lost, no unit verified twice, agents reconnect', async () => {
+    const env = { ...(await storeEnv(store)), PORT: String(await freePort()), SUPERNET_LEASE_TTL_MS: '3000' };
+    const start = async () => {
+      const child = spawnCli(['serve'], env);
+      children.push(child);
+      const [, url] = await waitForOutput(child, /coordinator on (http:\S+)/);
+      return { child, url: url! };
+    };
+    let { child, url } = await start();
+    const dev = await TestClient.signup(url, 'dev@example.com');
+    await dev.useNewKey();
+    const [m, k, n] = [768, 1024, 768];
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m, k, n, seed: 9 } } }, 201);
+    const agents = [await agentFor(url, 'a1', children), await agentFor(url, 'a2', children)];
+
+    const progress = await eventually(async () => {
+      const j = await dev.json('GET', `/api/jobs/${job.id}`);
+      return j.progress.verified >= 3 ? j.progress : null;
+    }, 'three verified units', 120_000, 50);
+    await stopChild(child, 'SIGKILL');
+    expect(progress.verified).toBeLessThan(progress.units); // killed mid-job
+
+    ({ child, url } = await start());
+    const done = await dev.waitForJob(job.id, 180_000);
+    expect(done).toMatchObject({ state: 'done', progress: { units: 36, verified: 36 } });
+    for (const { agent } of agents) expect(agent.output.join('').match(/connected as node/g)!.length).toBeGreaterThanOrEqual(2);
+    const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
+    expectClose(result, reference(m, k, n, 9), k);
+
+    await stopChild(child);
+    const db = await openStore({ dataDir: env.SUPERNET_DATA, databaseUrl: env.DATABASE_URL ?? null });
+    cleanups.push(() => db.destroy());
+    const units = await db.selectFrom('units').select(['id', 'state']).where('job_id', '=', job.id).execute();
+    expect(units.filter((u) => u.state === 'verified')).toHaveLength(36);
+    const valid = await db.selectFrom('attempts').select('unit_id').where('state', '=', 'valid').execute();
+    for (const u of units) expect(valid.filter((v) => v.unit_id === u.id)).toHaveLength(2);
+  });
+});

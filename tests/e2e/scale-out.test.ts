@@ -1,0 +1,58 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../server/config.ts';
+import { startCoordinator, type Coordinator } from '../../server/coordinator.ts';
+import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { parseNpy } from '../../shaders/npy.ts';
+import { randomMatrix } from '../../server/workloads/random.ts';
+import { TestClient } from '../helpers/client.ts';
+import { expectClose } from '../helpers/matrices.ts';
+import { RawNode } from '../helpers/raw-node.ts';
+import { freshPostgresUrl } from '../helpers/stores.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// Concurrency shows only on PostgreSQL (PGlite has one connection), so this runs there only.
+describe.runIf(process.env.TEST_DATABASE_URL)('two coordinator processes on one PostgreSQL', () => {
+  const coordinators: Coordinator[] = [];
+  const nodes: RawNode[] = [];
+  afterAll(async () => {
+    nodes.forEach((n) => n.close());
+    for (const c of coordinators) await c.close();
+  });
+
+  it('share the queue: racing nodes on both verify every unit exactly once', async () => {
+    const databaseUrl = await freshPostgresUrl();
+    const dataDir = mkdtempSync(join(tmpdir(), 'supernet-scale-')); // blobs are shared through one directory here
+    for (let i = 0; i < 2; i++) coordinators.push(await startCoordinator(loadConfig({ PORT: '0', DATABASE_URL: databaseUrl, SUPERNET_DATA: dataDir })));
+    const [one, two] = coordinators as [Coordinator, Coordinator];
+    const dev = await TestClient.signup(one.url, 'dev@example.com');
+    await dev.useNewKey();
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 96, k: 40, n: 96, seed: 4 }, tile: 16 } }, 201);
+    expect(job.units).toBe(36);
+
+    // Six CPU nodes of six accounts, three on each coordinator, each working as fast as it can.
+    const work = async (url: string, name: string) => {
+      const client = await TestClient.signup(url, `${name}@example.com`);
+      const node = await RawNode.connect(url, await client.useNewKey());
+      nodes.push(node);
+      await node.hello();
+      for (;;) {
+        node.send({ type: 'request', slots: 1 });
+        const lease = await node.next('lease', 1500).catch(() => null);
+        if (!lease) return;
+        await node.submit(lease, await node.compute(lease));
+      }
+    };
+    await Promise.all(['a', 'b', 'c', 'd', 'e', 'f'].map((name, i) => work((i % 2 ? two : one).url, name)));
+
+    const done = await dev.waitForJob(job.id, 30_000);
+    expect(done).toMatchObject({ state: 'done', progress: { units: 36, verified: 36 } });
+    const valid = await one.deps.db.selectFrom('attempts').select('unit_id').where('state', '=', 'valid').execute();
+    const perUnit = new Map<string, number>();
+    for (const v of valid) perUnit.set(v.unit_id, (perUnit.get(v.unit_id) ?? 0) + 1);
+    expect([...perUnit.values()]).toEqual(Array(36).fill(2));
+    const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
+    expectClose(result, matmulReference(randomMatrix(96, 40, 4), randomMatrix(40, 96, 4 ^ 0x9e3779b9)), 40);
+  });
+});
