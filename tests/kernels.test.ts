@@ -1,39 +1,55 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { matmulGpu } from '../shaders/matmul/index.ts';
-import { matmulReference } from '../shaders/matmul/reference.ts';
-import { openDawnDevice } from '../server/agent/dawn.ts';
+import { openDawnDevice, type DawnDevice } from '../server/agent/dawn.ts';
+import { tuningFile, tuningFor } from '../server/agent/tuning-cache.ts';
 import { randomMatrix } from '../server/workloads/random.ts';
+import { autotuneMatmul } from '../shaders/matmul/autotune.ts';
+import { matmulCandidates, matmulConfigNaive, matmulGpu, type MatmulStats } from '../shaders/matmul/index.ts';
+import { matmulReference } from '../shaders/matmul/reference.ts';
+import { awkwardShapes } from './helpers/shapes.ts';
 import { expectClose } from './helpers/matrices.ts';
 
-let device: GPUDevice;
+let gpu: DawnDevice;
 beforeAll(async () => {
-  ({ device } = await openDawnDevice());
+  gpu = await openDawnDevice();
 });
-afterAll(() => device?.destroy());
+afterAll(() => gpu?.device.destroy());
 
-describe('matmul kernel on Dawn (SwiftShader)', () => {
-  const shapes: [number, number, number][] = [
-    [1, 1, 1],
-    [7, 13, 5],
-    [1000, 3, 1000],
-    [33, 65, 17],
-    [128, 256, 96],
-  ];
-  for (const [m, k, n] of shapes) {
-    it(`matches the CPU reference for ${m}×${k}·${k}×${n}`, async () => {
-      const a = randomMatrix(m, k, m * 31 + k);
-      const b = randomMatrix(k, n, n * 17 + k);
-      const got = await matmulGpu(device, a, b);
-      expectClose(got, matmulReference(a, b), k);
+describe('matmul kernels on Dawn (SwiftShader)', () => {
+  const configs = [matmulConfigNaive, ...matmulCandidates];
+  for (const config of configs) {
+    it(`${config.kernel} ${config.wg.join('×')} matches the CPU reference on awkward shapes`, async () => {
+      for (const [m, k, n] of awkwardShapes) {
+        const a = randomMatrix(m, k, m * 31 + k);
+        const b = randomMatrix(k, n, n * 17 + k);
+        expectClose(await matmulGpu(gpu.device, a, b, { config }), matmulReference(a, b), k);
+      }
     });
   }
 
-  it('gives the same product when the work is split over K into many dispatches', async () => {
+  it('gives the same product when split over K into many dispatches, and counts them', async () => {
     const a = randomMatrix(40, 300, 1);
     const b = randomMatrix(300, 50, 2);
-    const whole = await matmulGpu(device, a, b);
-    const split = await matmulGpu(device, a, b, { dispatchFlopsMax: 2 * 40 * 50 * 7 }); // 43 dispatches of K=7
-    expectClose(split, whole, 300);
+    const stats: MatmulStats = { dispatches: 0, maxDispatchMs: 0 };
+    // Padded to 40×300·300×56: 4 k-steps cost 2·40·56·4 FLOPs, so 75 dispatches.
+    const split = await matmulGpu(gpu.device, a, b, { dispatchFlopsMax: 2 * 40 * 56 * 4, stats });
+    expect(stats.dispatches).toBe(75);
+    expect(stats.maxDispatchMs).toBeGreaterThan(0);
     expectClose(split, matmulReference(a, b), 300);
+  });
+
+  it('autotunes to a measured config and remembers it per adapter', async () => {
+    const tuning = await autotuneMatmul(gpu.device, 128);
+    expect(tuning.trials).toHaveLength(matmulCandidates.length);
+    expect(tuning.gflops).toBe(Math.max(...tuning.trials.map((t) => t.gflops)));
+    process.env.SUPERNET_CACHE = mkdtempSync(join(tmpdir(), 'supernet-cache-'));
+    const first = await tuningFor(gpu);
+    expect(first.cached).toBe(false);
+    const saved = JSON.parse(readFileSync(tuningFile(), 'utf8'));
+    expect(Object.values(saved)).toEqual([first.tuning]);
+    const second = await tuningFor(gpu);
+    expect(second).toEqual({ tuning: first.tuning, cached: true });
   });
 });

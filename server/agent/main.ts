@@ -1,7 +1,8 @@
 import WebSocket from 'ws';
-import { calibrate, kernels } from '../../shaders/kernels.ts';
+import { gpuContext, kernels } from '../../shaders/kernels.ts';
 import { openDawnDevice, type DawnDevice } from './dawn.ts';
 import { NodeRuntime } from './runtime.ts';
+import { tuningFor } from './tuning-cache.ts';
 
 export interface AgentOptions {
   url: string;
@@ -24,8 +25,10 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
     log(`GPU device lost (${info.message}); it will be reopened`);
   });
   watch(gpu);
-  const gflops = await calibrate(gpu.device);
-  log(`${gpu.adapter.description || gpu.adapter.vendor || 'WebGPU adapter'}: ${gflops.toFixed(2)} GFLOP/s at calibration`);
+  const { tuning, cached } = await tuningFor(gpu);
+  const gflops = tuning.gflops;
+  const { kernel, wg } = tuning.config;
+  log(`${gpu.adapter.description || gpu.adapter.vendor || 'WebGPU adapter'}: ${gflops.toFixed(2)} GFLOP/s with ${kernel} ${wg.join('×')} (${cached ? 'remembered' : 'autotuned'})`);
   const runtime = new NodeRuntime({
     url: opts.url.replace(/\/$/, ''),
     key: opts.key,
@@ -35,14 +38,14 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
     capabilities: { adapter: gpu.adapter, features: gpu.features, gflops, kinds: Object.keys(kernels) },
     connect: (url, headers) => new WebSocket(url, { headers }) as unknown as globalThis.WebSocket,
     async execute(unit, inputs) {
-      const kernel = kernels[unit.kind];
-      if (!kernel) throw new Error(`this node cannot run ${unit.kind} units`);
+      const run = kernels[unit.kind];
+      if (!run) throw new Error(`this node cannot run ${unit.kind} units`);
       if (lost) {
         gpu = await openDawnDevice();
         lost = false;
         watch(gpu);
       }
-      return kernel(gpu.device, inputs, unit.params);
+      return run(gpuContext(gpu.device, tuning), inputs, unit.params);
     },
   });
   runtime.start();

@@ -1,41 +1,74 @@
 import type { Matrix } from '../npy.ts';
-import naiveSource from './naive.wgsl?raw';
+import { matmulConfigDefault, matmulKernels, type MatmulConfig } from './configs.ts';
+
+export * from './configs.ts';
 
 /**
- * Runs C = A·B on a GPUDevice. No DOM and no Node APIs: the browser worker, the Dawn agent
- * and the tests all call this.
+ * Runs C = A·B on a GPUDevice. No DOM and no Node APIs: the browser worker, the Dawn agent,
+ * the bench and the tests all call this one runner, which owns pipelines (cached per
+ * device), buffers, labels and error scopes.
  *
- * Watchdog budget: a dispatch must end well within a second on the slowest adapter we
- * serve (Chrome kills a device at 15 s, Windows resets the GPU at 2 s). The naive kernel
- * runs at 0.35 GFLOP/s on SwiftShader here (1024², 2 cores), so by default one dispatch
- * does at most 256 MFLOP (~0.7 s there); longer products are split over K.
+ * Watchdog budget: a dispatch must end well within a second on the adapter it runs on
+ * (Chrome kills a device at 15 s, Windows resets the GPU at 2 s). Long products are split
+ * over K into dispatches of at most `dispatchFlopsMax`. Nodes set it from their calibrated
+ * speed (dispatchSecondsTarget of work); the default suits the naive kernel on SwiftShader
+ * here (0.35 GFLOP/s, so 256 MFLOP ≈ 0.7 s).
  */
 export const dispatchFlopsMaxDefault = 256e6;
+/** The share of a second a node aims each dispatch at; 4× headroom under the 1 s bound. */
+export const dispatchSecondsTarget = 0.25;
 
-export interface MatmulOptions {
-  dispatchFlopsMax?: number;
+export interface MatmulStats {
+  dispatches: number;
+  /** The longest dispatch, submit to done, as the host saw it. */
+  maxDispatchMs: number;
 }
 
-const pipelines = new WeakMap<GPUDevice, GPUComputePipeline>();
+export interface MatmulOptions {
+  config?: MatmulConfig;
+  dispatchFlopsMax?: number;
+  /** Filled in with what the run did. */
+  stats?: MatmulStats;
+}
 
-function pipelineFor(device: GPUDevice): GPUComputePipeline {
-  let pipeline = pipelines.get(device);
+const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+function pipelineFor(device: GPUDevice, { kernel, wg }: MatmulConfig): GPUComputePipeline {
+  let cache = pipelines.get(device);
+  if (!cache) pipelines.set(device, (cache = new Map()));
+  const label = `matmul/${kernel}/${wg[0]}x${wg[1]}`;
+  let pipeline = cache.get(label);
   if (!pipeline) {
-    const module = device.createShaderModule({ label: 'matmul/naive', code: naiveSource });
-    pipeline = device.createComputePipeline({ label: 'matmul/naive', layout: 'auto', compute: { module, entryPoint: 'main' } });
-    pipelines.set(device, pipeline);
+    const module = device.createShaderModule({ label, code: matmulKernels[kernel].source });
+    pipeline = device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main', constants: { wgX: wg[0], wgY: wg[1] } } });
+    cache.set(label, pipeline);
   }
   return pipeline;
 }
 
+/** Copies `m` into a zeroed rows×cols matrix (no copy when it already has that shape). */
+function padded(m: Matrix, rows: number, cols: number): Float32Array {
+  if (m.rows === rows && m.cols === cols) return m.data;
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < m.rows; r++) out.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), r * cols);
+  return out;
+}
+
+const roundUp = (x: number, step: number) => Math.ceil(x / step) * step;
+
 export async function matmulGpu(device: GPUDevice, a: Matrix, b: Matrix, options: MatmulOptions = {}): Promise<Matrix> {
   if (a.cols !== b.rows) throw new Error(`cannot multiply ${a.rows}×${a.cols} by ${b.rows}×${b.cols}`);
+  const config = options.config ?? matmulConfigDefault;
+  const kernel = matmulKernels[config.kernel];
   const m = a.rows, k = a.cols, n = b.cols;
+  const [mp, kp, np] = kernel.padded ? [roundUp(m, kernel.rows), roundUp(k, 4), roundUp(n, kernel.cols)] : [m, k, n];
   const flopsMax = options.dispatchFlopsMax ?? dispatchFlopsMaxDefault;
-  const kChunk = Math.max(1, Math.min(k, Math.floor(flopsMax / (2 * m * n))));
+  const kStep = kernel.padded ? 4 : 1;
+  const kChunk = Math.min(kp, Math.max(kStep, Math.floor(flopsMax / (2 * mp * np) / kStep) * kStep));
+  const stats = options.stats ?? { dispatches: 0, maxDispatchMs: 0 };
   const created: GPUBuffer[] = [];
   const buffer = (label: string, size: number, usage: number) => {
-    const made = device.createBuffer({ label, size: Math.max(16, Math.ceil(size / 16) * 16), usage });
+    const made = device.createBuffer({ label, size: roundUp(Math.max(16, size), 16), usage });
     created.push(made);
     return made;
   };
@@ -43,16 +76,18 @@ export async function matmulGpu(device: GPUDevice, a: Matrix, b: Matrix, options
   device.pushErrorScope('out-of-memory');
   try {
     const S = GPUBufferUsage;
-    const bufA = buffer('matmul/a', a.data.byteLength, S.STORAGE | S.COPY_DST);
-    const bufB = buffer('matmul/b', b.data.byteLength, S.STORAGE | S.COPY_DST);
-    const bufC = buffer('matmul/c', m * n * 4, S.STORAGE | S.COPY_SRC);
-    const read = buffer('matmul/read', m * n * 4, S.MAP_READ | S.COPY_DST);
-    device.queue.writeBuffer(bufA, 0, a.data.buffer, a.data.byteOffset, a.data.byteLength);
-    device.queue.writeBuffer(bufB, 0, b.data.buffer, b.data.byteOffset, b.data.byteLength);
-    const pipeline = pipelineFor(device);
-    for (let k0 = 0; k0 < k; k0 += kChunk) {
+    const dataA = padded(a, mp, kp), dataB = padded(b, kp, np);
+    const bufA = buffer('matmul/a', dataA.byteLength, S.STORAGE | S.COPY_DST);
+    const bufB = buffer('matmul/b', dataB.byteLength, S.STORAGE | S.COPY_DST);
+    const bufC = buffer('matmul/c', mp * np * 4, S.STORAGE | S.COPY_SRC);
+    const read = buffer('matmul/read', mp * np * 4, S.MAP_READ | S.COPY_DST);
+    device.queue.writeBuffer(bufA, 0, dataA.buffer, dataA.byteOffset, dataA.byteLength);
+    device.queue.writeBuffer(bufB, 0, dataB.buffer, dataB.byteOffset, dataB.byteLength);
+    const pipeline = pipelineFor(device, config);
+    const groups = [Math.ceil(np / kernel.cols / config.wg[0]), Math.ceil(mp / kernel.rows / config.wg[1])] as const;
+    for (let k0 = 0; k0 < kp; k0 += kChunk) {
       const dims = buffer('matmul/dims', 32, S.UNIFORM | S.COPY_DST);
-      device.queue.writeBuffer(dims, 0, new Uint32Array([m, k, n, k0, Math.min(k, k0 + kChunk), 0, 0, 0]));
+      device.queue.writeBuffer(dims, 0, new Uint32Array([mp, kp, np, k0, Math.min(kp, k0 + kChunk), 0, 0, 0]));
       const bind = device.createBindGroup({
         label: 'matmul/bind',
         layout: pipeline.getBindGroupLayout(0),
@@ -62,14 +97,19 @@ export async function matmulGpu(device: GPUDevice, a: Matrix, b: Matrix, options
       const pass = encoder.beginComputePass({ label: 'matmul' });
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(Math.ceil(n / 8), Math.ceil(m / 8));
+      pass.dispatchWorkgroups(groups[0], groups[1]);
       pass.end();
-      if (k0 + kChunk >= k) encoder.copyBufferToBuffer(bufC, 0, read, 0, m * n * 4);
+      if (k0 + kChunk >= kp) encoder.copyBufferToBuffer(bufC, 0, read, 0, mp * np * 4);
+      const started = performance.now();
       device.queue.submit([encoder.finish()]);
       await device.queue.onSubmittedWorkDone();
+      stats.dispatches++;
+      stats.maxDispatchMs = Math.max(stats.maxDispatchMs, performance.now() - started);
     }
     await read.mapAsync(GPUMapMode.READ);
-    const data = new Float32Array(read.getMappedRange().slice(0, m * n * 4));
+    const out = new Float32Array(read.getMappedRange(), 0, mp * np);
+    const data = new Float32Array(m * n);
+    for (let r = 0; r < m; r++) data.set(out.subarray(r * np, r * np + n), r * n);
     read.unmap();
     return { rows: m, cols: n, data };
   } finally {

@@ -16,7 +16,10 @@ struct Dims {
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> dims: Dims;
 
-@compute @workgroup_size(8, 8)
+override wgX: u32 = 8;
+override wgY: u32 = 8;
+
+@compute @workgroup_size(wgX, wgY)
 fn main(@builtin(global_invocation_id) id: vec3u) {
   let row = id.y;
   let col = id.x;
