@@ -38,6 +38,7 @@ export async function openDawnDevice(): Promise<DawnDevice> {
   }
   const device = await adapter.requestDevice({
     label: 'supernet-agent',
+    requiredFeatures: adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [],
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,

@@ -2,16 +2,23 @@ import block4x4 from './block4x4.wgsl?raw';
 import block8x4 from './block8x4.wgsl?raw';
 import block8x8 from './block8x8.wgsl?raw';
 import naive from './naive.wgsl?raw';
+import quad12x8 from './quad12x8.wgsl?raw';
+import quad16x4 from './quad16x4.wgsl?raw';
+import quad24x4 from './quad24x4.wgsl?raw';
 
 /**
- * The matmul kernels: WGSL source and the block of C one invocation computes. Blocked
- * kernels read vec4s, so the runner pads m to `rows`, n to `cols` and k to 4.
+ * The matmul kernels: WGSL source, the block of C one invocation computes, and the device
+ * feature it needs. Blocked kernels read vec4s, so the runner pads m to `rows`, n to `cols`
+ * and k to 4. Quad kernels share A through quadBroadcast and run in 1-D workgroups.
  */
 export const matmulKernels = {
-  naive: { source: naive, rows: 1, cols: 1, padded: false },
-  block4x4: { source: block4x4, rows: 4, cols: 4, padded: true },
-  block8x4: { source: block8x4, rows: 8, cols: 4, padded: true },
-  block8x8: { source: block8x8, rows: 8, cols: 8, padded: true },
+  naive: { source: naive, rows: 1, cols: 1, padded: false, needs: null },
+  block4x4: { source: block4x4, rows: 4, cols: 4, padded: true, needs: null },
+  block8x4: { source: block8x4, rows: 8, cols: 4, padded: true, needs: null },
+  block8x8: { source: block8x8, rows: 8, cols: 8, padded: true, needs: null },
+  quad16x4: { source: quad16x4, rows: 16, cols: 4, padded: true, needs: 'subgroups' },
+  quad12x8: { source: quad12x8, rows: 12, cols: 8, padded: true, needs: 'subgroups' },
+  quad24x4: { source: quad24x4, rows: 24, cols: 4, padded: true, needs: 'subgroups' },
 } as const;
 
 export type MatmulKernelName = keyof typeof matmulKernels;
@@ -25,10 +32,15 @@ export interface MatmulConfig {
 /**
  * What autotune tries. Measured on SwiftShader here (Dawn, 1024², 2 cores, GFLOP/s):
  * 4×4 blocks 2.7, 8×4 3.5, 8×8 4.3-4.8, 8×16 and 16×8 2.9 (the accumulators spill);
- * workgroup shape moved results by less than the run-to-run noise. Real GPUs differ, so
- * every node measures for itself.
+ * with A shared through quads: 16×4 5.7-6.4, 12×8 6.1-6.6, 24×4 6.8, 32×4 3.9, 16×8 4.7.
+ * Workgroup shape moved results by less than the run-to-run noise. Real GPUs differ, so
+ * every node measures for itself. Quad kernels need wg[1] = 1.
  */
 export const matmulCandidates: MatmulConfig[] = [
+  { kernel: 'quad24x4', wg: [64, 1] },
+  { kernel: 'quad12x8', wg: [64, 1] },
+  { kernel: 'quad16x4', wg: [64, 1] },
+  { kernel: 'quad16x4', wg: [128, 1] },
   { kernel: 'block8x8', wg: [8, 8] },
   { kernel: 'block8x8', wg: [4, 16] },
   { kernel: 'block8x8', wg: [16, 16] },
@@ -37,5 +49,12 @@ export const matmulCandidates: MatmulConfig[] = [
   { kernel: 'block4x4', wg: [16, 16] },
 ];
 
+/** The best kernel that needs no optional feature: what runs before autotune has spoken. */
 export const matmulConfigDefault: MatmulConfig = { kernel: 'block8x8', wg: [8, 8] };
+
+/** Whether a device can run a config's kernel. */
+export const canRun = (device: GPUDevice, config: MatmulConfig) => {
+  const needs = matmulKernels[config.kernel].needs;
+  return needs === null || device.features.has(needs);
+};
 export const matmulConfigNaive: MatmulConfig = { kernel: 'naive', wg: [8, 8] };

@@ -40,7 +40,8 @@ function pipelineFor(device: GPUDevice, { kernel, wg }: MatmulConfig): GPUComput
   let pipeline = cache.get(label);
   if (!pipeline) {
     const module = device.createShaderModule({ label, code: matmulKernels[kernel].source });
-    pipeline = device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main', constants: { wgX: wg[0], wgY: wg[1] } } });
+    const constants: Record<string, number> = matmulKernels[kernel].needs === 'subgroups' ? { wgX: wg[0] } : { wgX: wg[0], wgY: wg[1] };
+    pipeline = device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
     cache.set(label, pipeline);
   }
   return pipeline;
