@@ -39,10 +39,14 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
     deps,
     hub,
     server,
+    /** Graceful: node frames and requests in hand finish (up to 2 s), then the store closes. */
     async close() {
       await hub.close();
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeIdleConnections();
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
       server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await closed;
       await db.destroy();
     },
   };

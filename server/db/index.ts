@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { ConfigError } from '../errors.ts';
 import * as m0001 from './migrations/0001_init.ts';
+import * as m0002 from './migrations/0002_verification.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -12,7 +13,10 @@ export type Db = Kysely<Database>;
 export type Trx = Transaction<Database>;
 
 /** Numbered, append-only. Each runs once, in its own transaction, under an advisory lock. */
-const migrations: [number, string, string][] = [[1, 'init', m0001.up]];
+const migrations: [number, string, string][] = [
+  [1, 'init', m0001.up],
+  [2, 'verification', m0002.up],
+];
 
 const int8 = 20;
 const asNumber = (value: string) => Number(value);

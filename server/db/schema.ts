@@ -10,6 +10,10 @@ export interface Database {
     email: string;
     password_hash: string;
     created_at: Generated<Date>;
+    valid: Generated<number>;
+    invalid: Generated<number>;
+    expired: Generated<number>;
+    quarantined_at: Date | null;
   };
   login_failures: {
     id: Generated<string>;
@@ -48,6 +52,7 @@ export interface Database {
     plan: Json<unknown>;
     state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
     replication: number;
+    verification: Generated<'freivalds' | 'replicate'>;
     units_total: number;
     units_verified: Generated<number>;
     flops: number;
@@ -80,6 +85,11 @@ export interface Database {
     connected_at: Generated<Date>;
     last_seen_at: Generated<Date>;
     disconnected_at: Date | null;
+    valid: Generated<number>;
+    invalid: Generated<number>;
+    expired: Generated<number>;
+    streak: Generated<number>;
+    quarantined_at: Date | null;
   };
   attempts: {
     id: Generated<string>;

@@ -14,7 +14,10 @@ import { jobView } from './view.ts';
 const submitBody = z.object({
   kind: z.string().min(1).max(50),
   spec: z.unknown(),
-  /** Agreeing replicas from different accounts that verify each unit. */
+  /** How results are proven: a cheap check of each (`freivalds`, one execution per unit,
+   * the default where the workload has one) or agreeing replicas (`replicate`). */
+  verification: z.enum(['freivalds', 'replicate']).optional(),
+  /** For `replicate`: agreeing replicas from different accounts that verify each unit. */
   replication: z.number().int().min(2).max(5).default(2),
   bid: z.number().positive().optional(),
   budget: z.number().positive().optional(),
@@ -52,6 +55,9 @@ export function jobRoutes(deps: Deps) {
     if (!workload) throw badRequest(`Unknown kind "${body.kind}": GET /api/workloads lists the kinds (${Object.keys(workloads).join(', ')}).`, 'unknown_kind');
     const spec = workload.specSchema.safeParse(body.spec);
     if (!spec.success) throw badRequest(`Invalid ${body.kind} spec: ${describeIssues(spec.error)}.`, 'bad_spec');
+    const verification = body.verification ?? (workload.check ? 'freivalds' : 'replicate');
+    if (verification === 'freivalds' && !workload.check) throw badRequest(`${workload.kind} has no cheap check: use "verification": "replicate".`);
+    const replication = verification === 'freivalds' ? 1 : body.replication;
     const sharded = await workload.shard(spec.data, deps.blobs, accountId);
     const job = await db.transaction().execute(async (trx) => {
       const job = await trx
@@ -62,7 +68,8 @@ export function jobRoutes(deps: Deps) {
           spec: JSON.stringify(spec.data),
           plan: JSON.stringify(sharded.plan),
           state: 'queued',
-          replication: body.replication,
+          replication,
+          verification,
           units_total: sharded.units.length,
           flops: sharded.flops,
         })
@@ -76,7 +83,7 @@ export function jobRoutes(deps: Deps) {
           inputs: JSON.stringify(u.inputs),
           flops: u.flops,
           state: 'pending' as const,
-          replicas: body.replication,
+          replicas: replication,
         }));
         await trx.insertInto('units').values(rows).execute();
       }
@@ -84,7 +91,7 @@ export function jobRoutes(deps: Deps) {
     });
     deps.onWork();
     const view = jobView(job);
-    return c.json({ id: job.id, state: job.state, units: job.units_total, estimate: view.estimate }, 201);
+    return c.json({ id: job.id, state: job.state, units: job.units_total, verification: job.verification, estimate: view.estimate }, 201);
   });
 
   app.get('/jobs', async (c) => {

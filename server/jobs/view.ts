@@ -10,6 +10,7 @@ export function jobView(job: JobRow) {
     kind: job.kind,
     state: job.state,
     spec: job.spec,
+    verification: job.verification,
     replication: job.replication,
     progress: { units: job.units_total, verified: job.units_verified },
     estimate: { flops: job.flops * job.replication, credits: 0 },

@@ -9,6 +9,7 @@ import { frameBytesMax, nodeMessage, type CoordinatorMessage, type NodeMessage }
 import { describeIssues } from '../validate.ts';
 import { claimUnit, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
 import { acceptResult, failAttempt } from './results.ts';
+import { isQuarantined } from '../verify/reputation.ts';
 
 /**
  * Node connection
@@ -36,9 +37,18 @@ export class NodeHub {
   readonly wss = new WebSocketServer({ noServer: true, maxPayload: frameBytesMax });
   #timers: NodeJS.Timeout[] = [];
   #pumping = false;
+  #closed = false;
+
+  /** Background work in flight, so close() can wait for it before the store goes. */
+  #running = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: Deps) {
-    this.#timers.push(setInterval(() => void this.pump(), pumpMs), setInterval(() => void this.sweep(), sweepMs));
+    this.#timers.push(setInterval(() => this.#track(this.pump()), pumpMs), setInterval(() => this.#track(this.sweep()), sweepMs));
+  }
+
+  #track(work: Promise<unknown>) {
+    this.#running.add(work);
+    void work.finally(() => this.#running.delete(work));
   }
 
   /** HTTP upgrade on /api/nodes/ws. Credentials: Bearer key, `?key=`, or the session cookie. */
@@ -64,6 +74,7 @@ export class NodeHub {
     const conn: Conn = { ws, principal, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve() };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => {
+      if (this.#closed) return;
       // Frames of one socket are handled in order; a slow one does not reorder the next.
       conn.busy = conn.busy.then(() => this.#frame(conn, isBinary ? null : data.toString())).catch((err) => {
         this.#send(conn, { type: 'error', code: 'internal', message: 'The coordinator failed on that frame; try again.' });
@@ -103,6 +114,9 @@ export class NodeHub {
     if (!node) return this.#bad(conn, 'Say hello first.');
     switch (msg.type) {
       case 'request':
+        if (await isQuarantined(this.deps.db, node.nodeId)) {
+          return this.#send(conn, { type: 'error', code: 'quarantined', message: 'This account is quarantined after repeated wrong results: it gets no more work.' });
+        }
         conn.wanted = Math.min(slotsMax, conn.wanted + msg.slots);
         return this.pump();
       case 'heartbeat':
@@ -164,7 +178,7 @@ export class NodeHub {
 
   /** Fills wanted slots with leases, one claim per connection per round. */
   async pump() {
-    if (this.#pumping) return;
+    if (this.#pumping || this.#closed) return;
     this.#pumping = true;
     try {
       let progress = true;
@@ -187,6 +201,7 @@ export class NodeHub {
   }
 
   async sweep() {
+    if (this.#closed) return;
     try {
       if ((await expireLeases(this.deps.db)) > 0) void this.pump();
       await sweepJobs(this.deps);
@@ -195,8 +210,11 @@ export class NodeHub {
     }
   }
 
+  /** Stops taking frames, lets those in hand finish (the store is still open), then drops every socket. */
   async close() {
+    this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
+    await Promise.all([...[...this.conns].map((conn) => conn.busy), ...this.#running]);
     for (const conn of this.conns) conn.ws.terminate();
     this.wss.close();
   }

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { randomSecret } from '../auth/secrets.ts';
 import type { Db } from '../db/index.ts';
 import type { UnitPayload } from '../protocol/messages.ts';
+import { isQuarantined, recordExpired } from '../verify/reputation.ts';
 
 export interface LeaseHolder {
   nodeId: string;
@@ -23,15 +24,23 @@ export function leaseMs(flops: number, gflops: number, leaseTtlMs: number): numb
   return Math.max(leaseTtlMs, Math.ceil((3 * flops) / (Math.max(gflops, 0.05) * 1e6)));
 }
 
+/** How far past the head of the queue a claim may land (see claimUnit). */
+export const claimSpread = 16;
+
 /**
- * Claims one unit for a node, or null when none fits. Oldest job first, then unit order.
+ * Claims one unit for a node, or null when none fits. Oldest job first, then unit order,
+ * but at a random place among the first `claimSpread` candidates: with a strict order, two
+ * nodes that ask at once always get the two replicas of one unit, which is exactly what a
+ * colluding pair wants. (Chaos run, 50 agents, replicate: strict order let a colluding pair
+ * verify 3-4 wrong units of 800; see tests/chaos.)
  * `for update of u skip locked`: concurrent claimers (other sockets, other coordinator
  * processes) pass over a unit being claimed instead of waiting on it; inside the lock,
  * the count of live attempts is exact because attempts are only added under it.
  */
 export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | null> {
+  if (await isQuarantined(db, who.nodeId)) return null;
   return db.transaction().execute(async (trx) => {
-    const found = await sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number }>`
+    const found = (offset: number) => sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number }>`
       select u.id, u.job_id, j.kind, u.params, u.inputs, u.flops
       from units u join jobs j on j.id = u.job_id
       where u.state = 'pending' and j.state in ('queued', 'running')
@@ -40,9 +49,9 @@ export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): P
         and not exists (select 1 from attempts a where a.unit_id = u.id and a.holder = ${who.holder}
              and a.state in ('leased', 'returned', 'valid', 'invalid'))
       order by j.created_at, u.idx
-      limit 1
+      limit 1 offset ${offset}
       for update of u skip locked`.execute(trx);
-    const unit = found.rows[0];
+    const unit = (await found(Math.floor(Math.random() * claimSpread))).rows[0] ?? (await found(0)).rows[0];
     if (!unit) return null;
     const token = randomSecret(16);
     const deadline = new Date(Date.now() + leaseMs(unit.flops, who.gflops, leaseTtlMs));
@@ -74,14 +83,17 @@ export async function extendLeases(db: Db, nodeId: string, attemptIds: string[],
     .execute();
 }
 
-/** leased ─deadline passed─▶ expired. Returns how many leases lapsed. */
+/** leased ─deadline passed─▶ expired, counted against the nodes. Returns how many lapsed. */
 export async function expireLeases(db: Db): Promise<number> {
-  const rows = await db
-    .updateTable('attempts')
-    .set({ state: 'expired', error: 'the lease ran out before a result came' })
-    .where('state', '=', 'leased')
-    .where('deadline', '<', sql<Date>`now()`)
-    .returning('unit_id')
-    .execute();
-  return rows.length;
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .updateTable('attempts')
+      .set({ state: 'expired', error: 'the lease ran out before a result came' })
+      .where('state', '=', 'leased')
+      .where('deadline', '<', sql<Date>`now()`)
+      .returning('id')
+      .execute();
+    await recordExpired(trx, rows.map((r) => r.id));
+    return rows.length;
+  });
 }

@@ -4,89 +4,110 @@ import type { Db, Trx } from '../db/index.ts';
 import { failJobOfUnit } from '../jobs/finish.ts';
 import { workloads } from '../workloads/registry.ts';
 import { decide, type Returned } from '../verify/replicate.ts';
+import { recordInvalid, recordValid } from '../verify/reputation.ts';
 
 export type Outcome =
   | { status: 'accepted'; jobComplete: string | null; newWork: boolean; decided: string[] }
-  | { status: 'refused'; reason: string };
+  | { status: 'refused'; reason: string; newWork?: boolean };
 
 const sameToken = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+type Accepted = Extract<Outcome, { status: 'accepted' }>;
+const waiting: Accepted = { status: 'accepted', jobComplete: null, newWork: false, decided: [] };
 
 /**
  * A node's result for an attempt. The fence: it counts only with the token of the lease that
  * is current now (state 'leased', deadline not passed), so a node whose lease lapsed and was
  * re-issued cannot land a stale result, and a retry of an accepted result changes nothing.
- * The unit's row is locked while its replicas are compared, so one process decides it once.
+ * With `freivalds` the result is checked against the unit's inputs at once (outside the
+ * lock: inputs never change); with `replicate` the unit's row is locked while its replicas
+ * are compared, so one process decides it once.
  */
 export async function acceptResult(deps: Deps, holder: string, attemptId: string, token: string, output: string): Promise<Outcome> {
   if (!(await deps.blobs.has(output))) return { status: 'refused', reason: 'upload the output blob (PUT /api/blobs) before reporting the result' };
   const bytes = await deps.blobs.read(output);
+  const about = await deps.db
+    .selectFrom('attempts')
+    .innerJoin('units', 'units.id', 'attempts.unit_id')
+    .innerJoin('jobs', 'jobs.id', 'units.job_id')
+    .select(['units.params', 'units.inputs', 'jobs.kind', 'jobs.verification'])
+    .where('attempts.id', '=', attemptId)
+    .executeTakeFirst();
+  if (!about) return { status: 'refused', reason: 'no lease of yours has that attempt id and token' };
+  const workload = workloads[about.kind]!;
+  const params = about.params as Record<string, unknown>;
+  const problem = workload.malformed(params, bytes);
+  let checked: boolean | null = null;
+  if (!problem && about.verification === 'freivalds' && workload.check) {
+    const inputs = await Promise.all(about.inputs.map((sha) => deps.blobs.readKnown(sha)));
+    checked = workload.check(params, inputs, bytes);
+  }
   return deps.db.transaction().execute(async (trx) => {
     const unit = await trx
       .selectFrom('units')
       .innerJoin('attempts', 'attempts.unit_id', 'units.id')
-      .innerJoin('jobs', 'jobs.id', 'units.job_id')
-      .select(['units.id', 'units.job_id', 'units.params', 'units.replicas', 'units.state', 'jobs.kind'])
+      .select(['units.id', 'units.job_id', 'units.replicas', 'units.state'])
       .where('attempts.id', '=', attemptId)
       .forUpdate('units')
-      .executeTakeFirst();
-    const attempt = await trx.selectFrom('attempts').selectAll().where('id', '=', attemptId).forUpdate().executeTakeFirst();
-    if (!unit || !attempt || attempt.holder !== holder || !sameToken(attempt.token, token)) {
-      return { status: 'refused', reason: 'no lease of yours has that attempt id and token' };
-    }
+      .executeTakeFirstOrThrow();
+    const attempt = await trx.selectFrom('attempts').selectAll().where('id', '=', attemptId).forUpdate().executeTakeFirstOrThrow();
+    if (attempt.holder !== holder || !sameToken(attempt.token, token)) return { status: 'refused', reason: 'no lease of yours has that attempt id and token' };
     if (attempt.state !== 'leased') return { status: 'refused', reason: `that lease is no longer current (the attempt is ${attempt.state})` };
     if (attempt.deadline.getTime() < Date.now()) {
       await trx.updateTable('attempts').set({ state: 'expired', error: 'result came after the deadline' }).where('id', '=', attemptId).execute();
       return { status: 'refused', reason: 'the lease expired before the result came' };
     }
-    const workload = workloads[unit.kind]!;
-    const params = unit.params as Record<string, unknown>;
-    const problem = workload.malformed(params, bytes);
-    if (problem) {
-      await trx.updateTable('attempts').set({ state: 'invalid', error: problem, result_sha256: output, returned_at: new Date() }).where('id', '=', attemptId).execute();
-      return { status: 'refused', reason: problem };
+    const returned = { result_sha256: output, returned_at: new Date() };
+    if (problem || checked === false) {
+      const reason = problem ?? 'the result failed verification against the inputs';
+      await trx.updateTable('attempts').set({ ...returned, state: 'invalid', error: reason }).where('id', '=', attemptId).execute();
+      await recordInvalid(trx, [attemptId]);
+      return { status: 'refused', reason, newWork: true };
     }
-    await trx.updateTable('attempts').set({ state: 'returned', result_sha256: output, returned_at: new Date() }).where('id', '=', attemptId).execute();
+    await trx.updateTable('attempts').set({ ...returned, state: 'returned' }).where('id', '=', attemptId).execute();
+    if (checked === true) return markVerified(trx, unit, output, [attemptId], []);
     return decideUnit(deps, trx, unit, (x, y) => workload.agree(params, x, y));
   });
 }
 
-async function decideUnit(
-  deps: Deps,
-  trx: Trx,
-  unit: { id: string; job_id: string; replicas: number },
-  agree: (x: Uint8Array, y: Uint8Array) => boolean,
-): Promise<Outcome> {
+async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: string; replicas: number }, agree: (x: Uint8Array, y: Uint8Array) => boolean): Promise<Outcome> {
   const rows = await trx.selectFrom('attempts').select(['id', 'holder', 'result_sha256']).where('unit_id', '=', unit.id).where('state', '=', 'returned').orderBy('returned_at').execute();
   const returned: Returned[] = [];
   for (const r of rows) returned.push({ id: r.id, holder: r.holder, sha256: r.result_sha256!, bytes: await deps.blobs.readKnown(r.result_sha256!) });
   const decision = decide(returned, unit.replicas, agree);
   switch (decision.kind) {
     case 'wait':
-      return { status: 'accepted', jobComplete: null, newWork: false, decided: [] };
+      return waiting;
     case 'escalate':
       await trx.updateTable('units').set({ replicas: decision.replicas }).where('id', '=', unit.id).execute();
-      return { status: 'accepted', jobComplete: null, newWork: true, decided: [] };
-    case 'failed': {
+      return { ...waiting, newWork: true };
+    case 'failed':
       await failJobOfUnit(trx, unit.id, unit.job_id, decision.reason);
-      return { status: 'accepted', jobComplete: null, newWork: false, decided: [unit.id] };
-    }
-    case 'verified': {
-      const now = new Date();
-      await trx.updateTable('units').set({ state: 'verified', result_sha256: decision.accepted.sha256, verified_at: now }).where('id', '=', unit.id).where('state', '=', 'pending').execute();
-      await trx.updateTable('attempts').set({ state: 'valid' }).where('id', 'in', decision.valid).execute();
-      if (decision.invalid.length) {
-        await trx.updateTable('attempts').set({ state: 'invalid', error: 'disagreed with the verified result' }).where('id', 'in', decision.invalid).execute();
-      }
-      await trx.updateTable('attempts').set({ state: 'cancelled', error: 'unit verified without this replica' }).where('unit_id', '=', unit.id).where('state', '=', 'leased').execute();
-      const job = await trx
-        .updateTable('jobs')
-        .set((eb) => ({ units_verified: eb('units_verified', '+', 1), updated_at: now }))
-        .where('id', '=', unit.job_id)
-        .returning(['units_verified', 'units_total'])
-        .executeTakeFirstOrThrow();
-      return { status: 'accepted', jobComplete: job.units_verified === job.units_total ? unit.job_id : null, newWork: false, decided: [unit.id] };
-    }
+      return { ...waiting, decided: [unit.id] };
+    case 'verified':
+      return markVerified(trx, unit, decision.accepted.sha256, decision.valid, decision.invalid);
   }
+}
+
+/** unit pending ─▶ verified with `sha256`; its attempts judged; the job's count goes up. */
+async function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha256: string, valid: string[], invalid: string[]): Promise<Outcome> {
+  const now = new Date();
+  await trx.updateTable('units').set({ state: 'verified', result_sha256: sha256, verified_at: now }).where('id', '=', unit.id).where('state', '=', 'pending').execute();
+  await trx.updateTable('attempts').set({ state: 'valid' }).where('id', 'in', valid).execute();
+  await recordValid(trx, valid);
+  if (invalid.length) {
+    await trx.updateTable('attempts').set({ state: 'invalid', error: 'disagreed with the verified result' }).where('id', 'in', invalid).execute();
+    await recordInvalid(trx, invalid);
+  }
+  // Leases still out: those already lapsed are expired (they cost their node), the rest cancelled.
+  await trx.updateTable('attempts').set({ state: 'expired', error: 'the lease ran out before a result came' }).where('unit_id', '=', unit.id).where('state', '=', 'leased').where('deadline', '<', now).execute();
+  await trx.updateTable('attempts').set({ state: 'cancelled', error: 'unit verified without this replica' }).where('unit_id', '=', unit.id).where('state', '=', 'leased').execute();
+  const job = await trx
+    .updateTable('jobs')
+    .set((eb) => ({ units_verified: eb('units_verified', '+', 1), updated_at: now }))
+    .where('id', '=', unit.job_id)
+    .returning(['units_verified', 'units_total'])
+    .executeTakeFirstOrThrow();
+  return { status: 'accepted', jobComplete: job.units_verified === job.units_total ? unit.job_id : null, newWork: false, decided: [unit.id] };
 }
 
 /** leased ─node reports an error─▶ failed; the unit goes back to the queue. */

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { encodeNpy, NpyError, parseNpy, type Matrix } from '../../shaders/npy.ts';
 import type { BlobStore } from '../blobs/store.ts';
 import { badRequest } from '../errors.ts';
 import { randomMatrix } from './random.ts';
+import { freivaldsCheck } from '../verify/freivalds.ts';
 import type { Workload } from './types.ts';
 
 /**
@@ -124,6 +126,10 @@ export const matmul: Workload<MatmulSpec> = {
     } catch (err) {
       return `the result is not a float32 .npy (${(err as Error).message})`;
     }
+  },
+
+  check(_params, [a, b], result) {
+    return freivaldsCheck(parseNpy(a!), parseNpy(b!), parseNpy(result), randomBytes).ok;
   },
 
   agree(params, x, y) {

@@ -37,6 +37,11 @@ export interface Workload<Spec = unknown> {
   shard(spec: Spec, blobs: BlobStore, accountId: string): Promise<Sharded>;
   /** Why a returned result cannot be right for this unit (wrong shape, not a tensor), or null. */
   malformed(params: Record<string, unknown>, result: Uint8Array): string | null;
+  /**
+   * A cheap independent check of one result against the unit's inputs (Freivalds' for
+   * matmul), where the workload has one: a unit checked this way needs one execution.
+   */
+  check?(params: Record<string, unknown>, inputs: Uint8Array[], result: Uint8Array): boolean;
   /** Whether two results of one unit agree within the workload's tolerance. */
   agree(params: Record<string, unknown>, x: Uint8Array, y: Uint8Array): boolean;
   /** Builds the job's result from its verified units. */

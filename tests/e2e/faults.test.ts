@@ -75,7 +75,7 @@ describe.each(storeKinds)('faults (%s)', (store) => {
     const dev = await TestClient.signup(url, 'dev@example.com');
     await dev.useNewKey();
     const [m, k, n] = [768, 1024, 768];
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m, k, n, seed: 9 } } }, 201);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m, k, n, seed: 9 } }, verification: 'replicate' }, 201);
     const agents = [await agentFor(url, 'a1', children), await agentFor(url, 'a2', children)];
 
     const progress = await eventually(async () => {

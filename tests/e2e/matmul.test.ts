@@ -17,6 +17,7 @@ async function progressEvents(url: string, key: string, jobId: string): Promise<
 }
 
 describe.each(storeKinds)('a matmul job from submission to verified result (%s)', (store) => {
+  // Replication: the issue-3 promise, two nodes of different accounts agreeing on every unit.
   let coordinator: Coordinator;
   const agents: ReturnType<typeof spawnCli>[] = [];
 
@@ -34,7 +35,7 @@ describe.each(storeKinds)('a matmul job from submission to verified result (%s)'
     const a = randomMatrix(256, 512, 11);
     const b = randomMatrix(512, 384, 12);
     const spec = { a: await dev.uploadMatrix(a), b: await dev.uploadMatrix(b) };
-    const submitted = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec }, 201);
+    const submitted = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec, verification: 'replicate' }, 201);
     expect(submitted).toMatchObject({ state: 'queued', units: 6, estimate: { flops: 2 * 2 * 256 * 512 * 384 } });
     const events = progressEvents(coordinator.url, dev.key, submitted.id);
 
@@ -71,5 +72,22 @@ describe.each(storeKinds)('a matmul job from submission to verified result (%s)'
     for (const unitId of new Set(valid.map((v) => v.unit_id))) {
       expect(new Set(valid.filter((v) => v.unit_id === unitId).map((v) => v.holder)).size).toBe(2);
     }
+  });
+
+  it("with freivalds (matmul's default) runs each unit once on the same agents", async () => {
+    const dev = await TestClient.signup(coordinator.url, `dev2-${store}@example.com`);
+    await dev.useNewKey();
+    const submitted = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 256, k: 512, n: 384, seed: 4 } } }, 201);
+    expect(submitted).toMatchObject({ verification: 'freivalds', estimate: { flops: 2 * 256 * 512 * 384 } });
+    expect(await dev.waitForJob(submitted.id)).toMatchObject({ state: 'done', progress: { verified: 6 } });
+    const res = await dev.call('GET', `/api/jobs/${submitted.id}/result`);
+    expectClose(parseNpy(new Uint8Array(await res.arrayBuffer())), matmulReference(randomMatrix(256, 512, 4), randomMatrix(512, 384, 4 ^ 0x9e3779b9)), 512);
+    const attempts = await coordinator.deps.db
+      .selectFrom('attempts')
+      .innerJoin('units', 'units.id', 'attempts.unit_id')
+      .select('attempts.state')
+      .where('units.job_id', '=', submitted.id)
+      .execute();
+    expect(attempts.map((a) => a.state)).toEqual(Array(6).fill('valid'));
   });
 });

@@ -28,7 +28,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two coordinator processes on one 
     const [one, two] = coordinators as [Coordinator, Coordinator];
     const dev = await TestClient.signup(one.url, 'dev@example.com');
     await dev.useNewKey();
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 96, k: 40, n: 96, seed: 4 }, tile: 16 } }, 201);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 96, k: 40, n: 96, seed: 4 }, tile: 16 }, verification: 'replicate' }, 201);
     expect(job.units).toBe(36);
 
     // Six CPU nodes of six accounts, three on each coordinator, each working as fast as it can.

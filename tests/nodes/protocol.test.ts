@@ -26,12 +26,13 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
   }
 
   /** A developer with one small job: 1 unit (a 16×24 · 24×8 product). */
-  async function oneUnitJob() {
-    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+  async function oneUnitJob(verification: 'replicate' | 'freivalds' = 'replicate', seed = 3) {
+    const dev = (await TestClient.signup(coordinator.url, `dev${seed}@example.com`)) as TestClient;
     await dev.useNewKey();
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 24, n: 8, seed: 3 } } }, 201);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 24, n: 8, seed } }, verification }, 201);
     return { dev, job };
   }
+  const reference = (seed: number) => matmulReference(randomMatrix(16, 24, seed), randomMatrix(24, 8, seed ^ 0x9e3779b9));
 
   const rowCounts = async () =>
     Promise.all((['nodes', 'attempts', 'jobs', 'units'] as const).map(async (t) => (await coordinator.deps.db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n));
@@ -99,7 +100,52 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     const liarAttempt = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', '=', liarLease.attemptId).executeTakeFirstOrThrow();
     expect(liarAttempt.state).toBe('invalid');
     const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
-    expectClose(result, matmulReference(randomMatrix(16, 24, 3), randomMatrix(24, 8, 3 ^ 0x9e3779b9)), 24);
+    expectClose(result, reference(3), 24);
+  });
+
+  it('with freivalds, checks each result alone: a lie is refused at once, the truth verifies the unit in one execution', async () => {
+    coordinator = await testCoordinator(store);
+    const { dev, job } = await oneUnitJob('freivalds');
+    expect(job).toMatchObject({ verification: 'freivalds', estimate: { flops: 2 * 16 * 24 * 8 } });
+    const liar = await contributor('liar');
+    const honest = await contributor('honest');
+    const lease = await liar.lease();
+    const right = await liar.compute(lease);
+    const wrong = { ...right, data: right.data.map((v, i) => (i === 17 ? v * 1.02 : v)) };
+    expect(await liar.submit(lease, wrong)).toMatchObject({ status: 'refused', reason: expect.stringMatching(/failed verification/) });
+    const second = await honest.lease();
+    expect(await honest.submit(second, await honest.compute(second))).toMatchObject({ status: 'accepted' });
+    expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done', progress: { verified: 1 } });
+    const attempts = await coordinator.deps.db.selectFrom('attempts').select(['holder', 'state']).orderBy('created_at').execute();
+    expect(attempts.map((a) => a.state)).toEqual(['invalid', 'valid']);
+    const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
+    expectClose(result, reference(3), 24);
+  });
+
+  it('counts reputation, drops a liar\'s streak to zero, and quarantines an account on its second lie', async () => {
+    coordinator = await testCoordinator(store);
+    const liar = await contributor('repeat');
+    const db = coordinator.deps.db;
+    const nodeOf = async () => db.selectFrom('nodes').select(['valid', 'invalid', 'streak', 'account_id']).executeTakeFirstOrThrow();
+    const lieOnce = async (seed: number, honestly: boolean) => {
+      await oneUnitJob('freivalds', seed);
+      const lease = await liar.lease();
+      const right = await liar.compute(lease);
+      return liar.submit(lease, honestly ? right : { ...right, data: right.data.map((v) => v + 1) });
+    };
+    expect(await lieOnce(1, true)).toMatchObject({ status: 'accepted' });
+    expect(await lieOnce(2, true)).toMatchObject({ status: 'accepted' });
+    expect(await nodeOf()).toMatchObject({ valid: 2, invalid: 0, streak: 2 });
+    expect(await lieOnce(4, false)).toMatchObject({ status: 'refused' });
+    expect(await nodeOf()).toMatchObject({ valid: 2, invalid: 1, streak: 0 });
+    expect(await lieOnce(5, false)).toMatchObject({ status: 'refused' });
+    const account = await db.selectFrom('accounts').select(['invalid', 'quarantined_at']).where('id', '=', (await nodeOf()).account_id!).executeTakeFirstOrThrow();
+    expect(account.invalid).toBe(2);
+    expect(account.quarantined_at).not.toBeNull();
+    await oneUnitJob('freivalds', 6);
+    liar.send({ type: 'request', slots: 1 });
+    expect(await liar.next('error')).toMatchObject({ code: 'quarantined' });
+    await expect(liar.next('lease', 1000)).rejects.toThrow(/no lease/);
   });
 
   it('never gives two replicas of one unit to one account', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tilesAgree } from '../../server/workloads/matmul.ts';
 import { randomMatrix } from '../../server/workloads/random.ts';
 import { decide, type Returned } from '../../server/verify/replicate.ts';
+import { spotRate, trust } from '../../server/verify/reputation.ts';
 import { matmulReference } from '../../shaders/matmul/reference.ts';
 
 const r = (id: string, holder: string, value: number): Returned => ({ id, holder, sha256: id, bytes: new Uint8Array([value]) });
@@ -25,10 +26,11 @@ describe('replication decisions', () => {
     expect(decide([r('a', 'alice', 1), r('b', 'bob', 2), r('c', 'carol', 2)], 3, same)).toMatchObject({ kind: 'verified', accepted: { id: 'b' }, valid: ['b', 'c'], invalid: ['a'] });
   });
 
-  it('gives up when four replicas all disagree', () => {
-    const all = [r('a', 'w', 1), r('b', 'x', 2), r('c', 'y', 3), r('d', 'z', 4)];
+  it('gives up when six replicas all disagree', () => {
+    const all = ['u', 'v', 'w', 'x', 'y', 'z'].map((holder, i) => r(holder, holder, i));
     expect(decide(all.slice(0, 3), 3, same)).toEqual({ kind: 'escalate', replicas: 4 });
-    expect(decide(all, 4, same)).toMatchObject({ kind: 'failed' });
+    expect(decide(all.slice(0, 5), 5, same)).toEqual({ kind: 'escalate', replicas: 6 });
+    expect(decide(all, 6, same)).toMatchObject({ kind: 'failed' });
   });
 });
 
@@ -63,5 +65,19 @@ describe('matmul tolerance', () => {
       expect(tilesAgree(honest, lie, k)).toBe(false);
     }
     expect(tilesAgree(honest, honest.subarray(1), k)).toBe(false);
+  });
+});
+
+describe('trust', () => {
+  it('is zero for a new node, one half at the 10-result floor, and climbs towards one', () => {
+    expect(trust(0)).toBe(0);
+    expect(trust(10)).toBe(0.5);
+    expect(trust(90)).toBe(0.9);
+  });
+
+  it('spot-checks trusted nodes less as their record grows, never less than 5%', () => {
+    expect(spotRate(10)).toBe(0.5);
+    expect(spotRate(90)).toBeCloseTo(0.1);
+    expect(spotRate(10_000)).toBe(0.05);
   });
 });

@@ -1,0 +1,80 @@
+import { sql } from 'kysely';
+import type { Db, Trx } from '../db/index.ts';
+
+/**
+ * Reputation of nodes and accounts.
+ *
+ * Counts: valid, invalid and expired attempts, per node and per account. A node's streak is
+ * its consecutive valid results since its last invalid one (expiries do not break it:
+ * vanishing is not lying, and it already costs the node its lease).
+ *
+ * Trust of a node: s / (s + 10), s its streak. 0 for a new node and at once after any
+ * invalid result; 0.5 at the BOINC floor of 10 consecutive valid results, where a node may
+ * start to run units alone; 0.9 at 90. This is the shape of Sarmenta's credibility
+ * (1 − f/(k·(1−f)) for a node that passed k spot checks, with an assumed liar share f), with
+ * the streak for k: credibility grows with an unbroken record and is lost whole on one lie.
+ * Spot-check rate for a trusted node: 1 − trust, floored at 5% (it never reaches zero).
+ *
+ * A node caught with a wrong result: that attempt earns nothing, its streak and so its trust
+ * drop to 0; its account records an offence, and an account with `offencesMax` invalid results
+ * is quarantined: it gets no more work. Anonymous nodes are quarantined themselves.
+ */
+export const trustedStreakMin = 10;
+export const spotRateMin = 0.05;
+export const offencesMax = 2;
+
+export const trust = (streak: number) => streak / (streak + trustedStreakMin);
+export const spotRate = (streak: number) => Math.max(spotRateMin, 1 - trust(streak));
+
+/** Records valid results of these attempts' nodes and accounts. */
+export async function recordValid(trx: Trx, attemptIds: string[]) {
+  if (!attemptIds.length) return;
+  const nodes = trx.selectFrom('attempts').select('node_id').where('id', 'in', attemptIds);
+  await trx.updateTable('nodes').set((eb) => ({ valid: eb('valid', '+', 1), streak: eb('streak', '+', 1) })).where('id', 'in', nodes).execute();
+  const accounts = trx.selectFrom('attempts').innerJoin('nodes', 'nodes.id', 'attempts.node_id').select('nodes.account_id').where('attempts.id', 'in', attemptIds);
+  await trx.updateTable('accounts').set((eb) => ({ valid: eb('valid', '+', 1) })).where('id', 'in', accounts).execute();
+}
+
+/** Records caught lies: streaks to zero, offences counted, repeat offenders quarantined. */
+export async function recordInvalid(trx: Trx, attemptIds: string[]) {
+  if (!attemptIds.length) return;
+  const now = new Date();
+  const nodeIds = (await trx.selectFrom('attempts').select('node_id').where('id', 'in', attemptIds).execute()).map((r) => r.node_id);
+  for (const nodeId of nodeIds) {
+    const node = await trx
+      .updateTable('nodes')
+      .set((eb) => ({ invalid: eb('invalid', '+', 1), streak: 0 }))
+      .where('id', '=', nodeId)
+      .returning(['account_id', 'invalid'])
+      .executeTakeFirstOrThrow();
+    if (node.account_id) {
+      await trx
+        .updateTable('accounts')
+        .set((eb) => ({ invalid: eb('invalid', '+', 1), quarantined_at: sql`case when invalid + 1 >= ${offencesMax} then coalesce(quarantined_at, ${now}) else quarantined_at end` }))
+        .where('id', '=', node.account_id)
+        .execute();
+    } else if (node.invalid >= offencesMax) {
+      await trx.updateTable('nodes').set({ quarantined_at: now }).where('id', '=', nodeId).where('quarantined_at', 'is', null).execute();
+    }
+  }
+}
+
+/** Records leases that lapsed (the sweeper calls it with what it expired). */
+export async function recordExpired(db: Db | Trx, attemptIds: string[]) {
+  if (!attemptIds.length) return;
+  const nodes = db.selectFrom('attempts').select('node_id').where('id', 'in', attemptIds);
+  await db.updateTable('nodes').set((eb) => ({ expired: eb('expired', '+', 1) })).where('id', 'in', nodes).execute();
+  const accounts = db.selectFrom('attempts').innerJoin('nodes', 'nodes.id', 'attempts.node_id').select('nodes.account_id').where('attempts.id', 'in', attemptIds);
+  await db.updateTable('accounts').set((eb) => ({ expired: eb('expired', '+', 1) })).where('id', 'in', accounts).execute();
+}
+
+/** Whether a node (or its account) may no longer get work. */
+export async function isQuarantined(db: Db, nodeId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('nodes')
+    .leftJoin('accounts', 'accounts.id', 'nodes.account_id')
+    .select(['nodes.quarantined_at as node', 'accounts.quarantined_at as account'])
+    .where('nodes.id', '=', nodeId)
+    .executeTakeFirst();
+  return !!(row?.node || row?.account);
+}

@@ -1,0 +1,187 @@
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { NodeRuntime } from '../../server/agent/runtime.ts';
+import { loadConfig } from '../../server/config.ts';
+import { startCoordinator, type Coordinator } from '../../server/coordinator.ts';
+import { tilesAgree } from '../../server/workloads/matmul.ts';
+import { randomMatrix } from '../../server/workloads/random.ts';
+import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
+import { TestClient } from '../helpers/client.ts';
+import { board, liarKinds, lie, type Behaviour } from './liars.ts';
+
+export interface ChaosOptions {
+  agents: number;
+  liarShare: number;
+  vanishShare: number;
+  restarts: number;
+  verification: 'freivalds' | 'replicate';
+  /** Jobs as [m, k, n, tile]. */
+  jobs: [number, number, number, number][];
+  databaseUrl?: string;
+  log?: (line: string) => void;
+}
+
+export interface ChaosReport {
+  verification: string;
+  units: number;
+  attempts: number;
+  overhead: number;
+  wrongAccepted: number;
+  liarsEarned: number;
+  jobsDone: number;
+  restarts: number;
+  agents: Record<string, number>;
+  attemptsByState: Record<string, number>;
+  seconds: number;
+}
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+/**
+ * Runs matmul jobs on a crowd of simulated agents — the real node runtime over real
+ * WebSockets, computing with the CPU reference — of which some lie and some vanish
+ * mid-unit, while the coordinator is restarted. Then checks every verified unit against
+ * the CPU reference.
+ */
+export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
+  const log = opts.log ?? (() => {});
+  const started = performance.now();
+  const env = {
+    PORT: String(await freePort()),
+    SUPERNET_DATA: mkdtempSync(join(tmpdir(), 'supernet-chaos-')),
+    // Long enough that leases in flight survive a restart (~3 s here), short enough that
+    // vanished nodes' units come back soon. (Production: 30 s.)
+    SUPERNET_LEASE_TTL_MS: '6000',
+    ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
+  };
+  let coordinator: Coordinator = await startCoordinator(loadConfig(env));
+  const url = coordinator.url;
+  const dev = await TestClient.signup(url, 'developer@chaos.test');
+  await dev.useNewKey();
+
+  const behaviours: Behaviour[] = [];
+  const liars = Math.round(opts.agents * opts.liarShare), vanishers = Math.round(opts.agents * opts.vanishShare);
+  // Liars of every kind, colluders always in pairs (a lone colluder is just a liar).
+  const liarList: Behaviour[] = liars >= 2 ? ['colluder', 'colluder'] : [];
+  for (let i = 0; liarList.length < liars; i++) liarList.push(liarKinds.filter((k) => k !== 'colluder')[i % (liarKinds.length - 1)]!);
+  for (let i = 0; i < opts.agents; i++) behaviours.push(i < liars ? liarList[i]! : i < liars + vanishers ? 'vanisher' : 'honest');
+  const lied = new Set<string>();
+  const liarAccounts = new Set<string>();
+  const runtimes: NodeRuntime[] = [];
+
+  for (const [i, behaviour] of behaviours.entries()) {
+    const client = await TestClient.signup(url, `agent${i}@chaos.test`);
+    const key = await client.useNewKey();
+    if (behaviour !== 'honest' && behaviour !== 'vanisher') liarAccounts.add(client.accountId);
+    let done = 0;
+    const vanishAt = 1 + Math.floor(Math.random() * 3);
+    const runtime: NodeRuntime = new NodeRuntime({
+      url,
+      key,
+      name: `${behaviour}-${i}`,
+      capabilities: { adapter: { vendor: 'chaos', architecture: 'cpu', device: behaviour, description: 'simulated agent' }, features: [], gflops: 1, kinds: ['matmul'] },
+      connect: (wsUrl, headers) => new WebSocket(wsUrl, { headers }) as unknown as globalThis.WebSocket,
+      async execute(unit, [a, b]) {
+        if (behaviour === 'vanisher' && done + 1 >= vanishAt) {
+          runtime.stop(); // gone mid-unit: the lease is never returned
+          return new Promise<Uint8Array>(() => {});
+        }
+        const right = matmulReference(parseNpy(a!), parseNpy(b!));
+        const wrong = lie(behaviour, right, done);
+        done++;
+        board.unshift(right);
+        board.length = Math.min(board.length, 20);
+        if (wrong) lied.add(`${unit.id}:${i}`);
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+        return encodeNpy(wrong ?? right);
+      },
+    });
+    runtimes.push(runtime);
+  }
+
+  const jobIds: string[] = [];
+  for (const [j, [m, k, n, tile]] of opts.jobs.entries()) {
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m, k, n, seed: 100 + j }, tile }, verification: opts.verification }, 201);
+    jobIds.push(job.id);
+  }
+  const unitsTotal = (await coordinator.deps.db.selectFrom('units').select('id').where('job_id', 'in', jobIds).execute()).length;
+  runtimes.forEach((r) => r.start());
+  log(`${opts.agents} agents (${liars} liars, ${vanishers} vanishing), ${unitsTotal} units, ${opts.verification}`);
+
+  const progress = async () => {
+    const rows = await dev.json('GET', '/api/jobs');
+    const mine = rows.jobs.filter((j: any) => jobIds.includes(j.id));
+    return { verified: mine.reduce((s: number, j: any) => s + j.progress.verified, 0), ended: mine.filter((j: any) => j.state !== 'queued' && j.state !== 'running').length };
+  };
+  let restarts = 0;
+  const deadline = Date.now() + 240_000;
+  for (;;) {
+    const p = await progress();
+    if (p.ended === jobIds.length) break;
+    if (Date.now() > deadline) throw new Error(`chaos run stalled at ${p.verified}/${unitsTotal} units`);
+    if (restarts < opts.restarts && p.verified >= ((restarts + 1) * unitsTotal) / (opts.restarts + 1)) {
+      restarts++;
+      log(`restart ${restarts} at ${p.verified}/${unitsTotal} verified`);
+      await coordinator.close();
+      coordinator = await startCoordinator(loadConfig(env));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  runtimes.forEach((r) => r.stop());
+
+  // Judge: every verified unit against the CPU reference; liars' accepted lies.
+  const db = coordinator.deps.db;
+  const units = await db.selectFrom('units').innerJoin('jobs', 'jobs.id', 'units.job_id').select(['units.id', 'units.params', 'units.result_sha256', 'units.state', 'jobs.spec']).where('job_id', 'in', jobIds).execute();
+  let wrongAccepted = 0;
+  const references = new Map<string, ReturnType<typeof matmulReference>>();
+  for (const u of units) {
+    if (u.state !== 'verified') continue;
+    const { random } = u.spec as { random: { m: number; k: number; n: number; seed: number } };
+    const key = JSON.stringify(random);
+    if (!references.has(key)) references.set(key, matmulReference(randomMatrix(random.m, random.k, random.seed), randomMatrix(random.k, random.n, random.seed ^ 0x9e3779b9)));
+    const c = references.get(key)!;
+    const { row0, col0, rows, cols, k } = u.params as { row0: number; col0: number; rows: number; cols: number; k: number };
+    const want = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) want.set(c.data.subarray((row0 + r) * random.n + col0, (row0 + r) * random.n + col0 + cols), r * cols);
+    const got = parseNpy(await coordinator.deps.blobs.readKnown(u.result_sha256!)).data;
+    if (!tilesAgree(got, want, k)) wrongAccepted++;
+  }
+  const attempts = await db
+    .selectFrom('attempts')
+    .innerJoin('units', 'units.id', 'attempts.unit_id')
+    .innerJoin('nodes', 'nodes.id', 'attempts.node_id')
+    .select(['attempts.unit_id', 'attempts.state', 'nodes.name', 'nodes.account_id'])
+    .where('units.job_id', 'in', jobIds)
+    .execute();
+  const liarsEarned = attempts.filter((a) => a.state === 'valid' && lied.has(`${a.unit_id}:${a.name.split('-').at(-1)}`)).length;
+  const jobs = await db.selectFrom('jobs').select(['state', 'error']).where('id', 'in', jobIds).execute();
+  for (const j of jobs) if (j.error) log(`job ${j.state}: ${j.error}`);
+  await coordinator.close();
+  const attemptsByState: Record<string, number> = {};
+  for (const a of attempts) attemptsByState[a.state] = (attemptsByState[a.state] ?? 0) + 1;
+  const agents: Record<string, number> = {};
+  for (const b of behaviours) agents[b] = (agents[b] ?? 0) + 1;
+  return {
+    verification: opts.verification,
+    units: unitsTotal,
+    attempts: attempts.length,
+    overhead: Number((attempts.length / unitsTotal).toFixed(3)),
+    wrongAccepted,
+    liarsEarned,
+    jobsDone: jobs.filter((j) => j.state === 'done').length,
+    restarts,
+    agents,
+    attemptsByState,
+    seconds: Math.round((performance.now() - started) / 1000),
+  };
+}
