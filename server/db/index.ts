@@ -6,6 +6,7 @@ import pg from 'pg';
 import { ConfigError } from '../errors.ts';
 import * as m0001 from './migrations/0001_init.ts';
 import * as m0002 from './migrations/0002_verification.ts';
+import * as m0003 from './migrations/0003_adaptive.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -16,6 +17,7 @@ export type Trx = Transaction<Database>;
 const migrations: [number, string, string][] = [
   [1, 'init', m0001.up],
   [2, 'verification', m0002.up],
+  [3, 'adaptive', m0003.up],
 ];
 
 const int8 = 20;

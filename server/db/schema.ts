@@ -90,6 +90,7 @@ export interface Database {
     expired: Generated<number>;
     streak: Generated<number>;
     quarantined_at: Date | null;
+    spot_ok_at: Date | null;
   };
   attempts: {
     id: Generated<string>;
@@ -103,5 +104,6 @@ export interface Database {
     error: string | null;
     created_at: Generated<Date>;
     returned_at: Date | null;
+    lone: Generated<boolean>;
   };
 }

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Deps } from '../context.ts';
 import type { Db, Trx } from '../db/index.ts';
 import { workloads } from '../workloads/registry.ts';
+import { confirmLone } from '../verify/adaptive.ts';
 import { failuresMax } from './states.ts';
 
 /** unit pending ─▶ failed, and its job ─▶ failed; open attempts of the job are cancelled. */
@@ -45,6 +46,10 @@ async function cancelOpenWork(trx: Trx, jobId: string, why: string) {
 export async function assembleJob(deps: Deps, jobId: string) {
   const job = await deps.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
   if (!job || job.state !== 'running' || job.units_verified !== job.units_total) return;
+  if (job.verification === 'replicate' && (await deps.db.transaction().execute((trx) => confirmLone(trx, jobId))) > 0) {
+    deps.onWork(); // unconfirmed lone results wait for a second replica
+    return;
+  }
   const units = await deps.db.selectFrom('units').select(['params', 'result_sha256']).where('job_id', '=', jobId).where('state', '=', 'verified').orderBy('idx').execute();
   const results = [];
   for (const u of units) results.push({ params: u.params as Record<string, unknown>, result: await deps.blobs.readKnown(u.result_sha256!) });

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { randomSecret } from '../auth/secrets.ts';
 import type { Db } from '../db/index.ts';
 import type { UnitPayload } from '../protocol/messages.ts';
+import { chooseLone } from '../verify/adaptive.ts';
 import { isQuarantined, recordExpired } from '../verify/reputation.ts';
 
 export interface LeaseHolder {
@@ -40,8 +41,8 @@ export const claimSpread = 16;
 export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | null> {
   if (await isQuarantined(db, who.nodeId)) return null;
   return db.transaction().execute(async (trx) => {
-    const found = (offset: number) => sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number }>`
-      select u.id, u.job_id, j.kind, u.params, u.inputs, u.flops
+    const found = (offset: number) => sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number; verification: string; replication: number }>`
+      select u.id, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication
       from units u join jobs j on j.id = u.job_id
       where u.state = 'pending' and j.state in ('queued', 'running')
         and (select count(*) from attempts a where a.unit_id = u.id
@@ -53,11 +54,12 @@ export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): P
       for update of u skip locked`.execute(trx);
     const unit = (await found(Math.floor(Math.random() * claimSpread))).rows[0] ?? (await found(0)).rows[0];
     if (!unit) return null;
+    const lone = unit.verification === 'replicate' && (await chooseLone(trx, unit, who.nodeId));
     const token = randomSecret(16);
     const deadline = new Date(Date.now() + leaseMs(unit.flops, who.gflops, leaseTtlMs));
     const attempt = await trx
       .insertInto('attempts')
-      .values({ unit_id: unit.id, node_id: who.nodeId, holder: who.holder, token, state: 'leased', deadline })
+      .values({ unit_id: unit.id, node_id: who.nodeId, holder: who.holder, token, state: 'leased', deadline, lone })
       .returning('id')
       .executeTakeFirstOrThrow();
     await trx.updateTable('jobs').set({ state: 'running', updated_at: new Date() }).where('id', '=', unit.job_id).where('state', '=', 'queued').execute();

@@ -4,6 +4,7 @@ import type { Db, Trx } from '../db/index.ts';
 import { failJobOfUnit } from '../jobs/finish.ts';
 import { workloads } from '../workloads/registry.ts';
 import { decide, type Returned } from '../verify/replicate.ts';
+import { disagreed } from '../verify/adaptive.ts';
 import { recordInvalid, recordValid } from '../verify/reputation.ts';
 
 export type Outcome =
@@ -70,7 +71,9 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
 }
 
 async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: string; replicas: number }, agree: (x: Uint8Array, y: Uint8Array) => boolean): Promise<Outcome> {
-  const rows = await trx.selectFrom('attempts').select(['id', 'holder', 'result_sha256']).where('unit_id', '=', unit.id).where('state', '=', 'returned').orderBy('returned_at').execute();
+  const rows = await trx.selectFrom('attempts').select(['id', 'holder', 'result_sha256', 'lone']).where('unit_id', '=', unit.id).where('state', '=', 'returned').orderBy('returned_at').execute();
+  // A trusted node's lone result stands provisionally (server/verify/adaptive.ts).
+  if (unit.replicas === 1 && rows.length === 1 && rows[0]!.lone) return markVerified(trx, unit, rows[0]!.result_sha256!, [rows[0]!.id], []);
   const returned: Returned[] = [];
   for (const r of rows) returned.push({ id: r.id, holder: r.holder, sha256: r.result_sha256!, bytes: await deps.blobs.readKnown(r.result_sha256!) });
   const decision = decide(returned, unit.replicas, agree);
@@ -94,8 +97,14 @@ async function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha2
   await trx.updateTable('units').set({ state: 'verified', result_sha256: sha256, verified_at: now }).where('id', '=', unit.id).where('state', '=', 'pending').execute();
   await trx.updateTable('attempts').set({ state: 'valid' }).where('id', 'in', valid).execute();
   await recordValid(trx, valid);
+  if (valid.length >= 2) {
+    // Agreement with an independent result: a passed spot check for each supporter, and no
+    // result here is lone any more.
+    await trx.updateTable('attempts').set({ lone: false }).where('id', 'in', valid).execute();
+    await trx.updateTable('nodes').set({ spot_ok_at: now }).where('id', 'in', trx.selectFrom('attempts').select('node_id').where('id', 'in', valid)).execute();
+  }
   if (invalid.length) {
-    await trx.updateTable('attempts').set({ state: 'invalid', error: 'disagreed with the verified result' }).where('id', 'in', invalid).execute();
+    await trx.updateTable('attempts').set({ state: 'invalid', error: disagreed }).where('id', 'in', invalid).execute();
     await recordInvalid(trx, invalid);
   }
   // Leases still out: those already lapsed are expired (they cost their node), the rest cancelled.

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db, Trx } from '../db/index.ts';
+import { reopenSupported } from './adaptive.ts';
 
 /**
  * Reputation of nodes and accounts.
@@ -17,7 +18,8 @@ import type { Db, Trx } from '../db/index.ts';
  *
  * A node caught with a wrong result: that attempt earns nothing, its streak and so its trust
  * drop to 0; its account records an offence, and an account with `offencesMax` invalid results
- * is quarantined: it gets no more work. Anonymous nodes are quarantined themselves.
+ * is quarantined: it gets no more work. Anonymous nodes are quarantined themselves. Every
+ * unit of an open replicate job that the caught node helped verify is judged again.
  */
 export const trustedStreakMin = 10;
 export const spotRateMin = 0.05;
@@ -57,6 +59,7 @@ export async function recordInvalid(trx: Trx, attemptIds: string[]) {
       await trx.updateTable('nodes').set({ quarantined_at: now }).where('id', '=', nodeId).where('quarantined_at', 'is', null).execute();
     }
   }
+  await reopenSupported(trx, nodeIds);
 }
 
 /** Records leases that lapsed (the sweeper calls it with what it expired). */

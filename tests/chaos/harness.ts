@@ -36,6 +36,8 @@ export interface ChaosReport {
   restarts: number;
   agents: Record<string, number>;
   attemptsByState: Record<string, number>;
+  /** Executions per unit of each job in order: later jobs run once honest nodes are trusted. */
+  overheadByJob: number[];
   seconds: number;
 }
 
@@ -160,13 +162,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     .selectFrom('attempts')
     .innerJoin('units', 'units.id', 'attempts.unit_id')
     .innerJoin('nodes', 'nodes.id', 'attempts.node_id')
-    .select(['attempts.unit_id', 'attempts.state', 'nodes.name', 'nodes.account_id'])
+    .select(['attempts.unit_id', 'attempts.state', 'nodes.name', 'nodes.account_id', 'units.job_id'])
     .where('units.job_id', 'in', jobIds)
     .execute();
   const liarsEarned = attempts.filter((a) => a.state === 'valid' && lied.has(`${a.unit_id}:${a.name.split('-').at(-1)}`)).length;
   const jobs = await db.selectFrom('jobs').select(['state', 'error']).where('id', 'in', jobIds).execute();
   for (const j of jobs) if (j.error) log(`job ${j.state}: ${j.error}`);
+  const unitsPerJob = await db.selectFrom('units').select(['job_id', (eb) => eb.fn.countAll<number>().as('n')]).where('job_id', 'in', jobIds).groupBy('job_id').execute();
   await coordinator.close();
+  const overheadByJob = jobIds.map((id) => Number((attempts.filter((a) => a.job_id === id).length / Number(unitsPerJob.find((u) => u.job_id === id)!.n)).toFixed(3)));
   const attemptsByState: Record<string, number> = {};
   for (const a of attempts) attemptsByState[a.state] = (attemptsByState[a.state] ?? 0) + 1;
   const agents: Record<string, number> = {};
@@ -182,6 +186,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     restarts,
     agents,
     attemptsByState,
+    overheadByJob,
     seconds: Math.round((performance.now() - started) / 1000),
   };
 }

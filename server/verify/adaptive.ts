@@ -1,0 +1,112 @@
+import { sql } from 'kysely';
+import type { Trx } from '../db/index.ts';
+import { spotRate, trustedStreakMin } from './reputation.ts';
+
+/** The error an attempt gets when a verdict finds it disagreeing (server/nodes/results.ts). */
+export const disagreed = 'disagreed with the verified result';
+
+/**
+ * Adaptive replication for `replicate` jobs (BOINC's model as the floor).
+ *
+ * A node is never trusted alone before `trustedStreakMin` (10) consecutive valid results.
+ * After that, when it claims a fresh unit (no attempt yet), it runs it alone with
+ * probability 1 − spotRate (the rest are spot checks: ordinary replicated units, which it
+ * cannot tell apart). The spot-check rate falls with its streak and never goes under 5%.
+ *
+ * What a developer is promised for a unit run by a trusted node alone: the result is
+ * provisional until that node passes a spot check leased after the unit; the job does not
+ * complete, and no result is released, while any lone unit is unconfirmed. Units still
+ * unconfirmed when the rest of the job is verified get a second replica. A node caught with a
+ * wrong result has every unit it helped verify in open jobs re-checked (reopenSupported).
+ * So a node that lies on every unit after earning trust is always caught before its lies
+ * are released; a node that lies on a share q of units and tells the truth on the next spot
+ * check slips a lie through — each lie meets a spot check with probability spotRate(streak),
+ * so it is caught after 1/spotRate lies on average and loses its trust and all unconfirmed work.
+ */
+
+/** Decides, under the claim's lock on a fresh unit, whether this node runs it alone. */
+export async function chooseLone(trx: Trx, unit: { id: string; replication: number }, nodeId: string): Promise<boolean> {
+  const open = await trx
+    .selectFrom('attempts')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('unit_id', '=', unit.id)
+    .where('state', 'in', ['leased', 'returned', 'valid', 'invalid'])
+    .executeTakeFirstOrThrow();
+  if (Number(open.n) > 0) return false;
+  const node = await trx.selectFrom('nodes').select('streak').where('id', '=', nodeId).executeTakeFirstOrThrow();
+  const lone = node.streak >= trustedStreakMin && Math.random() >= spotRate(node.streak);
+  await trx.updateTable('units').set({ replicas: lone ? 1 : unit.replication }).where('id', '=', unit.id).execute();
+  return lone;
+}
+
+/** Back to pending: the unit's verdict is withdrawn and it wants `replicas` live results again. */
+async function reopen(trx: Trx, unitId: string, jobId: string, replicas: number) {
+  const reopened = await trx
+    .updateTable('units')
+    .set({ state: 'pending', result_sha256: null, verified_at: null, replicas })
+    .where('id', '=', unitId)
+    .where('state', '=', 'verified')
+    .returning('id')
+    .executeTakeFirst();
+  if (reopened) await trx.updateTable('jobs').set((eb) => ({ units_verified: eb('units_verified', '-', 1), updated_at: new Date() })).where('id', '=', jobId).execute();
+}
+
+/**
+ * A node was caught lying: every unit of an open replicate job that it helped verify is
+ * judged again. Its own results there turn invalid; the other results go back to 'returned'
+ * and need one more agreeing replica from another account. Results the withdrawn verdict had
+ * judged invalid for disagreeing with it go back to 'returned' too, and the invalid mark is
+ * taken off their nodes' and accounts' counts: a colluding pair must not frame honest nodes.
+ * (Their streak, reset then, is not given back.)
+ */
+export async function reopenSupported(trx: Trx, nodeIds: string[]): Promise<number> {
+  if (!nodeIds.length) return 0;
+  const units = await sql<{ id: string; job_id: string; replication: number }>`
+    select distinct u.id, u.job_id, j.replication from units u
+    join jobs j on j.id = u.job_id
+    join attempts a on a.unit_id = u.id
+    where j.verification = 'replicate' and j.state in ('queued', 'running') and u.state = 'verified'
+      and a.state = 'valid' and a.node_id in (${sql.join(nodeIds)})`.execute(trx);
+  for (const u of units.rows) {
+    await trx.updateTable('attempts').set({ state: 'invalid', error: 're-checked: its node was caught with a wrong result' }).where('unit_id', '=', u.id).where('node_id', 'in', nodeIds).where('state', '=', 'valid').execute();
+    const framed = await trx
+      .updateTable('attempts')
+      .set({ state: 'returned', error: null })
+      .where('unit_id', '=', u.id)
+      .where('state', '=', 'invalid')
+      .where('error', '=', disagreed)
+      .where('node_id', 'not in', nodeIds)
+      .returning('node_id')
+      .execute();
+    for (const { node_id } of framed) {
+      const n = await trx.updateTable('nodes').set((eb) => ({ invalid: eb('invalid', '-', 1) })).where('id', '=', node_id).where('invalid', '>', 0).returning('account_id').executeTakeFirst();
+      if (n?.account_id) await trx.updateTable('accounts').set((eb) => ({ invalid: eb('invalid', '-', 1) })).where('id', '=', n.account_id).where('invalid', '>', 0).execute();
+    }
+    const kept = await trx.updateTable('attempts').set({ state: 'returned' }).where('unit_id', '=', u.id).where('state', '=', 'valid').returning('id').execute();
+    await reopen(trx, u.id, u.job_id, Math.max(u.replication, kept.length + framed.length + 1));
+  }
+  return units.rows.length;
+}
+
+/**
+ * Before a replicate job completes: lone results whose node has not passed a spot check
+ * since get a second replica (their unit reopens with the lone result as one replica).
+ * Returns how many units were reopened; the job completes only when none are.
+ */
+export async function confirmLone(trx: Trx, jobId: string): Promise<number> {
+  const unconfirmed = await trx
+    .selectFrom('attempts')
+    .innerJoin('units', 'units.id', 'attempts.unit_id')
+    .innerJoin('nodes', 'nodes.id', 'attempts.node_id')
+    .select(['attempts.id', 'attempts.unit_id'])
+    .where('units.job_id', '=', jobId)
+    .where('attempts.lone', '=', true)
+    .where('attempts.state', '=', 'valid')
+    .where((eb) => eb.or([eb('nodes.spot_ok_at', 'is', null), eb('nodes.spot_ok_at', '<', eb.ref('attempts.created_at'))]))
+    .execute();
+  for (const a of unconfirmed) {
+    await trx.updateTable('attempts').set({ state: 'returned' }).where('id', '=', a.id).execute();
+    await reopen(trx, a.unit_id, jobId, 2);
+  }
+  return unconfirmed.length;
+}

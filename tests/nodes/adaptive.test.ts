@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Coordinator } from '../../server/coordinator.ts';
+import { randomMatrix } from '../../server/workloads/random.ts';
+import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { parseNpy } from '../../shaders/npy.ts';
+import { TestClient } from '../helpers/client.ts';
+import { eventually, testCoordinator } from '../helpers/coordinator.ts';
+import { expectClose } from '../helpers/matrices.ts';
+import { RawNode, type Lease } from '../helpers/raw-node.ts';
+import { storeKinds } from '../helpers/stores.ts';
+
+describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => {
+  let coordinator: Coordinator;
+  const nodes: RawNode[] = [];
+  afterEach(async () => {
+    nodes.splice(0).forEach((n) => n.close());
+    await coordinator?.close();
+  });
+
+  async function node(name: string) {
+    const client = await TestClient.signup(coordinator.url, `${name}@example.com`);
+    const n = await RawNode.connect(coordinator.url, await client.useNewKey());
+    nodes.push(n);
+    const welcome = await n.hello();
+    return Object.assign(n, { nodeId: welcome.nodeId });
+  }
+  const jobState = (dev: TestClient, id: string) => dev.json('GET', `/api/jobs/${id}`);
+  const lone = async (lease: Lease) => (await coordinator.deps.db.selectFrom('attempts').select('lone').where('id', '=', lease.attemptId).executeTakeFirstOrThrow()).lone;
+
+  it('lets a trusted node run a unit alone, but holds the job until a second replica confirms it', async () => {
+    coordinator = await testCoordinator(store);
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    const trusted = await node('trusted');
+    const other = await node('other');
+    // A long unbroken record (set directly here): spot-check rate 5%, so most fresh units run alone.
+    await coordinator.deps.db.updateTable('nodes').set({ streak: 10_000 }).where('id', '=', trusted.nodeId).execute();
+    let job, lease;
+    for (let seed = 1; ; seed++) {
+      job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 8, k: 8, n: 8, seed } }, verification: 'replicate' }, 201);
+      lease = await trusted.lease();
+      if (await lone(lease)) break;
+      await dev.json('DELETE', `/api/jobs/${job.id}`); // a spot check this time: try another job
+      expect(seed).toBeLessThan(20);
+    }
+    expect(await trusted.submit(lease, await trusted.compute(lease))).toMatchObject({ status: 'accepted' });
+    // Provisional: no spot check since the lease, so the job waits for a second replica.
+    const second = await other.lease();
+    expect(second.unit.id).toBe(lease.unit.id);
+    expect((await jobState(dev, job.id)).state).toBe('running');
+    await other.submit(second, await other.compute(second));
+    expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done' });
+    const after = await coordinator.deps.db.selectFrom('attempts').select(['state', 'lone']).where('unit_id', '=', lease.unit.id).execute();
+    expect(after).toEqual([{ state: 'valid', lone: false }, { state: 'valid', lone: false }]);
+  });
+
+  it('re-checks the units a caught node helped verify: a colluding pair cannot keep a wrong unit', async () => {
+    coordinator = await testCoordinator(store);
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    const [c1, c2, h1, h2] = [await node('colluder1'), await node('colluder2'), await node('honest1'), await node('honest2')];
+    const wrong = async (n: RawNode, l: Lease) => {
+      const right = await n.compute(l);
+      return n.submit(l, { ...right, data: right.data.map((v, i) => (i === 0 ? v + 1 : v)) });
+    };
+    // Two units; the colluders must land on the same one (claims are spread at random).
+    let job, a1, a2;
+    for (let seed = 1; ; seed++) {
+      job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed }, tile: 8 }, verification: 'replicate' }, 201);
+      a1 = await c1.lease();
+      a2 = await c2.lease();
+      if (a1.unit.id === a2.unit.id) break;
+      await dev.json('DELETE', `/api/jobs/${job.id}`);
+      expect(seed).toBeLessThan(20);
+    }
+    await wrong(c1, a1);
+    await wrong(c2, a2);
+    expect((await jobState(dev, job.id)).progress.verified).toBe(1); // the pair agreed: verified, for now
+    // colluder1 lies again on the other unit, next to honest nodes, and is caught.
+    const b1 = await c1.lease();
+    await wrong(c1, b1);
+    const bh1 = await h1.lease();
+    await h1.submit(bh1, await h1.compute(bh1));
+    const bh2 = await h2.lease();
+    expect(bh2.unit.id).toBe(b1.unit.id);
+    await h2.submit(bh2, await h2.compute(bh2));
+    // Its partner's unit is open again, and the honest nodes settle it.
+    await eventually(async () => (await coordinator.deps.db.selectFrom('units').select('state').where('id', '=', a1!.unit.id).executeTakeFirstOrThrow()).state === 'pending', 'the colluded unit to reopen');
+    for (const h of [h1, h2]) {
+      const l = await h.lease();
+      expect(l.unit.id).toBe(a1.unit.id);
+      await h.submit(l, await h.compute(l));
+    }
+    expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done', progress: { verified: 2 } });
+    const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
+    const seed = (await jobState(dev, job.id)).spec.random.seed;
+    expectClose(result, matmulReference(randomMatrix(16, 8, seed), randomMatrix(8, 8, seed ^ 0x9e3779b9)), 8);
+    const states = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', [a1.attemptId, a2.attemptId]).execute();
+    expect(states.map((s) => s.state)).toEqual(['invalid', 'invalid']);
+  });
+});
