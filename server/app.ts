@@ -20,7 +20,11 @@ export function createApp(deps: Deps) {
   const app = new Hono<AppEnv>();
 
   app.onError((err, c) => {
-    if (err instanceof AppError) return c.json({ error: { code: err.code, message: err.message } }, err.status);
+    if (err instanceof AppError) {
+      // A refused upload may leave body bytes on the wire: close, so the client does not reuse it.
+      if (err.status === 413) c.header('connection', 'close');
+      return c.json({ error: { code: err.code, message: err.message } }, err.status);
+    }
     if (err instanceof HTTPException) return c.json({ error: { code: 'http', message: err.message } }, err.status);
     console.error(err);
     return c.json({ error: { code: 'internal', message: 'Something failed on our side; nothing was changed. Try again.' } }, 500);

@@ -5,6 +5,7 @@ import type { AppEnv, Ctx, Deps } from '../context.ts';
 import { requireAccount } from '../context.ts';
 import { AppError, conflict, forbidden, notFound } from '../errors.ts';
 import { parseBody } from '../validate.ts';
+import { accountTrust } from '../verify/reputation.ts';
 import { checkLoginAllowed, clearLoginFailures, recordLoginFailure } from './limits.ts';
 import { originAllowed, sessionCookie } from './principal.ts';
 import { decoyHash, hashPassword, randomSecret, sha256Hex, verifyPassword } from './secrets.ts';
@@ -82,9 +83,16 @@ export function authRoutes(deps: Deps) {
 
   app.get('/me', async (c) => {
     const id = requireAccount(c);
-    const account = await db.selectFrom('accounts').select(['id', 'email', 'created_at']).where('id', '=', id).executeTakeFirstOrThrow();
+    const account = await db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    const { valid, invalid, expired } = account;
     // Balances arrive with the ledger; until then every account holds 0 credits.
-    return c.json({ id: account.id, email: account.email, balance: 0, createdAt: account.created_at });
+    return c.json({
+      id: account.id,
+      email: account.email,
+      balance: 0,
+      createdAt: account.created_at,
+      reputation: { valid, invalid, expired, trust: accountTrust(valid, invalid), quarantined: account.quarantined_at !== null },
+    });
   });
 
   app.post('/keys', async (c) => {

@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.ts';
 import * as m0001 from './migrations/0001_init.ts';
 import * as m0002 from './migrations/0002_verification.ts';
 import * as m0003 from './migrations/0003_adaptive.ts';
+import * as m0004 from './migrations/0004_prefix_known.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -18,6 +19,7 @@ const migrations: [number, string, string][] = [
   [1, 'init', m0001.up],
   [2, 'verification', m0002.up],
   [3, 'adaptive', m0003.up],
+  [4, 'prefix_known', m0004.up],
 ];
 
 const int8 = 20;

@@ -91,6 +91,7 @@ export interface Database {
     streak: Generated<number>;
     quarantined_at: Date | null;
     spot_ok_at: Date | null;
+    prefix: string | null;
   };
   attempts: {
     id: Generated<string>;
@@ -105,5 +106,7 @@ export interface Database {
     created_at: Generated<Date>;
     returned_at: Date | null;
     lone: Generated<boolean>;
+    prefix: string | null;
+    known: Generated<boolean>;
   };
 }

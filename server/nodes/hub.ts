@@ -8,6 +8,7 @@ import { assembleJob, sweepJobs } from '../jobs/finish.ts';
 import { frameBytesMax, nodeMessage, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
 import { describeIssues } from '../validate.ts';
 import { claimUnit, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
+import { networkPrefix } from './prefix.ts';
 import { acceptResult, failAttempt } from './results.ts';
 import { isQuarantined } from '../verify/reputation.ts';
 
@@ -26,6 +27,8 @@ const sweepMs = 1000;
 interface Conn {
   ws: WebSocket;
   principal: Principal | null;
+  /** The network the socket comes from (nodes/prefix.ts), null where unknown. */
+  prefix: string | null;
   node: LeaseHolder | null;
   wanted: number;
   badFrames: number;
@@ -67,11 +70,12 @@ export class NodeHub {
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\n\r\nThe API key is not valid.\n');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, principal));
+    const prefix = networkPrefix(req.socket.remoteAddress);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, principal, prefix));
   }
 
-  #open(ws: WebSocket, principal: Principal | null) {
-    const conn: Conn = { ws, principal, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve() };
+  #open(ws: WebSocket, principal: Principal | null, prefix: string | null) {
+    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve() };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
@@ -149,7 +153,7 @@ export class NodeHub {
     let row = msg.resume
       ? await this.deps.db
           .updateTable('nodes')
-          .set({ caps, gflops: msg.capabilities.gflops, name, connected_at: new Date(), last_seen_at: new Date(), disconnected_at: null })
+          .set({ caps, gflops: msg.capabilities.gflops, name, prefix: conn.prefix, connected_at: new Date(), last_seen_at: new Date(), disconnected_at: null })
           .where('id', '=', msg.resume.nodeId)
           .where('token_hash', '=', sha256Hex(msg.resume.token))
           .where((eb) => (accountId ? eb('account_id', '=', accountId) : eb('account_id', 'is', null)))
@@ -160,11 +164,11 @@ export class NodeHub {
       token = `snn_${randomSecret(24)}`;
       row = await this.deps.db
         .insertInto('nodes')
-        .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops })
+        .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops, prefix: conn.prefix })
         .returning(['id'])
         .executeTakeFirstOrThrow();
     }
-    conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops };
+    conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops, prefix: conn.prefix };
     this.#send(conn, { type: 'welcome', nodeId: row.id, token, accountId, heartbeatMs: Math.floor(this.deps.config.leaseTtlMs / 3) });
   }
 

@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import { randomSecret } from '../auth/secrets.ts';
-import type { Db } from '../db/index.ts';
+import type { Db, Trx } from '../db/index.ts';
 import type { UnitPayload } from '../protocol/messages.ts';
 import { chooseLone } from '../verify/adaptive.ts';
+import { claimKnownAnswer } from '../verify/known-answer.ts';
 import { isQuarantined, recordExpired } from '../verify/reputation.ts';
 
 export interface LeaseHolder {
@@ -10,6 +11,8 @@ export interface LeaseHolder {
   /** The account id, or `anon:<node id>`: never two replicas of one unit to one holder. */
   holder: string;
   gflops: number;
+  /** Its network (nodes/prefix.ts): never two replicas of one unit from one network. */
+  prefix: string | null;
 }
 
 export interface Lease {
@@ -41,6 +44,8 @@ export const claimSpread = 16;
 export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | null> {
   if (await isQuarantined(db, who.nodeId)) return null;
   return db.transaction().execute(async (trx) => {
+    const known = await claimKnownAnswer(trx, who, leaseTtlMs);
+    if (known) return known;
     const found = (offset: number) => sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number; verification: string; replication: number }>`
       select u.id, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication
       from units u join jobs j on j.id = u.job_id
@@ -49,27 +54,30 @@ export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): P
              and (a.state = 'returned' or (a.state = 'leased' and a.deadline > now()))) < u.replicas
         and not exists (select 1 from attempts a where a.unit_id = u.id and a.holder = ${who.holder}
              and a.state in ('leased', 'returned', 'valid', 'invalid'))
+        and (${who.prefix}::text is null or not exists (select 1 from attempts a where a.unit_id = u.id
+             and a.prefix = ${who.prefix} and a.state in ('leased', 'returned', 'valid')))
       order by j.created_at, u.idx
       limit 1 offset ${offset}
       for update of u skip locked`.execute(trx);
     const unit = (await found(Math.floor(Math.random() * claimSpread))).rows[0] ?? (await found(0)).rows[0];
     if (!unit) return null;
     const lone = unit.verification === 'replicate' && (await chooseLone(trx, unit, who.nodeId));
-    const token = randomSecret(16);
-    const deadline = new Date(Date.now() + leaseMs(unit.flops, who.gflops, leaseTtlMs));
-    const attempt = await trx
-      .insertInto('attempts')
-      .values({ unit_id: unit.id, node_id: who.nodeId, holder: who.holder, token, state: 'leased', deadline, lone })
-      .returning('id')
-      .executeTakeFirstOrThrow();
     await trx.updateTable('jobs').set({ state: 'running', updated_at: new Date() }).where('id', '=', unit.job_id).where('state', '=', 'queued').execute();
-    return {
-      attemptId: attempt.id,
-      token,
-      deadline,
-      unit: { id: unit.id, jobId: unit.job_id, kind: unit.kind, params: unit.params, inputs: unit.inputs, flops: unit.flops },
-    };
+    const payload = { id: unit.id, jobId: unit.job_id, kind: unit.kind, params: unit.params, inputs: unit.inputs, flops: unit.flops };
+    return insertLease(trx, who, payload, leaseTtlMs, { lone });
   });
+}
+
+/** Leases `unit` to `who` as a new attempt. */
+export async function insertLease(trx: Trx, who: LeaseHolder, unit: UnitPayload, leaseTtlMs: number, flags: { lone?: boolean; known?: boolean } = {}): Promise<Lease> {
+  const token = randomSecret(16);
+  const deadline = new Date(Date.now() + leaseMs(unit.flops, who.gflops, leaseTtlMs));
+  const attempt = await trx
+    .insertInto('attempts')
+    .values({ unit_id: unit.id, node_id: who.nodeId, holder: who.holder, token, state: 'leased', deadline, prefix: who.prefix, ...flags })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return { attemptId: attempt.id, token, deadline, unit };
 }
 
 /** Extends the deadlines of a node's live leases by `leaseTtlMs` from now. */

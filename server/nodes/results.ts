@@ -46,7 +46,7 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
     const unit = await trx
       .selectFrom('units')
       .innerJoin('attempts', 'attempts.unit_id', 'units.id')
-      .select(['units.id', 'units.job_id', 'units.replicas', 'units.state'])
+      .select(['units.id', 'units.job_id', 'units.replicas', 'units.state', 'units.result_sha256'])
       .where('attempts.id', '=', attemptId)
       .forUpdate('units')
       .executeTakeFirstOrThrow();
@@ -58,6 +58,17 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
       return { status: 'refused', reason: 'the lease expired before the result came' };
     }
     const returned = { result_sha256: output, returned_at: new Date() };
+    if (attempt.known) {
+      // A known-answer unit: judged against the answer two accounts agreed on; the unit stays as it is.
+      if (!unit.result_sha256) {
+        await trx.updateTable('attempts').set({ state: 'cancelled', error: 'the unit was reopened' }).where('id', '=', attemptId).execute();
+        return { status: 'refused', reason: 'that unit is being judged again' };
+      }
+      const right = !problem && workload.agree(params, bytes, await deps.blobs.readKnown(unit.result_sha256));
+      await trx.updateTable('attempts').set({ ...returned, state: right ? 'valid' : 'invalid', error: right ? null : 'disagreed with the known answer' }).where('id', '=', attemptId).execute();
+      await (right ? recordValid : recordInvalid)(trx, [attemptId]);
+      return right ? waiting : { status: 'refused', reason: problem ?? 'the result is wrong', newWork: true };
+    }
     if (problem || checked === false) {
       const reason = problem ?? 'the result failed verification against the inputs';
       await trx.updateTable('attempts').set({ ...returned, state: 'invalid', error: reason }).where('id', '=', attemptId).execute();

@@ -66,9 +66,9 @@ export async function reopenSupported(trx: Trx, nodeIds: string[]): Promise<numb
     join jobs j on j.id = u.job_id
     join attempts a on a.unit_id = u.id
     where j.verification = 'replicate' and j.state in ('queued', 'running') and u.state = 'verified'
-      and a.state = 'valid' and a.node_id in (${sql.join(nodeIds)})`.execute(trx);
+      and a.state = 'valid' and not a.known and a.node_id in (${sql.join(nodeIds)})`.execute(trx);
   for (const u of units.rows) {
-    await trx.updateTable('attempts').set({ state: 'invalid', error: 're-checked: its node was caught with a wrong result' }).where('unit_id', '=', u.id).where('node_id', 'in', nodeIds).where('state', '=', 'valid').execute();
+    await trx.updateTable('attempts').set({ state: 'invalid', error: 're-checked: its node was caught with a wrong result' }).where('unit_id', '=', u.id).where('node_id', 'in', nodeIds).where('state', '=', 'valid').where('known', '=', false).execute();
     const framed = await trx
       .updateTable('attempts')
       .set({ state: 'returned', error: null })
@@ -82,7 +82,7 @@ export async function reopenSupported(trx: Trx, nodeIds: string[]): Promise<numb
       const n = await trx.updateTable('nodes').set((eb) => ({ invalid: eb('invalid', '-', 1) })).where('id', '=', node_id).where('invalid', '>', 0).returning('account_id').executeTakeFirst();
       if (n?.account_id) await trx.updateTable('accounts').set((eb) => ({ invalid: eb('invalid', '-', 1) })).where('id', '=', n.account_id).where('invalid', '>', 0).execute();
     }
-    const kept = await trx.updateTable('attempts').set({ state: 'returned' }).where('unit_id', '=', u.id).where('state', '=', 'valid').returning('id').execute();
+    const kept = await trx.updateTable('attempts').set({ state: 'returned' }).where('unit_id', '=', u.id).where('state', '=', 'valid').where('known', '=', false).returning('id').execute();
     await reopen(trx, u.id, u.job_id, Math.max(u.replication, kept.length + framed.length + 1));
   }
   return units.rows.length;

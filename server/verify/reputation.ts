@@ -26,6 +26,8 @@ export const spotRateMin = 0.05;
 export const offencesMax = 2;
 
 export const trust = (streak: number) => streak / (streak + trustedStreakMin);
+/** An account's trust: v / (v + 10) for its v valid results, 0 once any of its nodes lied. */
+export const accountTrust = (valid: number, invalid: number) => (invalid > 0 ? 0 : valid / (valid + trustedStreakMin));
 export const spotRate = (streak: number) => Math.max(spotRateMin, 1 - trust(streak));
 
 /** Records valid results of these attempts' nodes and accounts. */

@@ -33,8 +33,9 @@ export class RawNode {
     });
   }
 
-  static async connect(url: string, key?: string): Promise<RawNode> {
-    const ws = new WebSocket(url.replace(/^http/, 'ws') + '/api/nodes/ws', { headers: key ? { authorization: `Bearer ${key}` } : {} });
+  /** `localAddress` picks the source address (any of 127.0.0.0/8 reaches a local coordinator). */
+  static async connect(url: string, key?: string, localAddress?: string): Promise<RawNode> {
+    const ws = new WebSocket(url.replace(/^http/, 'ws') + '/api/nodes/ws', { headers: key ? { authorization: `Bearer ${key}` } : {}, localAddress });
     await new Promise((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);

@@ -17,9 +17,9 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
     await coordinator?.close();
   });
 
-  async function node(name: string) {
+  async function node(name: string, localAddress?: string) {
     const client = await TestClient.signup(coordinator.url, `${name}@example.com`);
-    const n = await RawNode.connect(coordinator.url, await client.useNewKey());
+    const n = await RawNode.connect(coordinator.url.replace('localhost', '127.0.0.1'), await client.useNewKey(), localAddress);
     nodes.push(n);
     const welcome = await n.hello();
     return Object.assign(n, { nodeId: welcome.nodeId });
@@ -52,6 +52,49 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
     expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done' });
     const after = await coordinator.deps.db.selectFrom('attempts').select(['state', 'lone']).where('unit_id', '=', lease.unit.id).execute();
     expect(after).toEqual([{ state: 'valid', lone: false }, { state: 'valid', lone: false }]);
+  });
+
+  it('tests new nodes with known-answer units: a liar is caught without touching the unit, the honest gain a streak', async () => {
+    coordinator = await testCoordinator(store);
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 8, k: 8, n: 8, seed: 2 } }, verification: 'replicate' }, 201);
+    const [h1, h2] = [await node('veteran1'), await node('veteran2')];
+    for (const h of [h1, h2]) {
+      const l = await h.lease();
+      await h.submit(l, await h.compute(l));
+    }
+    expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done' });
+    await coordinator.deps.db.updateTable('nodes').set({ streak: 20 }).where('id', 'in', [h1.nodeId, h2.nodeId]).execute(); // both trusted
+    const db = coordinator.deps.db;
+    for (const [name, honest] of [['newbie-liar', false], ['newbie-honest', true]] as const) {
+      const n = await node(name);
+      n.send({ type: 'request', slots: 1 });
+      const lease = await n.next('lease', 20_000); // nothing else is queued: only a known answer can come
+      const attempt = await db.selectFrom('attempts').select(['known', 'unit_id']).where('id', '=', lease.attemptId).executeTakeFirstOrThrow();
+      expect(attempt.known).toBe(true);
+      const right = await n.compute(lease);
+      const ack = await n.submit(lease, honest ? right : { ...right, data: right.data.map((v) => v + 0.5) });
+      expect(ack.status).toBe(honest ? 'accepted' : 'refused');
+      expect(await db.selectFrom('nodes').select(['valid', 'invalid', 'streak']).where('id', '=', n.nodeId).executeTakeFirstOrThrow()).toEqual(honest ? { valid: 1, invalid: 0, streak: 1 } : { valid: 0, invalid: 1, streak: 0 });
+    }
+    const unit = await db.selectFrom('units').select(['state', 'result_sha256']).executeTakeFirstOrThrow();
+    expect(unit.state).toBe('verified');
+    expect((await dev.json('GET', `/api/jobs/${job.id}`)).state).toBe('done');
+  });
+
+  it('never gives two replicas of a unit to one network, even to different accounts', async () => {
+    coordinator = await testCoordinator(store);
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 8, k: 8, n: 8, seed: 1 } }, verification: 'replicate' }, 201);
+    const a = await node('same-net-a', '127.0.0.2'); // both in 127.0.0.0/24
+    const b = await node('same-net-b', '127.0.0.3');
+    await a.lease();
+    b.send({ type: 'request', slots: 1 });
+    await expect(b.next('lease', 1500)).rejects.toThrow(/no lease/);
+    const elsewhere = await node('other-net', '127.0.1.2'); // 127.0.1.0/24
+    expect((await elsewhere.lease()).unit.kind).toBe('matmul');
   });
 
   it('re-checks the units a caught node helped verify: a colluding pair cannot keep a wrong unit', async () => {

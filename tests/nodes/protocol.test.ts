@@ -142,6 +142,8 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     const account = await db.selectFrom('accounts').select(['invalid', 'quarantined_at']).where('id', '=', (await nodeOf()).account_id!).executeTakeFirstOrThrow();
     expect(account.invalid).toBe(2);
     expect(account.quarantined_at).not.toBeNull();
+    const me = await (await fetch(`${coordinator.url}/api/me`, { headers: { authorization: `Bearer ${liar.key}` } })).json();
+    expect(me.reputation).toEqual({ valid: 2, invalid: 2, expired: 0, trust: 0, quarantined: true });
     await oneUnitJob('freivalds', 6);
     liar.send({ type: 'request', slots: 1 });
     expect(await liar.next('error')).toMatchObject({ code: 'quarantined' });

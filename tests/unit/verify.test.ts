@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tilesAgree } from '../../server/workloads/matmul.ts';
 import { randomMatrix } from '../../server/workloads/random.ts';
 import { decide, type Returned } from '../../server/verify/replicate.ts';
-import { spotRate, trust } from '../../server/verify/reputation.ts';
+import { accountTrust, spotRate, trust } from '../../server/verify/reputation.ts';
 import { matmulReference } from '../../shaders/matmul/reference.ts';
 
 const r = (id: string, holder: string, value: number): Returned => ({ id, holder, sha256: id, bytes: new Uint8Array([value]) });
@@ -73,6 +73,12 @@ describe('trust', () => {
     expect(trust(0)).toBe(0);
     expect(trust(10)).toBe(0.5);
     expect(trust(90)).toBe(0.9);
+  });
+
+  it('gives an account trust for its valid results and none once it lied', () => {
+    expect(accountTrust(0, 0)).toBe(0);
+    expect(accountTrust(30, 0)).toBe(0.75);
+    expect(accountTrust(1000, 1)).toBe(0);
   });
 
   it('spot-checks trusted nodes less as their record grows, never less than 5%', () => {
