@@ -49,5 +49,14 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
     },
   });
   runtime.start();
+  // A line a minute while there is news, so whoever runs the agent sees it working.
+  let reported = '';
+  const report = setInterval(() => {
+    const { unitsDone, unitsRefused, unitsFailed } = runtime.stats;
+    const line = `${unitsDone} units done, ${unitsRefused} refused, ${unitsFailed} failed`;
+    if (line !== reported) log(line);
+    reported = line;
+  }, 60_000);
+  report.unref();
   return runtime;
 }

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { deleteCookie, setCookie } from 'hono/cookie';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
 import type { AppEnv, Ctx, Deps } from '../context.ts';
 import { requireAccount } from '../context.ts';
@@ -75,7 +75,7 @@ export function authRoutes(deps: Deps) {
   });
 
   app.post('/auth/logout', async (c) => {
-    const session = c.req.header('cookie')?.match(new RegExp(`${sessionCookie}=([^;]+)`))?.[1];
+    const session = getCookie(c, sessionCookie);
     if (session) await db.deleteFrom('sessions').where('id_hash', '=', sha256Hex(session)).execute();
     deleteCookie(c, sessionCookie, { path: '/' });
     return c.json({ ok: true });

@@ -69,3 +69,25 @@ async function migrate(db: Db) {
     });
   }
 }
+
+/** PostgreSQL's "try again" errors: serialization failure and deadlock. */
+const retryable = new Set(['40001', '40P01']);
+const transactionAttemptsMax = 5;
+
+/**
+ * Runs `work` in a transaction, again (up to 5 times, with a short random pause) when
+ * PostgreSQL aborts it as a serialization failure or a deadlock victim. Two coordinator
+ * processes judging units whose re-checks cross can deadlock; the loser simply runs again.
+ * `work` must do nothing outside the store that cannot be repeated.
+ */
+export async function inTransaction<T>(db: Db, work: (trx: Trx) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().execute(work);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (!code || !retryable.has(code) || attempt >= transactionAttemptsMax) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+    }
+  }
+}

@@ -5,6 +5,12 @@ import type { PGlite } from '@electric-sql/pglite';
  * PGlite has a single connection, so `connect()` hands it out to one holder at a time:
  * a kysely transaction keeps it from BEGIN to COMMIT, and other queries wait their turn.
  * (Races therefore cannot show on PGlite; concurrency is tested on PostgreSQL.)
+ *
+ * The trap: inside `db.transaction().execute(trx => …)`, every query must go through `trx`.
+ * A query on `db` (or a helper that uses it, such as BlobStore.read) waits for the
+ * transaction's connection, which waits for that query: a silent deadlock here, while on
+ * PostgreSQL it merely runs outside the transaction. Use trx, or helpers that touch no table
+ * (BlobStore.readKnown).
  */
 export class PGlitePool {
   #queue: Promise<void> = Promise.resolve();

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Deps } from '../context.ts';
-import type { Db, Trx } from '../db/index.ts';
+import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { workloads } from '../workloads/registry.ts';
 import { confirmLone } from '../verify/adaptive.ts';
 import { failuresMax } from './states.ts';
@@ -19,7 +19,7 @@ export async function failJobOfUnit(trx: Trx, unitId: string, jobId: string, rea
 
 /** queued | running ─▶ cancelled. Returns false when the job had already ended. */
 export async function cancelJob(db: Db, jobId: string): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const job = await trx
       .updateTable('jobs')
       .set({ state: 'cancelled', finished_at: new Date(), updated_at: new Date() })
@@ -46,7 +46,7 @@ async function cancelOpenWork(trx: Trx, jobId: string, why: string) {
 export async function assembleJob(deps: Deps, jobId: string) {
   const job = await deps.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
   if (!job || job.state !== 'running' || job.units_verified !== job.units_total) return;
-  if (job.verification === 'replicate' && (await deps.db.transaction().execute((trx) => confirmLone(trx, jobId))) > 0) {
+  if (job.verification === 'replicate' && (await inTransaction(deps.db, (trx) => confirmLone(trx, jobId))) > 0) {
     deps.onWork(); // unconfirmed lone results wait for a second replica
     return;
   }
@@ -70,7 +70,7 @@ export async function sweepJobs(deps: Deps) {
     where u.state = 'pending'
       and (select count(*) from attempts a where a.unit_id = u.id and a.state in ('expired', 'failed')) >= ${failuresMax}`.execute(deps.db);
   for (const u of exhausted.rows) {
-    await deps.db.transaction().execute((trx) => failJobOfUnit(trx, u.id, u.job_id, `it was lost or failed on ${failuresMax} nodes`));
+    await inTransaction(deps.db, (trx) => failJobOfUnit(trx, u.id, u.job_id, `it was lost or failed on ${failuresMax} nodes`));
   }
   const complete = await deps.db.selectFrom('jobs').select('id').where('state', '=', 'running').whereRef('units_verified', '=', 'units_total').execute();
   for (const job of complete) await assembleJob(deps, job.id);

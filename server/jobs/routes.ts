@@ -5,6 +5,7 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import type { AppEnv, Ctx, Deps } from '../context.ts';
 import { requireAccount, requireOwner } from '../context.ts';
+import { inTransaction } from '../db/index.ts';
 import { badRequest, conflict, notFound } from '../errors.ts';
 import { describeIssues, parseBody } from '../validate.ts';
 import { workloads } from '../workloads/registry.ts';
@@ -59,7 +60,7 @@ export function jobRoutes(deps: Deps) {
     if (verification === 'freivalds' && !workload.check) throw badRequest(`${workload.kind} has no cheap check: use "verification": "replicate".`);
     const replication = verification === 'freivalds' ? 1 : body.replication;
     const sharded = await workload.shard(spec.data, deps.blobs, accountId);
-    const job = await db.transaction().execute(async (trx) => {
+    const job = await inTransaction(db, async (trx) => {
       const job = await trx
         .insertInto('jobs')
         .values({

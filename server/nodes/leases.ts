@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { randomSecret } from '../auth/secrets.ts';
-import type { Db, Trx } from '../db/index.ts';
+import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import type { UnitPayload } from '../protocol/messages.ts';
 import { chooseLone } from '../verify/adaptive.ts';
 import { claimKnownAnswer } from '../verify/known-answer.ts';
@@ -43,7 +43,7 @@ export const claimSpread = 16;
  */
 export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | null> {
   if (await isQuarantined(db, who.nodeId)) return null;
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const known = await claimKnownAnswer(trx, who, leaseTtlMs);
     if (known) return known;
     const found = (offset: number) => sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number; verification: string; replication: number }>`
@@ -95,7 +95,7 @@ export async function extendLeases(db: Db, nodeId: string, attemptIds: string[],
 
 /** leased ─deadline passed─▶ expired, counted against the nodes. Returns how many lapsed. */
 export async function expireLeases(db: Db): Promise<number> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const rows = await trx
       .updateTable('attempts')
       .set({ state: 'expired', error: 'the lease ran out before a result came' })

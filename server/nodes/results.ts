@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Deps } from '../context.ts';
-import type { Db, Trx } from '../db/index.ts';
+import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { failJobOfUnit } from '../jobs/finish.ts';
 import { workloads } from '../workloads/registry.ts';
 import { decide, type Returned } from '../verify/replicate.ts';
@@ -42,7 +42,7 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
     const inputs = await Promise.all(about.inputs.map((sha) => deps.blobs.readKnown(sha)));
     checked = workload.check(params, inputs, bytes);
   }
-  return deps.db.transaction().execute(async (trx) => {
+  return inTransaction(deps.db, async (trx) => {
     const unit = await trx
       .selectFrom('units')
       .innerJoin('attempts', 'attempts.unit_id', 'units.id')

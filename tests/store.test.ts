@@ -1,0 +1,33 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { inTransaction, openStore, type Db } from '../server/db/index.ts';
+import { freshPostgresUrl } from './helpers/stores.ts';
+
+// Deadlocks need two connections: PostgreSQL only.
+describe.runIf(process.env.TEST_DATABASE_URL)('transactions on PostgreSQL', () => {
+  let db: Db;
+  afterAll(() => db?.destroy());
+
+  it('run again when PostgreSQL picks them as a deadlock victim', async () => {
+    const url = await freshPostgresUrl();
+    db = await openStore({ dataDir: '/tmp', databaseUrl: url });
+    const [a, b] = await db.insertInto('accounts').values([{ email: 'a@x.io', password_hash: 'x' }, { email: 'b@x.io', password_hash: 'x' }]).returning('id').execute();
+    // Two transactions lock the same two rows in opposite orders, meeting in the middle.
+    let runs = 0;
+    const lockBoth = (first: string, second: string) =>
+      inTransaction(db, async (trx) => {
+        runs++;
+        await trx.updateTable('accounts').set({ valid: 1 }).where('id', '=', first).execute();
+        await new Promise((r) => setTimeout(r, 200));
+        await trx.updateTable('accounts').set({ valid: 2 }).where('id', '=', second).execute();
+      });
+    await Promise.all([lockBoth(a!.id, b!.id), lockBoth(b!.id, a!.id)]);
+    expect(runs).toBe(3); // one of the two was the victim and ran again
+    const direct = new pg.Client({ connectionString: url });
+    await direct.connect();
+    const rows = await direct.query('select valid from accounts');
+    await direct.end();
+    // Both committed; the victim, run again, committed last: its first row 1, its second 2.
+    expect(rows.rows.map((r) => r.valid).sort()).toEqual([1, 2]);
+  });
+});
