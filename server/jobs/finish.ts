@@ -60,6 +60,8 @@ export async function assembleJob(deps: Deps, jobId: string) {
     .set({ state: 'done', result_sha256: sha256, finished_at: new Date(), updated_at: new Date() })
     .where('id', '=', jobId)
     .where('state', '=', 'running')
+    // A re-check that reopened a unit meanwhile took the count down: then no result now.
+    .where('units_verified', '=', job.units_total)
     .execute();
 }
 
