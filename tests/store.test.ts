@@ -22,7 +22,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('transactions on PostgreSQL', () =
         await trx.updateTable('accounts').set({ valid: 2 }).where('id', '=', second).execute();
       });
     await Promise.all([lockBoth(a!.id, b!.id), lockBoth(b!.id, a!.id)]);
-    expect(runs).toBe(3); // one of the two was the victim and ran again
+    expect(runs).toBeGreaterThanOrEqual(3); // a victim ran again (under load, maybe more than once)
     const direct = new pg.Client({ connectionString: url });
     await direct.connect();
     const rows = await direct.query('select valid from accounts');
