@@ -61,9 +61,14 @@ export class RawNode {
     }
   }
 
+  /** The node token from welcome: how an anonymous node authenticates its uploads. */
+  nodeToken: string | undefined;
+
   async hello(): Promise<Extract<CoordinatorMessage, { type: 'welcome' }>> {
     this.send({ type: 'hello', protocol: 1, capabilities });
-    return this.next('welcome');
+    const welcome = await this.next('welcome');
+    this.nodeToken = welcome.token;
+    return welcome;
   }
 
   async lease(): Promise<Lease> {
@@ -80,7 +85,7 @@ export class RawNode {
   /** Uploads `output` and reports it for the lease; returns the ack. */
   async submit(lease: Lease, output: Matrix, token = lease.token) {
     const bytes = encodeNpy(output);
-    const res = await fetch(`${this.url}/api/blobs`, { method: 'PUT', headers: { authorization: `Bearer ${this.key}` }, body: bytes as Uint8Array<ArrayBuffer> });
+    const res = await fetch(`${this.url}/api/blobs`, { method: 'PUT', headers: { authorization: `Bearer ${this.key ?? this.nodeToken}` }, body: bytes as Uint8Array<ArrayBuffer> });
     if (res.status !== 201) throw new Error(`upload failed: ${res.status}`);
     this.send({ type: 'result', attemptId: lease.attemptId, token, output: await sha256Hex(bytes) });
     return this.next('ack');

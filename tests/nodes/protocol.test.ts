@@ -55,6 +55,22 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     expect(node.closed).toMatchObject({ code: 1008 });
   });
 
+  it('lets an anonymous node work: it uploads with its node token and its result verifies the unit', async () => {
+    coordinator = await testCoordinator(store);
+    const { dev, job } = await oneUnitJob('freivalds');
+    const anon = await RawNode.connect(coordinator.url);
+    nodes.push(anon);
+    const welcome = await anon.hello();
+    expect(welcome).toMatchObject({ accountId: null, token: expect.stringMatching(/^snn_/) });
+    const lease = await anon.lease();
+    expect(await anon.submit(lease, await anon.compute(lease))).toMatchObject({ status: 'accepted' });
+    expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done' });
+    const attempt = await coordinator.deps.db.selectFrom('attempts').select(['holder', 'state']).executeTakeFirstOrThrow();
+    expect(attempt).toEqual({ holder: `anon:${welcome.nodeId}`, state: 'valid' });
+    // Without its token, an upload is refused.
+    expect((await fetch(`${coordinator.url}/api/blobs`, { method: 'PUT', body: 'x' })).status).toBe(401);
+  });
+
   it('refuses a WebSocket with a wrong API key', async () => {
     coordinator = await testCoordinator(store);
     await expect(RawNode.connect(coordinator.url, 'sn_wrong')).rejects.toThrow(/401/);
