@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { encodeNpy, NpyError, parseNpy, type Matrix } from '../../shaders/npy.ts';
 import type { BlobStore } from '../blobs/store.ts';
 import { badRequest } from '../errors.ts';
-import { randomMatrix } from './random.ts';
+import { randomInputs } from './random.ts';
 import { freivaldsCheck } from '../verify/freivalds.ts';
 import type { Workload } from './types.ts';
 
@@ -75,7 +75,7 @@ async function inputs(spec: MatmulSpec, blobs: BlobStore): Promise<[Matrix, Matr
     if (m * k > elementsMax || k * n > elementsMax || m * n > elementsMax) {
       throw badRequest(`spec.random: each matrix may hold at most ${elementsMax} elements.`);
     }
-    return [randomMatrix(m, k, seed), randomMatrix(k, n, seed ^ 0x9e3779b9)];
+    return randomInputs(m, k, n, seed);
   }
   return [readMatrix(await blobs.read(spec.a), 'a'), readMatrix(await blobs.read(spec.b), 'b')];
 }

@@ -16,3 +16,8 @@ export function randomMatrix(rows: number, cols: number, seed: number): Matrix {
   }
   return { rows, cols, data };
 }
+
+/** The inputs of a matmul `random` spec: A from the seed, B from the seed mixed with a constant. */
+export function randomInputs(m: number, k: number, n: number, seed: number): [Matrix, Matrix] {
+  return [randomMatrix(m, k, seed), randomMatrix(k, n, (seed ^ 0x9e3779b9) >>> 0)];
+}

@@ -1,5 +1,4 @@
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -7,10 +6,11 @@ import { NodeRuntime } from '../../server/agent/runtime.ts';
 import { loadConfig } from '../../server/config.ts';
 import { startCoordinator, type Coordinator } from '../../server/coordinator.ts';
 import { tilesAgree } from '../../server/workloads/matmul.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
 import { matmulReference } from '../../shaders/matmul/reference.ts';
 import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../helpers/client.ts';
+import { freePort } from '../helpers/coordinator.ts';
+import { randomSpecReference } from '../helpers/matrices.ts';
 import { board, liarKinds, lie, type Behaviour } from './liars.ts';
 
 export interface ChaosOptions {
@@ -40,14 +40,6 @@ export interface ChaosReport {
   overheadByJob: number[];
   seconds: number;
 }
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 /**
  * Runs matmul jobs on a crowd of simulated agents — the real node runtime over real
@@ -150,7 +142,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     if (u.state !== 'verified') continue;
     const { random } = u.spec as { random: { m: number; k: number; n: number; seed: number } };
     const key = JSON.stringify(random);
-    if (!references.has(key)) references.set(key, matmulReference(randomMatrix(random.m, random.k, random.seed), randomMatrix(random.k, random.n, random.seed ^ 0x9e3779b9)));
+    if (!references.has(key)) references.set(key, randomSpecReference(random.m, random.k, random.n, random.seed));
     const c = references.get(key)!;
     const { row0, col0, rows, cols, k } = u.params as { row0: number; col0: number; rows: number; cols: number; k: number };
     const want = new Float32Array(rows * cols);

@@ -1,25 +1,13 @@
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../server/db/index.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
 import { parseNpy } from '../../shaders/npy.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
 import { TestClient } from '../helpers/client.ts';
-import { eventually, spawnCli, stopChild, storeEnv, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
-import { expectClose } from '../helpers/matrices.ts';
+import { eventually, freePort, spawnCli, stopChild, storeEnv, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
+import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
 import { storeKinds } from '../helpers/stores.ts';
 
 type Child = ReturnType<typeof spawnCli>;
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
-const reference = (m: number, k: number, n: number, seed: number) => matmulReference(randomMatrix(m, k, seed), randomMatrix(k, n, seed ^ 0x9e3779b9));
 
 async function agentFor(url: string, name: string, children: Child[]) {
   const client = await TestClient.signup(url, `${name}@example.com`);
@@ -60,7 +48,7 @@ describe.each(storeKinds)('faults (%s)', (store) => {
     const states = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', orphaned).execute();
     expect(states.every((s) => s.state === 'expired')).toBe(true);
     const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
-    expectClose(result, reference(512, 256, 512, 5), 256);
+    expectClose(result, randomSpecReference(512, 256, 512, 5), 256);
   });
 
   it('the coordinator SIGKILLed and restarted mid-job: the job completes, nothing lost, no unit verified twice, agents reconnect', async () => {
@@ -90,7 +78,7 @@ describe.each(storeKinds)('faults (%s)', (store) => {
     expect(done).toMatchObject({ state: 'done', progress: { units: 36, verified: 36 } });
     for (const { agent } of agents) expect(agent.output.join('').match(/connected as node/g)!.length).toBeGreaterThanOrEqual(2);
     const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
-    expectClose(result, reference(m, k, n, 9), k);
+    expectClose(result, randomSpecReference(m, k, n, 9), k);
 
     await stopChild(child);
     const db = await openStore({ dataDir: env.SUPERNET_DATA, databaseUrl: env.DATABASE_URL ?? null });

@@ -5,7 +5,7 @@ import { parseNpy } from '../../shaders/npy.ts';
 import { randomMatrix } from '../../server/workloads/random.ts';
 import { TestClient } from '../helpers/client.ts';
 import { spawnCli, stopChild, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
-import { expectClose } from '../helpers/matrices.ts';
+import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
 import { storeKinds } from '../helpers/stores.ts';
 
 /** Reads GET /api/jobs/:id/events to its end and returns the progress events' data. */
@@ -81,7 +81,7 @@ describe.each(storeKinds)('a matmul job from submission to verified result (%s)'
     expect(submitted).toMatchObject({ verification: 'freivalds', estimate: { flops: 2 * 256 * 512 * 384 } });
     expect(await dev.waitForJob(submitted.id)).toMatchObject({ state: 'done', progress: { verified: 6 } });
     const res = await dev.call('GET', `/api/jobs/${submitted.id}/result`);
-    expectClose(parseNpy(new Uint8Array(await res.arrayBuffer())), matmulReference(randomMatrix(256, 512, 4), randomMatrix(512, 384, 4 ^ 0x9e3779b9)), 512);
+    expectClose(parseNpy(new Uint8Array(await res.arrayBuffer())), randomSpecReference(256, 512, 384, 4), 512);
     const attempts = await coordinator.deps.db
       .selectFrom('attempts')
       .innerJoin('units', 'units.id', 'attempts.unit_id')

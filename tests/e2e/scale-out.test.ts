@@ -1,11 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
 import { startCoordinator, type Coordinator } from '../../server/coordinator.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
 import { parseNpy } from '../../shaders/npy.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
 import { TestClient } from '../helpers/client.ts';
-import { expectClose } from '../helpers/matrices.ts';
+import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
 import { RawNode } from '../helpers/raw-node.ts';
 import { freshPostgresUrl } from '../helpers/stores.ts';
 import { mkdtempSync } from 'node:fs';
@@ -59,6 +57,6 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two coordinator processes on one 
       expect(new Set(holders).size).toBe(holders.length);
     }
     const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
-    expectClose(result, matmulReference(randomMatrix(96, 40, 4), randomMatrix(40, 96, 4 ^ 0x9e3779b9)), 40);
+    expectClose(result, randomSpecReference(96, 40, 96, 4), 40);
   });
 });

@@ -1,5 +1,7 @@
 import { expect } from 'vitest';
 import type { Matrix } from '../../shaders/npy.ts';
+import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { randomInputs } from '../../server/workloads/random.ts';
 
 /**
  * Asserts two float32 products agree: every element within 4·K·2⁻²⁴ of the larger
@@ -23,3 +25,6 @@ export function expectClose(got: Matrix, want: Matrix, k: number) {
   }
   expect(where, `element ${where}: got ${got.data[where]}, want ${want.data[where]}`).toBe(-1);
 }
+
+/** The CPU reference result of a matmul `{ random: { m, k, n, seed } }` spec. */
+export const randomSpecReference = (m: number, k: number, n: number, seed: number) => matmulReference(...randomInputs(m, k, n, seed));

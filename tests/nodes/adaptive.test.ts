@@ -1,11 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
 import { parseNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually, testCoordinator } from '../helpers/coordinator.ts';
-import { expectClose } from '../helpers/matrices.ts';
+import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
 import { RawNode, type Lease } from '../helpers/raw-node.ts';
 import { storeKinds } from '../helpers/stores.ts';
 
@@ -137,7 +135,7 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
     expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done', progress: { verified: 2 } });
     const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
     const seed = (await jobState(dev, job.id)).spec.random.seed;
-    expectClose(result, matmulReference(randomMatrix(16, 8, seed), randomMatrix(8, 8, seed ^ 0x9e3779b9)), 8);
+    expectClose(result, randomSpecReference(16, 8, 8, seed), 8);
     const states = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', [a1.attemptId, a2.attemptId]).execute();
     expect(states.map((s) => s.state)).toEqual(['invalid', 'invalid']);
   });

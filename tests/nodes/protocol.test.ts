@@ -1,11 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
 import { parseNpy } from '../../shaders/npy.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually, testCoordinator } from '../helpers/coordinator.ts';
-import { expectClose } from '../helpers/matrices.ts';
+import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
 import { RawNode } from '../helpers/raw-node.ts';
 import { storeKinds } from '../helpers/stores.ts';
 
@@ -32,7 +30,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 24, n: 8, seed } }, verification }, 201);
     return { dev, job };
   }
-  const reference = (seed: number) => matmulReference(randomMatrix(16, 24, seed), randomMatrix(24, 8, seed ^ 0x9e3779b9));
+  const reference = (seed: number) => randomSpecReference(16, 24, 8, seed);
 
   const rowCounts = async () =>
     Promise.all((['nodes', 'attempts', 'jobs', 'units'] as const).map(async (t) => (await coordinator.deps.db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n));
@@ -93,6 +91,22 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     expect(job2.progress.verified).toBe(0);
     const states = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', [first.attemptId, second.attemptId]).execute();
     expect(states.map((s) => s.state).sort()).toEqual(['expired', 'leased']);
+  });
+
+  it('keeps a lease alive past its TTL while the node heartbeats, then accepts its result', async () => {
+    coordinator = await testCoordinator(store, { SUPERNET_LEASE_TTL_MS: '700' });
+    const { dev, job } = await oneUnitJob('freivalds');
+    const worker = await contributor('slow-but-alive');
+    const lease = await worker.lease();
+    for (let i = 0; i < 10; i++) {
+      worker.send({ type: 'heartbeat', attempts: [lease.attemptId] });
+      await new Promise((r) => setTimeout(r, 200)); // 2 s in all: almost 3 TTLs
+    }
+    const attempt = await coordinator.deps.db.selectFrom('attempts').select(['state', 'deadline']).where('id', '=', lease.attemptId).executeTakeFirstOrThrow();
+    expect(attempt.state).toBe('leased');
+    expect(attempt.deadline.getTime()).toBeGreaterThan(lease.deadline + 1000);
+    expect(await worker.submit(lease, await worker.compute(lease))).toMatchObject({ status: 'accepted' });
+    expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done' });
   });
 
   it('never accepts wrong numbers: a disagreement calls a third replica and the liar is marked invalid', async () => {
