@@ -30,12 +30,14 @@ describe.each(storeKinds)('faults (%s)', (store) => {
     cleanups.push(() => coordinator.close());
     const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
     await dev.useNewKey();
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 512, k: 256, n: 512, seed: 5 }, tile: 128 } }, 201);
+    // 256 small units: one agent alone needs seconds for them, so it is still mid-job when killed
+    // (16 units once let a fast run finish the whole job between the lease being seen and the kill).
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 1024, k: 256, n: 1024, seed: 5 }, tile: 64 } }, 201);
 
     const doomed = await agentFor(coordinator.url, 'doomed', children);
     const leasedBy = async () =>
       (await coordinator.deps.db.selectFrom('attempts').select('id').where('holder', '=', doomed.accountId).where('state', '=', 'leased').execute()).map((r) => r.id);
-    await eventually(async () => (await leasedBy()).length > 0, 'the doomed agent to hold a lease');
+    await eventually(async () => (await leasedBy()).length > 0, 'the doomed agent to hold a lease', 60_000, 10);
     await stopChild(doomed.agent, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 300)); // frames already on the wire land first
     const orphaned = await leasedBy();
@@ -48,7 +50,7 @@ describe.each(storeKinds)('faults (%s)', (store) => {
     const states = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', orphaned).execute();
     expect(states.every((s) => s.state === 'expired')).toBe(true);
     const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
-    expectClose(result, randomSpecReference(512, 256, 512, 5), 256);
+    expectClose(result, randomSpecReference(1024, 256, 1024, 5), 256);
   });
 
   it('the coordinator SIGKILLed and restarted mid-job: the job completes, nothing lost, no unit verified twice, agents reconnect', async () => {
