@@ -9,6 +9,7 @@ import { blobRoutes } from './blobs/routes.ts';
 import type { AppEnv, Deps } from './context.ts';
 import { AppError } from './errors.ts';
 import { jobRoutes } from './jobs/routes.ts';
+import { ledgerRoutes } from './ledger/routes.ts';
 import { statsRoutes } from './stats/routes.ts';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -36,6 +37,7 @@ export function createApp(deps: Deps) {
   app.route('/api', authRoutes(deps));
   app.route('/api', blobRoutes(deps));
   app.route('/api', jobRoutes(deps));
+  app.route('/api', ledgerRoutes(deps));
   app.route('/', statsRoutes(deps));
 
   if (existsSync(webDist)) app.use('/*', serveStatic({ root: webDist }));

@@ -6,6 +6,8 @@ import { BlobStore } from './blobs/store.ts';
 import type { Config } from './config.ts';
 import type { Deps } from './context.ts';
 import { openStore } from './db/index.ts';
+import { checkpoint, loadOrCreateKey } from './ledger/checkpoint.ts';
+import { tickMarket } from './market/price.ts';
 import { NodeHub } from './nodes/hub.ts';
 
 export interface Coordinator {
@@ -22,6 +24,14 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
   const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax), onWork: () => {} };
   const hub = new NodeHub(deps);
   deps.onWork = () => void hub.pump();
+  const key = loadOrCreateKey(config.dataDir);
+  // Market ticks and ledger checkpoints: each round awaited before the next and before close.
+  let ticking: Promise<unknown> = Promise.resolve();
+  const every = (ms: number, work: () => Promise<unknown>, what: string) =>
+    setInterval(() => {
+      ticking = ticking.then(work).catch((err) => console.error(`${what} failed:`, (err as Error).message));
+    }, ms);
+  const timers = [every(config.marketMs, () => tickMarket(db, 3 * config.leaseTtlMs), 'market tick'), every(config.checkpointMs, () => checkpoint(db, key), 'ledger checkpoint')];
   const app = createApp(deps);
   const server = createServer(getRequestListener(app.fetch));
   server.on('upgrade', (req, socket, head) => {
@@ -41,12 +51,15 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
     server,
     /** Graceful: node frames and requests in hand finish (up to 2 s), then the store closes. */
     async close() {
+      for (const t of timers) clearInterval(t);
       await hub.close();
+      await ticking;
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
       server.closeAllConnections();
       await closed;
+      await checkpoint(db, key).catch((err) => console.error('ledger checkpoint failed:', (err as Error).message));
       await db.destroy();
     },
   };

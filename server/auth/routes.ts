@@ -4,6 +4,9 @@ import { z } from 'zod';
 import type { AppEnv, Ctx, Deps } from '../context.ts';
 import { requireAccount } from '../context.ts';
 import { AppError, conflict, forbidden, notFound } from '../errors.ts';
+import { inTransaction } from '../db/index.ts';
+import { walletOf } from '../ledger/views.ts';
+import { grantStarter } from '../ledger/payments.ts';
 import { parseBody } from '../validate.ts';
 import { accountTrust } from '../verify/reputation.ts';
 import { checkLoginAllowed, clearLoginFailures, recordLoginFailure } from './limits.ts';
@@ -48,12 +51,16 @@ export function authRoutes(deps: Deps) {
     checkFormOrigin(c, deps);
     const { email, password } = await parseBody(c, credentials);
     const password_hash = await hashPassword(password);
-    const account = await db
-      .insertInto('accounts')
-      .values({ email, password_hash })
-      .onConflict((oc) => oc.column('email').doNothing())
-      .returning(['id', 'email'])
-      .executeTakeFirst();
+    const account = await inTransaction(db, async (trx) => {
+      const account = await trx
+        .insertInto('accounts')
+        .values({ email, password_hash })
+        .onConflict((oc) => oc.column('email').doNothing())
+        .returning(['id', 'email'])
+        .executeTakeFirst();
+      if (account) await grantStarter(trx, account.id, deps.config.starterGrant);
+      return account;
+    });
     if (!account) throw conflict('An account with this email exists: sign in instead.');
     await startSession(c, deps, account.id);
     return c.json({ account }, 201);
@@ -85,11 +92,12 @@ export function authRoutes(deps: Deps) {
     const id = requireAccount(c);
     const account = await db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     const { valid, invalid, expired } = account;
-    // Balances arrive with the ledger; until then every account holds 0 credits.
+    const wallet = await walletOf(db, id);
     return c.json({
       id: account.id,
       email: account.email,
-      balance: 0,
+      balance: wallet.available,
+      wallet,
       createdAt: account.created_at,
       reputation: { valid, invalid, expired, trust: accountTrust(valid, invalid), quarantined: account.quarantined_at !== null },
     });

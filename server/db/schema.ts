@@ -61,6 +61,12 @@ export interface Database {
     created_at: Generated<Date>;
     updated_at: Generated<Date>;
     finished_at: Date | null;
+    /** Credits per TFLOP offered, in µcr (server/ledger/credit.ts). */
+    bid: Generated<number>;
+    /** µcr moved into the job's escrow account at submission (and top-ups). */
+    escrow: Generated<number>;
+    /** µcr: every unit's pay at the bid × the executions verification expects. */
+    estimate: Generated<number>;
   };
   units: {
     id: Generated<string>;
@@ -92,6 +98,8 @@ export interface Database {
     quarantined_at: Date | null;
     spot_ok_at: Date | null;
     prefix: string | null;
+    /** The least µcr per TFLOP this node works for. */
+    ask: Generated<number>;
   };
   attempts: {
     id: Generated<string>;
@@ -108,5 +116,58 @@ export interface Database {
     lone: Generated<boolean>;
     prefix: string | null;
     known: Generated<boolean>;
+  };
+  ledger_accounts: {
+    id: string;
+    kind: 'user' | 'escrow' | 'system';
+    account_id: string | null;
+    job_id: string | null;
+    debits_pending: Generated<number>;
+    debits_posted: Generated<number>;
+    credits_pending: Generated<number>;
+    credits_posted: Generated<number>;
+    created_at: Generated<Date>;
+  };
+  transfers: {
+    seq: number;
+    id: string;
+    debit_account_id: string;
+    credit_account_id: string;
+    amount: number;
+    kind: 'single' | 'pending' | 'post' | 'void';
+    pending_id: string | null;
+    code: string;
+    job_id: string | null;
+    attempt_id: string | null;
+    timeout_at: Date | null;
+    memo: string | null;
+    created_at: Date;
+    prev_hash: string;
+    hash: string;
+  };
+  transfers_pending: {
+    id: string;
+    timeout_at: Date | null;
+    job_id: string | null;
+    attempt_id: string | null;
+  };
+  ledger_head: {
+    one: Generated<boolean>;
+    seq: number;
+    hash: string;
+  };
+  ledger_checkpoints: {
+    seq: number;
+    hash: string;
+    at: Date;
+    public_key: string;
+    signature: string;
+  };
+  market_prices: {
+    id: Generated<number>;
+    at: Generated<Date>;
+    price: number;
+    demand_flops: number;
+    supply_gflops: number;
   };
 }

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
+import { closeJobLedger, reconcileLedger } from '../ledger/payments.ts';
 import { workloads } from '../workloads/registry.ts';
 import { confirmLone } from '../verify/adaptive.ts';
 import { failuresMax } from './states.ts';
@@ -15,6 +16,7 @@ export async function failJobOfUnit(trx: Trx, unitId: string, jobId: string, rea
     .where('state', 'in', ['queued', 'running'])
     .execute();
   await cancelOpenWork(trx, jobId, 'the job failed');
+  await closeJobLedger(trx, jobId);
 }
 
 /** queued | running ─▶ cancelled. Returns false when the job had already ended. */
@@ -27,7 +29,10 @@ export async function cancelJob(db: Db, jobId: string): Promise<boolean> {
       .where('state', 'in', ['queued', 'running'])
       .returning('id')
       .executeTakeFirst();
-    if (job) await cancelOpenWork(trx, jobId, 'the job was cancelled');
+    if (job) {
+      await cancelOpenWork(trx, jobId, 'the job was cancelled');
+      await closeJobLedger(trx, jobId); // valid work is paid, the rest of the escrow returns
+    }
     return !!job;
   });
 }
@@ -55,14 +60,18 @@ export async function assembleJob(deps: Deps, jobId: string) {
   for (const u of units) results.push({ params: u.params as Record<string, unknown>, result: await deps.blobs.readKnown(u.result_sha256!) });
   const out = workloads[job.kind]!.assemble(job.plan as Record<string, unknown>, results);
   const { sha256 } = await deps.blobs.put(out.bytes, job.account_id);
-  await deps.db
-    .updateTable('jobs')
-    .set({ state: 'done', result_sha256: sha256, finished_at: new Date(), updated_at: new Date() })
-    .where('id', '=', jobId)
-    .where('state', '=', 'running')
-    // A re-check that reopened a unit meanwhile took the count down: then no result now.
-    .where('units_verified', '=', job.units_total)
-    .execute();
+  await inTransaction(deps.db, async (trx) => {
+    const done = await trx
+      .updateTable('jobs')
+      .set({ state: 'done', result_sha256: sha256, finished_at: new Date(), updated_at: new Date() })
+      .where('id', '=', jobId)
+      .where('state', '=', 'running')
+      // A re-check that reopened a unit meanwhile took the count down: then no result now.
+      .where('units_verified', '=', job.units_total)
+      .returning('id')
+      .executeTakeFirst();
+    if (done) await closeJobLedger(trx, jobId); // pays posted, the rest of the escrow returns
+  });
 }
 
 /** The sweeper's other duties: give up units lost too often, finish jobs left complete. */
@@ -76,4 +85,5 @@ export async function sweepJobs(deps: Deps) {
   }
   const complete = await deps.db.selectFrom('jobs').select('id').where('state', '=', 'running').whereRef('units_verified', '=', 'units_total').execute();
   for (const job of complete) await assembleJob(deps, job.id);
+  await reconcileLedger(deps.db);
 }

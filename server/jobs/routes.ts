@@ -10,7 +10,10 @@ import { badRequest, conflict, notFound } from '../errors.ts';
 import { describeIssues, parseBody } from '../validate.ts';
 import { workloads } from '../workloads/registry.ts';
 import { cancelJob } from './finish.ts';
-import { jobView } from './view.ts';
+import { jobViews } from './view.ts';
+import { toCredits, toMicro } from '../ledger/credit.ts';
+import { escrowJob, estimateEscrow, topUpEscrow } from '../ledger/payments.ts';
+import { currentPrice } from '../market/price.ts';
 
 const submitBody = z.object({
   kind: z.string().min(1).max(50),
@@ -20,9 +23,15 @@ const submitBody = z.object({
   verification: z.enum(['freivalds', 'replicate']).optional(),
   /** For `replicate`: agreeing replicas from different accounts that verify each unit. */
   replication: z.number().int().min(2).max(5).default(2),
-  bid: z.number().positive().optional(),
-  budget: z.number().positive().optional(),
+  /** Credits per TFLOP offered; the market price when absent (GET /api/market). */
+  bid: z.number().positive().max(1e6).optional(),
+  /** Credits to escrow instead of the estimate (at least the estimate). */
+  budget: z.number().positive().max(1e9).optional(),
 });
+const topUpBody = z.object({ credits: z.number().positive().max(1e9), idempotencyKey: z.string().min(1).max(100) });
+/** Escrow over the estimate for `replicate` jobs: escalations after a disagreement and spot
+ * checks run extra replicas. `freivalds` needs none: an invalid result's pay is voided. */
+const replicateHeadroom = 0.25;
 const insertBatch = 500;
 const eventPollMs = 500;
 
@@ -59,7 +68,16 @@ export function jobRoutes(deps: Deps) {
     const verification = body.verification ?? (workload.check ? 'freivalds' : 'replicate');
     if (verification === 'freivalds' && !workload.check) throw badRequest(`${workload.kind} has no cheap check: use "verification": "replicate".`);
     const replication = verification === 'freivalds' ? 1 : body.replication;
+    const bid = body.bid === undefined ? await currentPrice(db) : toMicro(body.bid, 'bid');
+    if (bid < 1) throw badRequest('bid must be at least 0.000001 credit per TFLOP.');
     const sharded = await workload.shard(spec.data, deps.blobs, accountId);
+    const executions = verification === 'freivalds' ? 1 : replication;
+    const { estimate, escrow: wanted } = estimateEscrow(sharded.units.map((u) => u.flops), bid, executions, verification === 'freivalds' ? 0 : replicateHeadroom);
+    const budget = body.budget === undefined ? undefined : toMicro(body.budget, 'budget');
+    if (budget !== undefined && budget < estimate) {
+      throw badRequest(`budget ${body.budget} is under the job's estimate of ${toCredits(estimate)} credits at a bid of ${toCredits(bid)} per TFLOP: raise it or leave it out.`, 'budget_too_low');
+    }
+    const escrow = budget ?? wanted;
     const job = await inTransaction(db, async (trx) => {
       const job = await trx
         .insertInto('jobs')
@@ -73,9 +91,13 @@ export function jobRoutes(deps: Deps) {
           verification,
           units_total: sharded.units.length,
           flops: sharded.flops,
+          bid,
+          escrow,
+          estimate,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
+      await escrowJob(trx, job, escrow);
       for (let i = 0; i < sharded.units.length; i += insertBatch) {
         const rows = sharded.units.slice(i, i + insertBatch).map((u, j) => ({
           job_id: job.id,
@@ -91,17 +113,26 @@ export function jobRoutes(deps: Deps) {
       return job;
     });
     deps.onWork();
-    const view = jobView(job);
-    return c.json({ id: job.id, state: job.state, units: job.units_total, verification: job.verification, estimate: view.estimate }, 201);
+    return c.json({ id: job.id, state: job.state, units: job.units_total, verification: job.verification, bid: toCredits(bid), estimate: { flops: sharded.flops * executions, credits: toCredits(estimate) }, escrow: toCredits(escrow) }, 201);
   });
 
   app.get('/jobs', async (c) => {
     const accountId = requireAccount(c);
     const jobs = await db.selectFrom('jobs').selectAll().where('account_id', '=', accountId).orderBy('created_at', 'desc').limit(100).execute();
-    return c.json({ jobs: jobs.map(jobView) });
+    return c.json({ jobs: await jobViews(db, jobs) });
   });
 
-  app.get('/jobs/:id', async (c) => c.json(jobView(await ownJob(c))));
+  app.get('/jobs/:id', async (c) => c.json((await jobViews(db, [await ownJob(c)]))[0]));
+
+  // More escrow for a job that waits on it (a replicate job that needed many extra replicas).
+  app.post('/jobs/:id/budget', async (c) => {
+    const job = await ownJob(c);
+    const body = await parseBody(c, topUpBody);
+    if (!['queued', 'running'].includes(job.state)) throw conflict(`The job is already ${job.state}.`);
+    await inTransaction(db, (trx) => topUpEscrow(trx, job, toMicro(body.credits, 'credits'), body.idempotencyKey));
+    deps.onWork();
+    return c.json((await jobViews(db, [await ownJob(c)]))[0]);
+  });
 
   // Progress as it happens. The job row is the truth and any coordinator process may move
   // it, so the stream polls the row and sends each change, ending with the terminal state.
@@ -114,7 +145,7 @@ export function jobRoutes(deps: Deps) {
         aborted = true;
       });
       for (let job = first; !aborted; ) {
-        const view = jobView(job);
+        const [view] = await jobViews(db, [job]);
         const text = JSON.stringify(view);
         if (text !== last) await stream.writeSSE({ event: 'progress', data: text, id: String(job.updated_at.getTime()) });
         last = text;
@@ -143,7 +174,7 @@ export function jobRoutes(deps: Deps) {
   app.delete('/jobs/:id', async (c) => {
     const job = await ownJob(c);
     if (!(await cancelJob(db, job.id))) throw conflict(`The job is already ${job.state}.`);
-    return c.json(jobView((await db.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirstOrThrow())));
+    return c.json((await jobViews(db, [await db.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirstOrThrow()]))[0]);
   });
 
   return app;

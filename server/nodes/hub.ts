@@ -6,6 +6,7 @@ import { randomSecret, sha256Hex } from '../auth/secrets.ts';
 import type { Deps, Principal } from '../context.ts';
 import { assembleJob, sweepJobs } from '../jobs/finish.ts';
 import { frameBytesMax, nodeMessage, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
+import { microPerCredit } from '../ledger/credit.ts';
 import { describeIssues } from '../validate.ts';
 import { claimUnit, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
 import { networkPrefix } from './prefix.ts';
@@ -159,11 +160,12 @@ export class NodeHub {
     const accountId = conn.principal?.accountId ?? null;
     const caps = JSON.stringify(msg.capabilities);
     const name = msg.name ?? msg.capabilities.adapter.description ?? 'node';
+    const ask = Math.round((msg.ask ?? 0) * microPerCredit);
     let token = msg.resume?.token ?? '';
     let row = msg.resume
       ? await this.deps.db
           .updateTable('nodes')
-          .set({ caps, gflops: msg.capabilities.gflops, name, prefix: conn.prefix, connected_at: new Date(), last_seen_at: new Date(), disconnected_at: null })
+          .set({ caps, gflops: msg.capabilities.gflops, name, ask, prefix: conn.prefix, connected_at: new Date(), last_seen_at: new Date(), disconnected_at: null })
           .where('id', '=', msg.resume.nodeId)
           .where('token_hash', '=', sha256Hex(msg.resume.token))
           .where((eb) => (accountId ? eb('account_id', '=', accountId) : eb('account_id', 'is', null)))
@@ -174,11 +176,11 @@ export class NodeHub {
       token = `snn_${randomSecret(24)}`;
       row = await this.deps.db
         .insertInto('nodes')
-        .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops, prefix: conn.prefix })
+        .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops, ask, prefix: conn.prefix })
         .returning(['id'])
         .executeTakeFirstOrThrow();
     }
-    conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops, prefix: conn.prefix };
+    conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops, prefix: conn.prefix, ask };
     this.#send(conn, { type: 'welcome', nodeId: row.id, token, accountId, heartbeatMs: Math.floor(this.deps.config.leaseTtlMs / 3) });
   }
 

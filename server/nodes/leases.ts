@@ -2,6 +2,9 @@ import { sql } from 'kysely';
 import { randomSecret } from '../auth/secrets.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import type { UnitPayload } from '../protocol/messages.ts';
+import { AppError } from '../errors.ts';
+import { reservePay, settlePays } from '../ledger/payments.ts';
+import { agingSeconds } from '../market/price.ts';
 import { chooseLone } from '../verify/adaptive.ts';
 import { claimKnownAnswer } from '../verify/known-answer.ts';
 import { isQuarantined, recordExpired } from '../verify/reputation.ts';
@@ -13,6 +16,8 @@ export interface LeaseHolder {
   gflops: number;
   /** Its network (nodes/prefix.ts): never two replicas of one unit from one network. */
   prefix: string | null;
+  /** The least µcr per TFLOP it works for: it gets only units of jobs that bid as much. */
+  ask: number;
 }
 
 export interface Lease {
@@ -32,8 +37,9 @@ export function leaseMs(flops: number, gflops: number, leaseTtlMs: number): numb
 export const claimSpread = 16;
 
 /**
- * Claims one unit for a node, or null when none fits. Oldest job first, then unit order,
- * but at a random place among the first `claimSpread` candidates: with a strict order, two
+ * Claims one unit for a node, or null when none fits. Highest priority first — a job's bid,
+ * doubled for every `agingSeconds` it has waited, so a low bid is served later but never
+ * starves — then unit order, but at a random place among the first `claimSpread` candidates: with a strict order, two
  * nodes that ask at once always get the two replicas of one unit, which is exactly what a
  * colluding pair wants. (Chaos run, 50 agents, replicate: strict order let a colluding pair
  * verify 3-4 wrong units of 800; see tests/chaos.)
@@ -46,8 +52,12 @@ export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): P
   return inTransaction(db, async (trx) => {
     const known = await claimKnownAnswer(trx, who, leaseTtlMs);
     if (known) return known;
-    const found = (offset: number) => sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number; verification: string; replication: number }>`
-      select u.id, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication
+    // An account's lease reserves its pay in the job's escrow, topped up from the owner's wallet
+    // when verification needs more than the estimate (server/ledger/payments.ts); a job whose
+    // owner cannot cover the unit waits. Anonymous nodes earn nothing.
+    const anonymous = who.holder.startsWith('anon:');
+    const found = (offset: number) => sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number; verification: string; replication: number; bid: number }>`
+      select u.id, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication, j.bid
       from units u join jobs j on j.id = u.job_id
       where u.state = 'pending' and j.state in ('queued', 'running')
         and (select count(*) from attempts a where a.unit_id = u.id
@@ -56,7 +66,12 @@ export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): P
              and a.state in ('leased', 'returned', 'valid', 'invalid'))
         and (${who.prefix}::text is null or not exists (select 1 from attempts a where a.unit_id = u.id
              and a.prefix = ${who.prefix} and a.state in ('leased', 'returned', 'valid')))
-      order by j.created_at, u.idx
+        and j.bid >= ${who.ask}
+        and (${anonymous}
+             or (select coalesce(sum(e.credits_posted - e.debits_posted - e.debits_pending), 0) from ledger_accounts e
+                 where e.id in ('escrow:' || j.id::text, 'user:' || j.account_id::text))
+                >= ceil(u.flops::numeric * j.bid / 1e12))
+      order by j.bid * power(2, least(extract(epoch from now() - j.created_at) / ${agingSeconds}, 60)) desc, j.created_at, u.idx
       limit 1 offset ${offset}
       for update of u skip locked`.execute(trx);
     const unit = (await found(Math.floor(Math.random() * claimSpread))).rows[0] ?? (await found(0)).rows[0];
@@ -64,7 +79,13 @@ export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): P
     const lone = unit.verification === 'replicate' && (await chooseLone(trx, unit, who.nodeId));
     await trx.updateTable('jobs').set({ state: 'running', updated_at: new Date() }).where('id', '=', unit.job_id).where('state', '=', 'queued').execute();
     const payload = { id: unit.id, jobId: unit.job_id, kind: unit.kind, params: unit.params, inputs: unit.inputs, flops: unit.flops };
-    return insertLease(trx, who, payload, leaseTtlMs, { lone });
+    const lease = await insertLease(trx, who, payload, leaseTtlMs, { lone });
+    await reservePay(trx, { attemptId: lease.attemptId, holder: who.holder, jobId: unit.job_id, flops: unit.flops, bid: unit.bid });
+    return lease;
+  }).catch((err) => {
+    // Another claim spent the escrow between the query and the reservation: nothing leased.
+    if (err instanceof AppError && err.status === 402) return null;
+    throw err;
   });
 }
 
@@ -104,6 +125,7 @@ export async function expireLeases(db: Db): Promise<number> {
       .returning('id')
       .execute();
     await recordExpired(trx, rows.map((r) => r.id));
+    await settlePays(trx, { attemptIds: rows.map((r) => r.id) });
     return rows.length;
   });
 }

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { failJobOfUnit } from '../jobs/finish.ts';
+import { payVetting, settlePays, settleUnit } from '../ledger/payments.ts';
 import { workloads } from '../workloads/registry.ts';
 import { decide, type Returned } from '../verify/replicate.ts';
 import { disagreed } from '../verify/adaptive.ts';
@@ -26,14 +27,15 @@ const waiting: Accepted = { status: 'accepted', jobComplete: null, newWork: fals
 export async function acceptResult(deps: Deps, holder: string, attemptId: string, token: string, output: string): Promise<Outcome> {
   if (!(await deps.blobs.has(output))) return { status: 'refused', reason: 'upload the output blob (PUT /api/blobs) before reporting the result' };
   const bytes = await deps.blobs.read(output);
-  const about = await deps.db
+  const found = await deps.db
     .selectFrom('attempts')
     .innerJoin('units', 'units.id', 'attempts.unit_id')
     .innerJoin('jobs', 'jobs.id', 'units.job_id')
-    .select(['units.params', 'units.inputs', 'jobs.kind', 'jobs.verification'])
+    .select(['units.id', 'units.params', 'units.inputs', 'units.flops', 'jobs.kind', 'jobs.verification', 'jobs.bid'])
     .where('attempts.id', '=', attemptId)
     .executeTakeFirst();
-  if (!about) return { status: 'refused', reason: 'no lease of yours has that attempt id and token' };
+  if (!found) return { status: 'refused', reason: 'no lease of yours has that attempt id and token' };
+  const about = found;
   const workload = workloads[about.kind]!;
   const params = about.params as Record<string, unknown>;
   const problem = workload.malformed(params, bytes);
@@ -43,6 +45,11 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
     checked = workload.check(params, inputs, bytes);
   }
   return inTransaction(deps.db, async (trx) => {
+    const outcome = await judge(trx);
+    await settleUnit(trx, about.id); // pays follow the verdicts just made
+    return outcome;
+  });
+  async function judge(trx: Trx): Promise<Outcome> {
     const unit = await trx
       .selectFrom('units')
       .innerJoin('attempts', 'attempts.unit_id', 'units.id')
@@ -67,6 +74,7 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
       const right = !problem && workload.agree(params, bytes, await deps.blobs.readKnown(unit.result_sha256));
       await trx.updateTable('attempts').set({ ...returned, state: right ? 'valid' : 'invalid', error: right ? null : 'disagreed with the known answer' }).where('id', '=', attemptId).execute();
       await (right ? recordValid : recordInvalid)(trx, [attemptId]);
+      if (right) await payVetting(trx, { id: attemptId, holder, flops: about.flops, bid: about.bid });
       return right ? waiting : { status: 'refused', reason: problem ?? 'the result is wrong', newWork: true };
     }
     if (problem || checked === false) {
@@ -78,7 +86,7 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
     await trx.updateTable('attempts').set({ ...returned, state: 'returned' }).where('id', '=', attemptId).execute();
     if (checked === true) return markVerified(trx, unit, output, [attemptId], []);
     return decideUnit(deps, trx, unit, (x, y) => workload.agree(params, x, y));
-  });
+  }
 }
 
 async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: string; replicas: number }, agree: (x: Uint8Array, y: Uint8Array) => boolean): Promise<Outcome> {
@@ -132,14 +140,17 @@ async function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha2
 
 /** leased ─node reports an error─▶ failed; the unit goes back to the queue. */
 export async function failAttempt(db: Db, holder: string, attemptId: string, token: string, reason: string): Promise<boolean> {
-  const row = await db
-    .updateTable('attempts')
-    .set({ state: 'failed', error: reason.slice(0, 2000) })
-    .where('id', '=', attemptId)
-    .where('holder', '=', holder)
-    .where('token', '=', token)
-    .where('state', '=', 'leased')
-    .returning('id')
-    .executeTakeFirst();
-  return !!row;
+  return inTransaction(db, async (trx) => {
+    const row = await trx
+      .updateTable('attempts')
+      .set({ state: 'failed', error: reason.slice(0, 2000) })
+      .where('id', '=', attemptId)
+      .where('holder', '=', holder)
+      .where('token', '=', token)
+      .where('state', '=', 'leased')
+      .returning('id')
+      .executeTakeFirst();
+    if (row) await settlePays(trx, { attemptIds: [row.id] });
+    return !!row;
+  });
 }

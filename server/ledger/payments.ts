@@ -1,0 +1,171 @@
+import { sql } from 'kysely';
+import { inTransaction, type Db, type Trx } from '../db/index.ts';
+import { AppError } from '../errors.ts';
+import { payFor, toCredits } from './credit.ts';
+import { escrowAccount, expirePending, lockHead, openAccount, resolve, transfer, transferAll, treasury, userAccount, type Resolution } from './ledger.ts';
+
+/**
+ * How jobs pay their contributors.
+ *
+ *   submit ── escrow:<job> ◀── the owner's estimate at the job's bid (402 when short)
+ *   lease  ── pay:<attempt> pending, escrow ▶ contributor (the unit's FLOPs × the job's bid)
+ *   verdict── valid   ─▶ posted       invalid / expired / failed / not needed ─▶ voided
+ *   end    ── what is left in escrow ▶ the owner (refund:<job>)
+ *
+ * The pay is reserved as a pending transfer when the lease is issued, not when the result
+ * comes: leases in flight can then never promise more than the escrow holds. When it is
+ * final: a `freivalds` verdict is final at once (each result is checked against the inputs
+ * and never re-opened). A `replicate` verdict can still be withdrawn while the job is open
+ * (a re-check after a node is caught, server/verify/adaptive.ts), so its pays stay pending
+ * until the job ends — the contributor sees them as pending credit. Replicas that verification
+ * needed are paid like any other valid attempt, so the job's cost shows what verification cost.
+ * Anonymous nodes (`anon:<node>`) earn nothing and reserve nothing.
+ * Known-answer attempts (units already verified, leased again to vet a new node) are paid
+ * from the treasury when right: the network's cost of vetting, not the developer's.
+ */
+
+/** A pending pay no verdict reached (a bug, or a coordinator gone for good) voids after this. */
+export const payTimeoutMs = 7 * 24 * 3600_000;
+
+export const jobEnded = (state: string) => state === 'done' || state === 'failed' || state === 'cancelled';
+
+/** What a job's owner must escrow: every unit's pay × its expected executions, plus headroom. */
+export function estimateEscrow(unitFlops: number[], bid: number, executions: number, headroom: number): { estimate: number; escrow: number } {
+  let perRun = 0;
+  for (const flops of unitFlops) perRun += payFor(flops, bid);
+  const estimate = perRun * executions;
+  return { estimate, escrow: Math.ceil(estimate * (1 + headroom)) };
+}
+
+/** Moves the job's escrow out of its owner's wallet; 402 with the figures when it is short. */
+export async function escrowJob(trx: Trx, job: { id: string; account_id: string }, amount: number) {
+  await openAccount(trx, escrowAccount(job.id), 'escrow', { jobId: job.id });
+  await openAccount(trx, userAccount(job.account_id), 'user', { accountId: job.account_id });
+  try {
+    await transfer(trx, { id: `escrow:${job.id}`, debit: userAccount(job.account_id), credit: escrowAccount(job.id), amount, code: 'escrow', jobId: job.id });
+  } catch (err) {
+    if (err instanceof AppError && err.status === 402) {
+      const wallet = await trx.selectFrom('ledger_accounts').select(['credits_posted', 'debits_posted', 'debits_pending']).where('id', '=', userAccount(job.account_id)).executeTakeFirstOrThrow();
+      const available = wallet.credits_posted - wallet.debits_posted - wallet.debits_pending;
+      throw new AppError(402, 'insufficient_credits', `Not enough credits: this job escrows ${toCredits(amount)} credits and you have ${toCredits(available)}. Lower the bid or the size, or earn credits by contributing.`);
+    }
+    throw err;
+  }
+}
+
+/** Adds to a running job's escrow (idempotent on `key`). */
+export async function topUpEscrow(trx: Trx, job: { id: string; account_id: string }, amount: number, key: string) {
+  const { created } = await transfer(trx, { id: `topup:${job.id}:${key}`, debit: userAccount(job.account_id), credit: escrowAccount(job.id), amount, code: 'escrow', jobId: job.id });
+  if (created) await trx.updateTable('jobs').set((eb) => ({ escrow: eb('escrow', '+', amount) })).where('id', '=', job.id).execute();
+}
+
+/**
+ * Reserves an attempt's pay as it is leased. When the escrow is short (a replicate job whose
+ * disagreements and re-checks needed more replicas than the estimate), the shortfall comes
+ * from the owner's wallet first (`topup:<job>:<attempt>`), so the job's cost is what its
+ * verification really took; with the wallet short too, 402 and no lease.
+ */
+export async function reservePay(trx: Trx, lease: { attemptId: string; holder: string; jobId: string; flops: number; bid: number }) {
+  if (lease.holder.startsWith('anon:')) return;
+  await openAccount(trx, userAccount(lease.holder), 'user', { accountId: lease.holder });
+  const amount = payFor(lease.flops, lease.bid);
+  await lockHead(trx); // the escrow read below stays true until this transaction ends
+  const escrow = await trx.selectFrom('ledger_accounts').select(['credits_posted', 'debits_posted', 'debits_pending']).where('id', '=', escrowAccount(lease.jobId)).executeTakeFirstOrThrow();
+  const short = amount - (escrow.credits_posted - escrow.debits_posted - escrow.debits_pending);
+  if (short > 0) {
+    const job = await trx.selectFrom('jobs').select(['id', 'account_id']).where('id', '=', lease.jobId).executeTakeFirstOrThrow();
+    await topUpEscrow(trx, job, short, lease.attemptId);
+  }
+  await transfer(trx, {
+    id: `pay:${lease.attemptId}`,
+    debit: escrowAccount(lease.jobId),
+    credit: userAccount(lease.holder),
+    amount,
+    code: 'pay',
+    pending: true,
+    jobId: lease.jobId,
+    attemptId: lease.attemptId,
+    timeoutAt: new Date(Date.now() + payTimeoutMs),
+  });
+}
+
+/** Pays a right known-answer attempt from the treasury. */
+export async function payVetting(trx: Trx, attempt: { id: string; holder: string; flops: number; bid: number }) {
+  if (attempt.holder.startsWith('anon:')) return;
+  await openAccount(trx, userAccount(attempt.holder), 'user', { accountId: attempt.holder });
+  await transfer(trx, { id: `vet:${attempt.id}`, debit: treasury, credit: userAccount(attempt.holder), amount: payFor(attempt.flops, attempt.bid), code: 'vetting', attemptId: attempt.id });
+}
+
+/** The verdict on a pending pay, from its attempt's state and its job's; null: not yet. */
+export function payVerdict(attempt: string, verification: string, job: string): [Resolution, string] | null {
+  const final = verification === 'freivalds' || jobEnded(job);
+  switch (attempt) {
+    case 'expired':
+    case 'failed':
+    case 'cancelled':
+      return ['void', attempt];
+    case 'valid':
+      return final ? ['post', 'verified'] : null;
+    case 'invalid':
+      return final ? ['void', 'invalid'] : null;
+    default: // leased, returned
+      return jobEnded(job) ? ['void', 'not needed'] : null;
+  }
+}
+
+/** Applies the verdicts that are due on the open pays of these attempts, or of this job. */
+export async function settlePays(trx: Trx, of: { attemptIds: string[] } | { jobId: string }) {
+  if ('attemptIds' in of && !of.attemptIds.length) return;
+  const open = await trx
+    .selectFrom('transfers_pending as p')
+    .innerJoin('attempts as a', 'a.id', 'p.attempt_id')
+    .innerJoin('units as u', 'u.id', 'a.unit_id')
+    .innerJoin('jobs as j', 'j.id', 'u.job_id')
+    .select(['p.id', 'a.state as attempt', 'j.verification', 'j.state as job'])
+    .$call((q) => ('jobId' in of ? q.where('p.job_id', '=', of.jobId) : q.where('p.attempt_id', 'in', of.attemptIds)))
+    .execute();
+  for (const row of open) {
+    const verdict = payVerdict(row.attempt, row.verification, row.job);
+    if (verdict) await resolve(trx, row.id, verdict[0], verdict[1]);
+  }
+}
+
+/** Settles a unit's pays after its attempts were judged. */
+export async function settleUnit(trx: Trx, unitId: string) {
+  const ids = await trx.selectFrom('attempts').select('id').where('unit_id', '=', unitId).execute();
+  await settlePays(trx, { attemptIds: ids.map((r) => r.id) });
+}
+
+/** A job ended: every open pay gets its verdict, then the rest of the escrow goes home. */
+export async function closeJobLedger(trx: Trx, jobId: string) {
+  await settlePays(trx, { jobId });
+  const job = await trx.selectFrom('jobs').select('account_id').where('id', '=', jobId).executeTakeFirstOrThrow();
+  await transferAll(trx, { id: `refund:${jobId}`, debit: escrowAccount(jobId), credit: userAccount(job.account_id), code: 'refund', jobId });
+}
+
+/**
+ * The sweeper's ledger round, a safety net under the transactions above: pays whose verdict
+ * is due, pays past their timeout, and escrows of ended jobs with credits left.
+ */
+export async function reconcileLedger(db: Db): Promise<void> {
+  const due = await sql<{ attempt_id: string }>`
+    select p.attempt_id from transfers_pending p
+    join attempts a on a.id = p.attempt_id join units u on u.id = a.unit_id join jobs j on j.id = u.job_id
+    where a.state in ('expired', 'failed', 'cancelled') or j.state in ('done', 'failed', 'cancelled')
+       or (j.verification = 'freivalds' and a.state in ('valid', 'invalid'))
+    limit 500`.execute(db);
+  if (due.rows.length) await inTransaction(db, (trx) => settlePays(trx, { attemptIds: due.rows.map((r) => r.attempt_id) }));
+  await expirePending(db, new Date(), (id) => inTransaction(db, (trx) => resolve(trx, id, 'void', 'expired')));
+  const left = await sql<{ id: string }>`
+    select j.id from ledger_accounts e join jobs j on j.id = e.job_id
+    where e.kind = 'escrow' and e.credits_posted - e.debits_posted - e.debits_pending > 0
+      and j.state in ('done', 'failed', 'cancelled')
+    limit 100`.execute(db);
+  for (const { id } of left.rows) await inTransaction(db, (trx) => closeJobLedger(trx, id));
+}
+
+/** The starter grant of a new account, minted from the treasury. */
+export async function grantStarter(trx: Trx, accountId: string, amount: number) {
+  await openAccount(trx, userAccount(accountId), 'user', { accountId });
+  if (amount > 0) await transfer(trx, { id: `grant:${accountId}`, debit: treasury, credit: userAccount(accountId), amount, code: 'grant' });
+}
