@@ -64,8 +64,9 @@ export class RawNode {
   /** The node token from welcome: how an anonymous node authenticates its uploads. */
   nodeToken: string | undefined;
 
-  async hello(): Promise<Extract<CoordinatorMessage, { type: 'welcome' }>> {
-    this.send({ type: 'hello', protocol: 1, capabilities });
+  /** `gflops` is what the node claims to calibrate at; `ask` its least price (credits/TFLOP). */
+  async hello(claims: { gflops?: number; ask?: number } = {}): Promise<Extract<CoordinatorMessage, { type: 'welcome' }>> {
+    this.send({ type: 'hello', protocol: 1, capabilities: { ...capabilities, gflops: claims.gflops ?? capabilities.gflops }, ...(claims.ask === undefined ? {} : { ask: claims.ask }) });
     const welcome = await this.next('welcome');
     this.nodeToken = welcome.token;
     return welcome;
@@ -83,11 +84,11 @@ export class RawNode {
   }
 
   /** Uploads `output` and reports it for the lease; returns the ack. */
-  async submit(lease: Lease, output: Matrix, token = lease.token) {
+  async submit(lease: Lease, output: Matrix, token = lease.token, elapsedMs?: number) {
     const bytes = encodeNpy(output);
     const res = await fetch(`${this.url}/api/blobs`, { method: 'PUT', headers: { authorization: `Bearer ${this.key ?? this.nodeToken}` }, body: bytes as Uint8Array<ArrayBuffer> });
     if (res.status !== 201) throw new Error(`upload failed: ${res.status}`);
-    this.send({ type: 'result', attemptId: lease.attemptId, token, output: await sha256Hex(bytes) });
+    this.send({ type: 'result', attemptId: lease.attemptId, token, output: await sha256Hex(bytes), ...(elapsedMs === undefined ? {} : { elapsedMs }) });
     return this.next('ack');
   }
 
