@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
@@ -6,6 +7,7 @@ import { BlobStore } from './blobs/store.ts';
 import type { Config } from './config.ts';
 import type { Deps } from './context.ts';
 import { openStore } from './db/index.ts';
+import { lockStore } from './db/lock.ts';
 import { checkpoint, loadOrCreateKey } from './ledger/checkpoint.ts';
 import { tickMarket } from './market/price.ts';
 import { NodeHub } from './nodes/hub.ts';
@@ -20,7 +22,12 @@ export interface Coordinator {
 
 /** Opens the store, builds the app and the node hub, and listens. */
 export async function startCoordinator(config: Config): Promise<Coordinator> {
-  const db = await openStore(config);
+  mkdirSync(config.dataDir, { recursive: true });
+  const unlock = config.databaseUrl ? () => {} : lockStore(config.dataDir);
+  const db = await openStore(config).catch((err) => {
+    unlock();
+    throw err;
+  });
   const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax), onWork: () => {} };
   const hub = new NodeHub(deps);
   deps.onWork = () => void hub.pump();
@@ -61,6 +68,7 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
       await closed;
       await checkpoint(db, key).catch((err) => console.error('ledger checkpoint failed:', (err as Error).message));
       await db.destroy();
+      unlock();
     },
   };
 }

@@ -9,6 +9,8 @@ export interface AgentOptions {
   key?: string;
   name?: string;
   slots?: number;
+  /** The least credits per TFLOP to work for. */
+  ask?: number;
   log?: (line: string) => void;
 }
 
@@ -34,6 +36,7 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
     key: opts.key,
     name: opts.name,
     slots: opts.slots,
+    ask: opts.ask,
     log,
     capabilities: { adapter: gpu.adapter, features: gpu.features, gflops, kinds: Object.keys(kernels) },
     connect: (url, headers) => new WebSocket(url, { headers }) as unknown as globalThis.WebSocket,

@@ -20,6 +20,8 @@ export interface RuntimeOptions {
   execute(unit: UnitPayload, inputs: Uint8Array[]): Promise<Uint8Array>;
   /** Leases held at once: one running, the rest prefetching their inputs. */
   slots?: number;
+  /** The least credits per TFLOP this node works for (sent in hello). */
+  ask?: number;
   log?: (line: string) => void;
   cacheBytesMax?: number;
 }
@@ -75,7 +77,7 @@ export class NodeRuntime {
     ws.onopen = () => {
       this.#backoff = backoffMs.first;
       const resume = this.nodeId && this.#nodeToken ? { nodeId: this.nodeId, token: this.#nodeToken } : undefined;
-      this.#send({ type: 'hello', protocol: protocolVersion, name: this.opts.name, capabilities: this.opts.capabilities, resume });
+      this.#send({ type: 'hello', protocol: protocolVersion, name: this.opts.name, capabilities: this.opts.capabilities, ...(this.opts.ask === undefined ? {} : { ask: this.opts.ask }), resume });
     };
     ws.onmessage = (event) => this.#onMessage(String(event.data));
     ws.onerror = () => {};

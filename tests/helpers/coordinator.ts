@@ -88,3 +88,10 @@ export const freePort = () =>
       s.close(() => resolve(port));
     });
   });
+
+/** Runs `supernet <args>` to its end: its exit code and everything it printed. */
+export async function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number | null; output: string }> {
+  const child = spawnCli(args, env);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, output: child.output.join('') };
+}
