@@ -5,6 +5,8 @@ import WebSocket from 'ws';
 import { NodeRuntime } from '../../server/agent/runtime.ts';
 import { loadConfig } from '../../server/config.ts';
 import { startCoordinator, type Coordinator } from '../../server/coordinator.ts';
+import { auditLedger } from '../../server/ledger/ledger.ts';
+import { reconcileLedger } from '../../server/ledger/payments.ts';
 import { tilesAgree } from '../../server/workloads/matmul.ts';
 import { matmulReference } from '../../shaders/matmul/reference.ts';
 import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
@@ -32,6 +34,8 @@ export interface ChaosReport {
   overhead: number;
   wrongAccepted: number;
   liarsEarned: number;
+  /** Audit after the run: sums agree, none below zero, supply = minted − burned; µcr paid; µcr posted for lies; pays left open. */
+  ledger: { whole: boolean; supply: number; paid: number; creditsForLies: number; pendingLeft: number };
   jobsDone: number;
   restarts: number;
   agents: Record<string, number>;
@@ -158,6 +162,25 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     .where('units.job_id', 'in', jobIds)
     .execute();
   const liarsEarned = attempts.filter((a) => a.state === 'valid' && lied.has(`${a.unit_id}:${a.name.split('-').at(-1)}`)).length;
+  // The ledger: whole, and no credit posted for a lie.
+  await reconcileLedger(db);
+  const audit = await auditLedger(db);
+  const posted = await db
+    .selectFrom('transfers')
+    .innerJoin('attempts', 'attempts.id', 'transfers.attempt_id')
+    .innerJoin('nodes', 'nodes.id', 'attempts.node_id')
+    .select(['attempts.unit_id', 'nodes.name', 'transfers.amount'])
+    .where('transfers.kind', '=', 'post')
+    .execute();
+  const creditsForLies = posted.filter((p) => lied.has(`${p.unit_id}:${p.name.split('-').at(-1)}`)).reduce((s, p) => s + p.amount, 0);
+  const pendingLeft = (await db.selectFrom('transfers_pending').select('id').where('job_id', 'in', jobIds).execute()).length;
+  const ledger = {
+    whole: audit.mismatched.length === 0 && audit.negative.length === 0 && audit.resolvedTwice.length === 0 && audit.total === 0 && audit.supply === audit.minted - audit.burned,
+    supply: audit.supply,
+    paid: posted.reduce((s, p) => s + p.amount, 0),
+    creditsForLies,
+    pendingLeft,
+  };
   const jobs = await db.selectFrom('jobs').select(['state', 'error']).where('id', 'in', jobIds).execute();
   for (const j of jobs) if (j.error) log(`job ${j.state}: ${j.error}`);
   const unitsPerJob = await db.selectFrom('units').select(['job_id', (eb) => eb.fn.countAll<number>().as('n')]).where('job_id', 'in', jobIds).groupBy('job_id').execute();
@@ -174,6 +197,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     overhead: Number((attempts.length / unitsTotal).toFixed(3)),
     wrongAccepted,
     liarsEarned,
+    ledger,
     jobsDone: jobs.filter((j) => j.state === 'done').length,
     restarts,
     agents,
