@@ -3,7 +3,7 @@ import type { Coordinator } from '../../server/coordinator.ts';
 import { auditLedger } from '../../server/ledger/ledger.ts';
 import { payFor } from '../../server/ledger/credit.ts';
 import { TestClient } from '../helpers/client.ts';
-import { testCoordinator } from '../helpers/coordinator.ts';
+import { eventually, testCoordinator } from '../helpers/coordinator.ts';
 import { RawNode, type Lease } from '../helpers/raw-node.ts';
 import { storeKinds } from '../helpers/stores.ts';
 
@@ -153,5 +153,26 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     expect((await wallet(b)).available).toBe(112.5);
     const hist = await b.json('GET', '/api/ledger/transfers');
     expect(hist.transfers.find((t: { code: string }) => t.code === 'transfer')).toMatchObject({ direction: 'in', amount: 12.5 });
+  });
+
+  it('raises the price while work waits and no node is online, shows it and its history, and bids it by default', async () => {
+    coordinator = await testCoordinator(store, { SUPERNET_MARKET_MS: '100' });
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    const first = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 256, k: 256, n: 256, seed: 1 } } }, 201);
+    expect(first.bid).toBeLessThanOrEqual(1); // the base price, or lower after idle ticks
+    const market = await eventually(async () => {
+      const m = await dev.json('GET', '/api/market');
+      return m.price > first.bid * 1.2 ? m : null;
+    }, 'the price to rise', 20_000, 100);
+    expect(market).toMatchObject({ unit: 'credits per TFLOP', base: 1, bounds: { min: 0.25, max: 4, stepMax: 0.1 }, supply: { nodes: 0, gflops: 0 } });
+    expect(market.demand.flops).toBe(2 * 256 ** 3);
+    const prices = market.history.map((h: { price: number }) => h.price).slice(-3);
+    for (let i = 1; i < prices.length; i++) {
+      expect(prices[i]).toBeGreaterThan(prices[i - 1]);
+      expect(prices[i]).toBeLessThanOrEqual(prices[i - 1] * 1.1 + 1e-6);
+    }
+    const second = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 64, n: 64, seed: 1 } } }, 201);
+    expect(second.bid).toBeGreaterThan(first.bid);
   });
 });
