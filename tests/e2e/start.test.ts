@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { launchChromium } from '../../bench/chromium.ts';
 import { repoRoot, spawnCli, stopChild, waitForOutput } from '../helpers/coordinator.ts';
 
 describe("the README's start command", () => {
@@ -21,6 +22,17 @@ describe("the README's start command", () => {
       expect(await (await fetch(`${url}/api/health`)).json()).toMatchObject({ ok: true });
       const home = await (await fetch(`${url}/`)).text();
       expect(home).toContain('<h1>Supernet</h1>');
+      // In a browser, the home page shows the price of compute and charts its history.
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        await page.goto(url!);
+        await page.waitForFunction(() => document.getElementById('price')?.textContent !== '–');
+        expect(Number(await page.textContent('#price'))).toBeGreaterThan(0);
+        expect(await page.getAttribute('#price-chart path.line', 'd')).toMatch(/^M[\d.]+,[\d.]+/);
+      } finally {
+        await browser.close();
+      }
     } finally {
       process.kill(-child.pid!, 'SIGTERM');
     }
