@@ -23,6 +23,11 @@ describe.each(storeKinds)('verify-ledger (%s)', (store) => {
     const whole = await runCli(['verify-ledger'], env);
     expect(whole.output).toMatch(/ledger OK: 8 transfers, \d+ signed checkpoints/);
     expect(whole.code).toBe(0);
+    // The admin mint: credits from the treasury, on the chain like any transfer.
+    const minted = await runCli(['mint', '--to', 'a@example.com', '--amount', '5', '--memo', 'prize'], env);
+    expect(minted.output).toMatch(/Minted 5 credits to a@example.com; balance now 92/);
+    expect((await runCli(['mint', '--to', 'nobody@example.com', '--amount', '5'], env)).code).toBe(1);
+    expect((await runCli(['verify-ledger'], env)).output).toMatch(/ledger OK: 9 transfers/);
     // While a coordinator holds the embedded store, admin commands refuse instead of corrupting it.
     if (store === 'pglite') {
       const serving = spawnCli(['serve'], { ...env, PORT: '0' });
@@ -37,7 +42,7 @@ describe.each(storeKinds)('verify-ledger (%s)', (store) => {
     expect((await runCli(['export-ledger', '--out', exported], env)).code).toBe(0);
     const key = join(env.SUPERNET_DATA, 'public.pem');
     writeFileSync(key, (await runCli(['ledger-key'], env)).output);
-    expect((await runCli(['verify-ledger', '--file', exported, '--public-key', key])).output).toMatch(/ledger OK: 8 transfers/);
+    expect((await runCli(['verify-ledger', '--file', exported, '--public-key', key])).output).toMatch(/ledger OK: 9 transfers/);
     // An edited line in the export.
     const lines = readFileSync(exported, 'utf8').trim().split('\n');
     const edited = lines.map((l, i) => (i === 3 ? l.replace(/"amount":(\d+)/, (_, n) => `"amount":${Number(n) * 10}`) : l));
