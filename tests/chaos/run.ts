@@ -12,6 +12,7 @@ for (const verification of ['freivalds', 'replicate'] as const) {
   console.log(`\n${verification}:`);
   const report = await runChaos({ ...base, verification, log: (line) => console.log(`  ${line}`) });
   console.log(`  ${report.units} units, ${report.attempts} attempts (overhead ${report.overhead}; by job ${report.overheadByJob.join(', ')}), wrong accepted ${report.wrongAccepted}, liars earned on ${report.liarsEarned} lies, ${report.jobsDone}/${base.jobs.length} jobs done, ${report.seconds} s`);
+  console.log(`  ledger ${report.ledger.whole ? 'whole' : 'BROKEN'}: ${report.ledger.paid} µcr paid, ${report.ledger.creditsForLies} µcr for lies, ${report.ledger.pendingLeft} pays left open`);
   runs.push(report);
 }
 const [freivalds, replicate] = runs as [(typeof runs)[0], (typeof runs)[0]];
