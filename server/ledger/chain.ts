@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { Selectable } from 'kysely';
+import type { Database } from '../db/schema.ts';
 
 /**
  * The hash chain over transfers. Each transfer's hash is
@@ -10,21 +12,8 @@ import { createHash } from 'node:crypto';
  */
 export const genesisHash = '0'.repeat(64);
 
-export interface ChainFields {
-  seq: number;
-  id: string;
-  debit_account_id: string;
-  credit_account_id: string;
-  amount: number;
-  kind: string;
-  pending_id: string | null;
-  code: string;
-  job_id: string | null;
-  attempt_id: string | null;
-  timeout_at: Date | null;
-  memo: string | null;
-  created_at: Date;
-}
+/** A transfer's fields, all of which its hash covers (the row less its own links). */
+export type ChainFields = Omit<Selectable<Database['transfers']>, 'prev_hash' | 'hash'>;
 
 export function transferHash(prevHash: string, t: ChainFields): string {
   const fields = [
