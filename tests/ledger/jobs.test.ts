@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
-import { auditLedger } from '../../server/ledger/ledger.ts';
+import { inTransaction } from '../../server/db/index.ts';
+import { auditLedger, escrowAccount, transfer, userAccount } from '../../server/ledger/ledger.ts';
+import { reconcileLedger } from '../../server/ledger/payments.ts';
 import { payFor } from '../../server/ledger/credit.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually, testCoordinator } from '../helpers/coordinator.ts';
@@ -101,12 +103,23 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
 
     const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 128, k: 64, n: 64, seed: 1 }, tile: 64 }, bid: 500 }, 201);
     expect((await wallet(dev)).available).toBeLessThan(100);
+    // A top-up applies once per key.
+    const before = (await wallet(dev)).available;
+    for (let i = 0; i < 2; i++) await dev.json('POST', `/api/jobs/${job.id}/budget`, { credits: 1, idempotencyKey: 'more' });
+    expect((await wallet(dev)).available).toBeCloseTo(before - 1, 6);
+    expect((await dev.json('GET', `/api/jobs/${job.id}`)).cost.escrowed).toBeCloseTo(job.escrow + 1, 6);
     const w = await worker('w@example.com');
     await w.node.lease();
     expect((await wallet(w.client)).pendingIn).toBeGreaterThan(0);
+    // A pay no verdict reached by its timeout is voided by the sweeper's round.
+    const { db } = coordinator.deps;
+    await inTransaction(db, (trx) => transfer(trx, { id: 'pay:stale', debit: escrowAccount(job.id), credit: userAccount(w.client.accountId), amount: 5, code: 'pay', pending: true, jobId: job.id, timeoutAt: new Date(Date.now() - 1) }));
+    await reconcileLedger(db);
+    expect(await db.selectFrom('transfers').select(['kind', 'code']).where('pending_id', '=', 'pay:stale').execute()).toEqual([{ kind: 'void', code: 'expired' }]);
     await dev.json('DELETE', `/api/jobs/${job.id}`);
     expect(await wallet(w.client)).toMatchObject({ pendingIn: 0, earned: 0, available: 100 });
     expect((await wallet(dev)).available).toBe(100);
+    expect((await dev.call('POST', `/api/jobs/${job.id}/budget`, { credits: 1, idempotencyKey: 'late' })).status).toBe(409);
     expect(await auditLedger(coordinator.deps.db)).toMatchObject({ mismatched: [], negative: [], resolvedTwice: [] });
   });
 
