@@ -31,6 +31,7 @@ Options for agent:
   --url URL     the coordinator (or SUPERNET_URL)          --key KEY   an API key (or SUPERNET_KEY)
   --name NAME   how the node shows in stats                --slots N   leases held at once (default 2)
   --ask CREDITS the least credits per TFLOP to work for (default: any)
+  --throttle PERCENT  the most of its time the GPU may be busy, 5 to 100 (default 100)
 
 Admin commands open the store named by DATABASE_URL / SUPERNET_DATA directly. On the embedded
 store they need the coordinator stopped (PGlite is one process's database).
@@ -57,15 +58,17 @@ async function main(argv: string[]) {
   if (command === 'agent') {
     const { values } = parseArgs({
       args: rest,
-      options: { url: { type: 'string' }, key: { type: 'string' }, name: { type: 'string' }, slots: { type: 'string' }, ask: { type: 'string' } },
+      options: { url: { type: 'string' }, key: { type: 'string' }, name: { type: 'string' }, slots: { type: 'string' }, ask: { type: 'string' }, throttle: { type: 'string' } },
     });
+    const throttle = values.throttle === undefined ? undefined : Number(values.throttle);
+    if (throttle !== undefined && !(throttle >= 5 && throttle <= 100)) fail('--throttle takes the most percent of its time the GPU may be busy, 5 to 100.', 2);
     const ask = values.ask === undefined ? undefined : Number(values.ask);
     if (ask !== undefined && !(Number.isFinite(ask) && ask >= 0)) fail('--ask takes a number of credits per TFLOP, 0 or more.', 2);
     const url = values.url ?? process.env.SUPERNET_URL;
     if (!url) fail('agent needs the coordinator: --url http://host:8787 (or SUPERNET_URL).', 2);
     const slots = values.slots === undefined ? undefined : Number(values.slots);
     if (slots !== undefined && !(Number.isInteger(slots) && slots >= 1 && slots <= 8)) fail('--slots takes a whole number from 1 to 8.', 2);
-    const runtime = await startAgent({ url, key: values.key ?? process.env.SUPERNET_KEY, name: values.name, slots, ask });
+    const runtime = await startAgent({ url, key: values.key ?? process.env.SUPERNET_KEY, name: values.name, slots, ask, throttle: throttle === undefined ? undefined : throttle / 100 });
     const stop = () => {
       runtime.stop();
       process.exit(0);

@@ -1,5 +1,6 @@
 import type { Tuning } from './matmul/autotune.ts';
 import { dispatchSecondsTarget, matmulGpu, type MatmulConfig } from './matmul/index.ts';
+import type { Pacer } from './pacer.ts';
 import { encodeNpy, parseNpy } from './npy.ts';
 
 /** A device and what calibration learned about it. */
@@ -8,10 +9,12 @@ export interface GpuContext {
   matmul: MatmulConfig;
   /** Work per dispatch that keeps each one near `dispatchSecondsTarget` on this device. */
   dispatchFlopsMax: number;
+  /** The node's throttle, where it has one. */
+  pacer?: Pacer;
 }
 
-export function gpuContext(device: GPUDevice, tuning: Tuning): GpuContext {
-  return { device, matmul: tuning.config, dispatchFlopsMax: Math.max(1e6, tuning.gflops * 1e9 * dispatchSecondsTarget) };
+export function gpuContext(device: GPUDevice, tuning: Tuning, pacer?: Pacer): GpuContext {
+  return { device, matmul: tuning.config, dispatchFlopsMax: Math.max(1e6, tuning.gflops * 1e9 * dispatchSecondsTarget), pacer };
 }
 
 /** Runs one unit of a kind: input blobs in, the output blob's bytes out. */
@@ -21,7 +24,7 @@ export type UnitKernel = (gpu: GpuContext, inputs: Uint8Array[], params: Record<
 export const kernels: Record<string, UnitKernel> = {
   async matmul(gpu, [a, b]) {
     if (!a || !b) throw new Error('a matmul unit needs two inputs: the A panel and the B panel');
-    const c = await matmulGpu(gpu.device, parseNpy(a), parseNpy(b), { config: gpu.matmul, dispatchFlopsMax: gpu.dispatchFlopsMax });
+    const c = await matmulGpu(gpu.device, parseNpy(a), parseNpy(b), { config: gpu.matmul, dispatchFlopsMax: gpu.dispatchFlopsMax, pacer: gpu.pacer });
     return encodeNpy(c);
   },
 };

@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { gpuContext, kernels } from '../../shaders/kernels.ts';
+import { Pacer } from '../../shaders/pacer.ts';
 import { openDawnDevice, type DawnDevice } from './dawn.ts';
 import { NodeRuntime } from './runtime.ts';
 import { tuningFor } from './tuning-cache.ts';
@@ -11,6 +12,8 @@ export interface AgentOptions {
   slots?: number;
   /** The least credits per TFLOP to work for. */
   ask?: number;
+  /** The most of its time the GPU may be busy, 0.05 to 1 (shaders/pacer.ts). */
+  throttle?: number;
   log?: (line: string) => void;
 }
 
@@ -28,6 +31,8 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
   });
   watch(gpu);
   const { tuning, cached } = await tuningFor(gpu);
+  const pacer = new Pacer();
+  if (opts.throttle !== undefined) pacer.share = opts.throttle;
   const gflops = tuning.gflops;
   const { kernel, wg } = tuning.config;
   log(`${gpu.adapter.description || gpu.adapter.vendor || 'WebGPU adapter'}: ${gflops.toFixed(2)} GFLOP/s with ${kernel} ${wg.join('×')} (${cached ? 'remembered' : 'autotuned'})`);
@@ -48,10 +53,10 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
         lost = false;
         watch(gpu);
       }
-      return run(gpuContext(gpu.device, tuning), inputs, unit.params);
+      return run(gpuContext(gpu.device, tuning, pacer), inputs, unit.params);
     },
   });
-  runtime.start();
+  await runtime.start();
   // A line a minute while there is news, so whoever runs the agent sees it working.
   let reported = '';
   const report = setInterval(() => {

@@ -1,18 +1,31 @@
 import { coordinatorMessage, protocolVersion, type Capabilities, type CoordinatorMessage, type NodeMessage, type UnitPayload } from '../protocol/messages.ts';
+import { MemoryBlobCache, MemoryResultStore, type BlobCache, type IdentityStore, type KeptResult, type ResultFrame, type ResultStore } from './stores.ts';
+
+export * from './stores.ts';
 
 /**
- * The node runtime: connection, work loop, prefetch, heartbeats, resubmission. It uses only
- * the standard WebSocket, fetch and crypto.subtle APIs, so the headless agent and the
- * browser node share it; each host supplies `connect` and `execute`.
+ * The node runtime: connection, work loop, prefetch, heartbeats, resubmission, pause. It uses
+ * only the standard WebSocket, fetch and crypto.subtle APIs, so the headless agent and the
+ * browser node (web/node/) share it; each host supplies `connect` and `execute`, and where to
+ * keep blobs, unacknowledged results and its identity (memory for the agent, IndexedDB in a tab).
  *
  * Runtime connection
  *   connecting ──open──▶ hello sent ──welcome──▶ working ──close──▶ waiting (backoff) ──▶ connecting
- * Leases it holds survive a reconnect: finished results are kept until acknowledged and sent
- * again after the next welcome (the attempt id and token make that safe to repeat).
+ * Leases it holds survive a reconnect: hello names them (`holding`), and the coordinator
+ * releases any other lease of the node at once, instead of letting it lapse. Finished results
+ * are kept (with their bytes, until uploaded) until acknowledged and sent again after the next
+ * welcome — also after a reload, from the host's ResultStore; the attempt id and token make
+ * that safe to repeat.
+ *
+ * Work                          pause()                       resume()
+ *   requesting ◀──────────────────────────────▶ paused ─────────────▶ requesting
+ * Paused: the coordinator is told to lease nothing more (`pause`), leases waiting in the queue
+ * are released to other nodes (`release`), and only the unit already running finishes.
  */
+
 export interface RuntimeOptions {
   url: string;
-  /** API key; its account earns the work. Without one the node is anonymous. */
+  /** API key; its account earns the work. Without one the node is anonymous (or signed in by cookie, in a browser). */
   key?: string;
   name?: string;
   capabilities: Capabilities;
@@ -23,8 +36,27 @@ export interface RuntimeOptions {
   /** The least credits per TFLOP this node works for (sent in hello). */
   ask?: number;
   log?: (line: string) => void;
-  cacheBytesMax?: number;
+  /** Where input blobs are kept between units (default: 256 MiB in memory). */
+  cache?: BlobCache;
+  /** Where finished results wait for their acknowledgement (default: memory). */
+  results?: ResultStore;
+  /** Where the node's id and token are kept, so a restart resumes the same node. */
+  identity?: IdentityStore;
+  /** Start paused: deliver kept results, lease nothing until resume(). */
+  paused?: boolean;
+  onEvent?: (event: NodeEvent) => void;
 }
+
+/** What a runtime tells its host, for logs, stats and pages. */
+export type NodeEvent =
+  | { type: 'connected'; nodeId: string; accountId: string | null }
+  | { type: 'disconnected'; retryMs: number }
+  | { type: 'lease'; attemptId: string; unit: UnitPayload }
+  | { type: 'running'; attemptId: string; unit: UnitPayload }
+  | { type: 'finished'; attemptId: string; unit: UnitPayload; ms: number; ok: boolean; reason?: string }
+  | { type: 'ack'; attemptId: string; status: 'accepted' | 'refused'; reason?: string }
+  | { type: 'released'; attemptId: string; reason: string }
+  | { type: 'paused' | 'resumed' };
 
 type LeaseMsg = Extract<CoordinatorMessage, { type: 'lease' }>;
 
@@ -36,20 +68,40 @@ export class NodeRuntime {
   #nodeToken: string | null = null;
   #ws: WebSocket | null = null;
   #stopped = false;
+  #paused: boolean;
   #backoff = backoffMs.first;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #queue: LeaseMsg[] = [];
   #running: LeaseMsg | null = null;
   #cancelled = new Set<string>();
-  /** Finished, uploaded, not yet acknowledged: attempt id → result frame. */
-  #unacked = new Map<string, Extract<NodeMessage, { type: 'result' | 'fail' }>>();
-  #cache = new Map<string, Promise<Uint8Array>>();
-  #cacheBytes = 0;
+  /** Finished, not yet acknowledged: attempt id → result frame. */
+  #unacked = new Map<string, ResultFrame>();
+  /** Attempts acknowledged lately, so a stale read of the ResultStore does not revive them. */
+  #acked = new Set<string>();
+  #fetching = new Map<string, Promise<Uint8Array>>();
+  #cache: BlobCache;
+  #results: ResultStore;
   #wake: (() => void) | null = null;
 
-  constructor(private readonly opts: RuntimeOptions) {}
+  constructor(private readonly opts: RuntimeOptions) {
+    this.#paused = opts.paused ?? false;
+    this.#cache = opts.cache ?? new MemoryBlobCache(256 * 1024 * 1024);
+    this.#results = opts.results ?? new MemoryResultStore();
+  }
 
-  start() {
+  get paused() {
+    return this.#paused;
+  }
+
+  /** The node's bearer secret (`snn_…`) once welcomed: for its uploads and its own stats. */
+  get nodeToken() {
+    return this.#nodeToken;
+  }
+
+  async start() {
+    const known = await this.opts.identity?.load().catch(() => null);
+    if (known) [this.nodeId, this.#nodeToken] = [known.nodeId, known.token];
+    for (const kept of await this.#results.all()) this.#unacked.set(kept.attemptId, kept.frame);
     this.#connect();
     void this.#workLoop();
   }
@@ -61,12 +113,45 @@ export class NodeRuntime {
     this.#wake?.();
   }
 
+  /** Leases nothing more; releases leases not yet started; the running unit finishes. */
+  pause() {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#send({ type: 'pause' });
+    for (const lease of this.#queue.splice(0)) this.#release(lease, 'the node paused');
+    this.#emit({ type: 'paused' });
+  }
+
+  resume() {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#emit({ type: 'resumed' });
+    this.#requestFree();
+  }
+
+  #emit(event: NodeEvent) {
+    this.opts.onEvent?.(event);
+  }
+
   #log(line: string) {
     this.opts.log?.(line);
   }
 
   #send(msg: NodeMessage) {
     if (this.#ws?.readyState === 1 /* OPEN */) this.#ws.send(JSON.stringify(msg));
+  }
+
+  #release(lease: LeaseMsg, reason: string) {
+    this.#send({ type: 'release', attemptId: lease.attemptId, token: lease.token, reason });
+    this.#emit({ type: 'released', attemptId: lease.attemptId, reason });
+  }
+
+  /** Asks for leases to fill the free slots (none while paused). */
+  #requestFree(max = Infinity) {
+    if (this.#paused || this.#stopped) return;
+    const held = this.#queue.length + (this.#running ? 1 : 0) + this.#unacked.size;
+    const free = Math.min(max, (this.opts.slots ?? 2) - held);
+    if (free > 0) this.#send({ type: 'request', slots: free });
   }
 
   #connect() {
@@ -77,7 +162,8 @@ export class NodeRuntime {
     ws.onopen = () => {
       this.#backoff = backoffMs.first;
       const resume = this.nodeId && this.#nodeToken ? { nodeId: this.nodeId, token: this.#nodeToken } : undefined;
-      this.#send({ type: 'hello', protocol: protocolVersion, name: this.opts.name, capabilities: this.opts.capabilities, ...(this.opts.ask === undefined ? {} : { ask: this.opts.ask }), resume });
+      const holding = [...this.#held(), ...this.#unacked.keys()].slice(0, 64);
+      this.#send({ type: 'hello', protocol: protocolVersion, name: this.opts.name, capabilities: this.opts.capabilities, ...(this.opts.ask === undefined ? {} : { ask: this.opts.ask }), resume, ...(resume ? { holding } : {}) });
     };
     ws.onmessage = (event) => this.#onMessage(String(event.data));
     ws.onerror = () => {};
@@ -89,6 +175,7 @@ export class NodeRuntime {
       const delay = this.#backoff * (0.75 + Math.random() / 2);
       this.#backoff = Math.min(backoffMs.max, this.#backoff * 2);
       this.#log(`connection closed; reconnecting in ${Math.round(delay)} ms`);
+      this.#emit({ type: 'disconnected', retryMs: delay });
       setTimeout(() => this.#connect(), delay);
     };
   }
@@ -107,33 +194,41 @@ export class NodeRuntime {
       case 'welcome': {
         this.nodeId = msg.nodeId;
         this.#nodeToken = msg.token;
+        void this.opts.identity?.save({ nodeId: msg.nodeId, token: msg.token }).catch(() => {});
         this.#log(`connected as node ${msg.nodeId}`);
-        for (const frame of this.#unacked.values()) this.#send(frame);
-        const held = this.#queue.length + (this.#running ? 1 : 0) + this.#unacked.size;
-        const free = (this.opts.slots ?? 2) - held;
-        if (free > 0) this.#send({ type: 'request', slots: free });
+        this.#emit({ type: 'connected', nodeId: msg.nodeId, accountId: msg.accountId });
+        void this.#deliverKept();
+        if (this.#paused) this.#send({ type: 'pause' });
+        this.#requestFree();
         clearInterval(this.#heartbeat);
-        this.#heartbeat = setInterval(() => this.#send({ type: 'heartbeat', attempts: this.#held() }), msg.heartbeatMs);
+        this.#heartbeat = setInterval(() => this.#send({ type: 'heartbeat', attempts: [...this.#held(), ...this.#unacked.keys()].slice(0, 64) }), msg.heartbeatMs);
         return;
       }
       case 'lease':
+        if (this.#paused) return this.#release(msg, 'the node paused');
         this.#queue.push(msg);
+        this.#emit({ type: 'lease', attemptId: msg.attemptId, unit: msg.unit });
         for (const sha of msg.unit.inputs) void this.#input(sha).catch(() => {}); // prefetch
         this.#wake?.();
         return;
       case 'ack':
         if (!this.#unacked.delete(msg.attemptId)) return;
+        if (this.#acked.size > 1000) this.#acked.clear();
+        this.#acked.add(msg.attemptId);
+        void this.#results.drop(msg.attemptId).catch(() => {});
         if (msg.status === 'refused') {
           this.stats.unitsRefused++;
           this.#log(`result for ${msg.attemptId} refused: ${msg.reason}`);
         }
-        this.#send({ type: 'request', slots: 1 });
+        this.#emit({ type: 'ack', attemptId: msg.attemptId, status: msg.status, reason: msg.reason });
+        this.#requestFree(1);
         return;
       case 'cancel':
         this.#cancelled.add(msg.attemptId);
         if (this.#queue.some((l) => l.attemptId === msg.attemptId)) {
           this.#queue = this.#queue.filter((l) => l.attemptId !== msg.attemptId);
-          this.#send({ type: 'request', slots: 1 });
+          this.#emit({ type: 'released', attemptId: msg.attemptId, reason: msg.reason });
+          this.#requestFree(1);
         }
         return;
       case 'error':
@@ -145,6 +240,35 @@ export class NodeRuntime {
     return [...this.#queue.map((l) => l.attemptId), ...(this.#running ? [this.#running.attemptId] : [])];
   }
 
+  /** Results kept from before (a reconnect, a reload): their bytes uploaded, their frames sent again. */
+  async #deliverKept() {
+    for (const kept of await this.#results.all().catch(() => [] as KeptResult[])) {
+      if (this.#acked.has(kept.attemptId)) continue;
+      this.#unacked.set(kept.attemptId, kept.frame);
+      await this.#deliver(kept);
+    }
+  }
+
+  /**
+   * Uploads a finished result's bytes (kept until then, so a reload resubmits instead of losing
+   * the work) and sends its frame. An upload the coordinator refuses turns into a failure report.
+   */
+  async #deliver(kept: KeptResult) {
+    let frame = kept.frame;
+    if (kept.bytes) {
+      try {
+        await this.#upload(kept.bytes);
+        await this.#results.keep({ attemptId: kept.attemptId, frame }).catch(() => {});
+      } catch (err) {
+        if (this.#stopped) return;
+        frame = { type: 'fail', attemptId: frame.attemptId, token: frame.token, reason: (err as Error).message };
+        await this.#results.keep({ attemptId: kept.attemptId, frame }).catch(() => {});
+      }
+    }
+    if (this.#unacked.has(kept.attemptId)) this.#unacked.set(kept.attemptId, frame);
+    this.#send(frame);
+  }
+
   async #workLoop() {
     while (!this.#stopped) {
       const lease = this.#queue.shift();
@@ -153,25 +277,33 @@ export class NodeRuntime {
         continue;
       }
       this.#running = lease;
-      let frame: Extract<NodeMessage, { type: 'result' | 'fail' }>;
+      this.#emit({ type: 'running', attemptId: lease.attemptId, unit: lease.unit });
+      const started = performance.now();
+      let frame: ResultFrame;
+      let bytes: Uint8Array | undefined;
       try {
         const inputs = await Promise.all(lease.unit.inputs.map((sha) => this.#input(sha)));
-        const output = await this.opts.execute(lease.unit, inputs);
-        const sha = await this.#upload(output);
-        frame = { type: 'result', attemptId: lease.attemptId, token: lease.token, output: sha };
+        bytes = await this.opts.execute(lease.unit, inputs);
+        const sha = await sha256Hex(bytes);
+        frame = { type: 'result', attemptId: lease.attemptId, token: lease.token, output: sha, elapsedMs: Math.round(performance.now() - started) };
         this.stats.unitsDone++;
+        this.#emit({ type: 'finished', attemptId: lease.attemptId, unit: lease.unit, ms: performance.now() - started, ok: true });
       } catch (err) {
         this.stats.unitsFailed++;
-        this.#log(`unit ${lease.unit.id} failed: ${(err as Error).message}`);
-        frame = { type: 'fail', attemptId: lease.attemptId, token: lease.token, reason: String((err as Error).message) };
+        const reason = String((err as Error).message);
+        this.#log(`unit ${lease.unit.id} failed: ${reason}`);
+        frame = { type: 'fail', attemptId: lease.attemptId, token: lease.token, reason };
+        bytes = undefined;
+        this.#emit({ type: 'finished', attemptId: lease.attemptId, unit: lease.unit, ms: performance.now() - started, ok: false, reason });
       }
       this.#running = null;
       if (this.#cancelled.delete(lease.attemptId)) {
-        this.#send({ type: 'request', slots: 1 });
+        this.#requestFree(1);
         continue;
       }
       this.#unacked.set(lease.attemptId, frame);
-      this.#send(frame);
+      await this.#results.keep({ attemptId: lease.attemptId, frame, bytes }).catch(() => {});
+      await this.#deliver({ attemptId: lease.attemptId, frame, bytes });
     }
   }
 
@@ -182,33 +314,21 @@ export class NodeRuntime {
 
   /** An input blob, from the cache or the coordinator; its hash is checked on arrival. */
   #input(sha: string): Promise<Uint8Array> {
-    let got = this.#cache.get(sha);
-    if (got) {
-      this.#cache.delete(sha);
-      this.#cache.set(sha, got); // most recently used last
-      return got;
-    }
+    let got = this.#fetching.get(sha);
+    if (got) return got;
     got = (async () => {
+      const cached = await this.#cache.get(sha).catch(() => undefined);
+      if (cached) return cached;
       const res = await fetch(`${this.opts.url}/api/blobs/${sha}`);
       if (!res.ok) throw new Error(`input ${sha.slice(0, 12)}… could not be fetched (HTTP ${res.status})`);
       const bytes = new Uint8Array(await res.arrayBuffer());
       if ((await sha256Hex(bytes)) !== sha) throw new Error(`input ${sha.slice(0, 12)}… arrived damaged`);
-      this.#cacheBytes += bytes.byteLength;
-      this.#evict();
+      await this.#cache.put(sha, bytes).catch(() => {});
       return bytes;
     })();
-    got.catch(() => this.#cache.delete(sha));
-    this.#cache.set(sha, got);
+    this.#fetching.set(sha, got);
+    void got.finally(() => this.#fetching.delete(sha)).catch(() => {});
     return got;
-  }
-
-  #evict() {
-    const max = this.opts.cacheBytesMax ?? 256 * 1024 * 1024;
-    for (const [sha, entry] of this.#cache) {
-      if (this.#cacheBytes <= max || this.#cache.size <= 2) break;
-      this.#cache.delete(sha);
-      void entry.then((b) => (this.#cacheBytes -= b.byteLength), () => {});
-    }
   }
 
   /** Uploads a result; while the coordinator is away (restart, network) it keeps trying. */

@@ -10,7 +10,7 @@ import { microPerCredit } from '../ledger/credit.ts';
 import { describeIssues } from '../validate.ts';
 import { claimUnit, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
 import { networkPrefix } from './prefix.ts';
-import { acceptResult, failAttempt } from './results.ts';
+import { acceptResult, failAttempt, releaseForgotten } from './results.ts';
 import { isQuarantined } from '../verify/reputation.ts';
 
 /**
@@ -136,9 +136,14 @@ export class NodeHub {
         return this.pump();
       case 'heartbeat':
         return extendLeases(this.deps.db, node.nodeId, msg.attempts, this.deps.config.leaseTtlMs);
-      case 'fail': {
-        const failed = await failAttempt(this.deps.db, node.holder, msg.attemptId, msg.token, msg.reason);
-        this.#send(conn, { type: 'ack', attemptId: msg.attemptId, status: failed ? 'accepted' : 'refused' });
+      case 'pause':
+        conn.wanted = 0;
+        return;
+      case 'fail':
+      case 'release': {
+        const [state, reason] = msg.type === 'fail' ? (['failed', msg.reason] as const) : (['cancelled', `released by the node: ${msg.reason}`] as const);
+        const done = await failAttempt(this.deps.db, node.holder, msg.attemptId, msg.token, reason, state);
+        if (msg.type === 'fail') this.#send(conn, { type: 'ack', attemptId: msg.attemptId, status: done ? 'accepted' : 'refused' });
         return this.pump();
       }
       case 'result': {
@@ -179,6 +184,10 @@ export class NodeHub {
         .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops, ask, prefix: conn.prefix })
         .returning(['id'])
         .executeTakeFirstOrThrow();
+    }
+    if (msg.resume && row.id === msg.resume.nodeId) {
+      const released = await releaseForgotten(this.deps.db, row.id, msg.holding ?? []);
+      if (released) this.deps.onWork();
     }
     conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops, prefix: conn.prefix, ask };
     this.#send(conn, { type: 'welcome', nodeId: row.id, token, accountId, heartbeatMs: Math.floor(this.deps.config.leaseTtlMs / 3) });

@@ -59,6 +59,8 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
       .executeTakeFirstOrThrow();
     const attempt = await trx.selectFrom('attempts').selectAll().where('id', '=', attemptId).forUpdate().executeTakeFirstOrThrow();
     if (attempt.holder !== holder || !sameToken(attempt.token, token)) return { status: 'refused', reason: 'no lease of yours has that attempt id and token' };
+    // The same result again (its ack was lost, or a reloaded tab resubmits it): already counted.
+    if ((attempt.state === 'returned' || attempt.state === 'valid') && attempt.result_sha256 === output) return waiting;
     if (attempt.state !== 'leased') return { status: 'refused', reason: `that lease is no longer current (the attempt is ${attempt.state})` };
     if (attempt.deadline.getTime() < Date.now()) {
       await trx.updateTable('attempts').set({ state: 'expired', error: 'result came after the deadline' }).where('id', '=', attemptId).execute();
@@ -138,12 +140,16 @@ async function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha2
   return { status: 'accepted', jobComplete: job.units_verified === job.units_total ? unit.job_id : null, newWork: false, decided: [unit.id] };
 }
 
-/** leased ─node reports an error─▶ failed; the unit goes back to the queue. */
-export async function failAttempt(db: Db, holder: string, attemptId: string, token: string, reason: string): Promise<boolean> {
+/**
+ * leased ─node reports an error─▶ failed (counts towards the unit's failure limit), or
+ * leased ─node gives it back unstarted─▶ cancelled (a pause; held against no one).
+ * Either way the unit goes back to the queue and the reserved pay is voided.
+ */
+export async function failAttempt(db: Db, holder: string, attemptId: string, token: string, reason: string, state: 'failed' | 'cancelled' = 'failed'): Promise<boolean> {
   return inTransaction(db, async (trx) => {
     const row = await trx
       .updateTable('attempts')
-      .set({ state: 'failed', error: reason.slice(0, 2000) })
+      .set({ state, error: reason.slice(0, 2000) })
       .where('id', '=', attemptId)
       .where('holder', '=', holder)
       .where('token', '=', token)
@@ -152,5 +158,20 @@ export async function failAttempt(db: Db, holder: string, attemptId: string, tok
       .executeTakeFirst();
     if (row) await settlePays(trx, { attemptIds: [row.id] });
     return !!row;
+  });
+}
+
+/** On a resumed node: its leases it no longer holds (a reload lost them) go back to the queue now. */
+export async function releaseForgotten(db: Db, nodeId: string, holding: string[]): Promise<number> {
+  return inTransaction(db, async (trx) => {
+    let query = trx
+      .updateTable('attempts')
+      .set({ state: 'cancelled', error: 'the node restarted without it' })
+      .where('node_id', '=', nodeId)
+      .where('state', '=', 'leased');
+    if (holding.length) query = query.where('id', 'not in', holding);
+    const rows = await query.returning('id').execute();
+    await settlePays(trx, { attemptIds: rows.map((r) => r.id) });
+    return rows.length;
   });
 }

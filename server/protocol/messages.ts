@@ -8,6 +8,7 @@ import { z } from 'zod';
  * node ─heartbeat (every heartbeatMs, names its leases)─▶ coordinator extends their deadlines
  * node ─result (output blob uploaded first, with the lease's token)─▶ coordinator ─ack─▶ node
  * coordinator ─cancel─▶ node: drop that attempt (unit decided elsewhere, job cancelled)
+ * node ─pause─▶ coordinator leases it nothing more; ─release─▶ gives back a lease not started
  * Any malformed frame ─▶ error frame, nothing changes; too many ─▶ the socket is closed.
  */
 export const protocolVersion = 1;
@@ -40,11 +41,18 @@ export const nodeMessage = z.discriminatedUnion('type', [
     ask: z.number().min(0).max(1e6).optional(),
     /** A node that reconnects names its earlier id and token to keep its leases. */
     resume: z.object({ nodeId: id, token: z.string().max(200) }).optional(),
+    /** With resume: the leases the node still holds (running, queued, finished but not acknowledged).
+     * The coordinator releases the node's other leases at once (a reload lost them). */
+    holding: z.array(id).max(64).optional(),
   }),
   z.object({ type: z.literal('request'), slots: z.number().int().min(1).max(8) }),
   z.object({ type: z.literal('heartbeat'), attempts: z.array(id).max(64) }),
   z.object({ type: z.literal('result'), attemptId: id, token: z.string().max(200), output: sha256, elapsedMs: z.number().min(0).optional() }),
   z.object({ type: z.literal('fail'), attemptId: id, token: z.string().max(200), reason: z.string().max(2000) }),
+  /** Gives a lease back unstarted (the node paused): not held against the node or the unit. */
+  z.object({ type: z.literal('release'), attemptId: id, token: z.string().max(200), reason: z.string().max(200) }),
+  /** Lease nothing more until the next request. */
+  z.object({ type: z.literal('pause') }),
 ]);
 export type NodeMessage = z.infer<typeof nodeMessage>;
 

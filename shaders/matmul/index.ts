@@ -1,4 +1,5 @@
 import type { Matrix } from '../npy.ts';
+import type { Pacer } from '../pacer.ts';
 import { matmulConfigDefault, matmulKernels, type MatmulConfig } from './configs.ts';
 
 export * from './configs.ts';
@@ -29,6 +30,8 @@ export interface MatmulOptions {
   dispatchFlopsMax?: number;
   /** Filled in with what the run did. */
   stats?: MatmulStats;
+  /** The node's throttle: rests before each dispatch, hears how long each kept the GPU busy. */
+  pacer?: Pacer;
 }
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
@@ -101,11 +104,14 @@ export async function matmulGpu(device: GPUDevice, a: Matrix, b: Matrix, options
       pass.dispatchWorkgroups(groups[0], groups[1]);
       pass.end();
       if (k0 + kChunk >= kp) encoder.copyBufferToBuffer(bufC, 0, read, 0, mp * np * 4);
+      await options.pacer?.rest();
       const started = performance.now();
       device.queue.submit([encoder.finish()]);
       await device.queue.onSubmittedWorkDone();
+      const ended = performance.now();
+      options.pacer?.busy(started, ended);
       stats.dispatches++;
-      stats.maxDispatchMs = Math.max(stats.maxDispatchMs, performance.now() - started);
+      stats.maxDispatchMs = Math.max(stats.maxDispatchMs, ended - started);
     }
     await read.mapAsync(GPUMapMode.READ);
     const out = new Float32Array(read.getMappedRange(), 0, mp * np);

@@ -65,8 +65,9 @@ export class RawNode {
   nodeToken: string | undefined;
 
   /** `gflops` is what the node claims to calibrate at; `ask` its least price (credits/TFLOP). */
-  async hello(claims: { gflops?: number; ask?: number } = {}): Promise<Extract<CoordinatorMessage, { type: 'welcome' }>> {
-    this.send({ type: 'hello', protocol: 1, capabilities: { ...capabilities, gflops: claims.gflops ?? capabilities.gflops }, ...(claims.ask === undefined ? {} : { ask: claims.ask }) });
+  async hello(claims: { gflops?: number; ask?: number; resume?: { nodeId: string; token: string }; holding?: string[] } = {}): Promise<Extract<CoordinatorMessage, { type: 'welcome' }>> {
+    const { gflops, ask, resume, holding } = claims;
+    this.send({ type: 'hello', protocol: 1, capabilities: { ...capabilities, gflops: gflops ?? capabilities.gflops }, ...(ask === undefined ? {} : { ask }), ...(resume ? { resume, holding } : {}) });
     const welcome = await this.next('welcome');
     this.nodeToken = welcome.token;
     return welcome;

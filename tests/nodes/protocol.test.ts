@@ -194,4 +194,53 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     b.send({ type: 'request', slots: 1 });
     await expect(b.next('lease', 1500)).rejects.toThrow(/no lease/);
   });
+
+  it('pause leases a node nothing more; a released lease goes to another node at once and counts against no one', async () => {
+    coordinator = await testCoordinator(store, { SUPERNET_LEASE_TTL_MS: '60000' });
+    await oneUnitJob('freivalds', 7);
+    const a = await contributor('pauser');
+    const first = await a.lease();
+    a.send({ type: 'release', attemptId: first.attemptId, token: first.token, reason: 'the node paused' });
+    const b = await contributor('taker');
+    const again = await b.lease(); // not after the 60 s lease ran out: now
+    expect(again.unit.id).toBe(first.unit.id);
+    const released = await coordinator.deps.db.selectFrom('attempts').select(['state', 'error']).where('id', '=', first.attemptId).executeTakeFirstOrThrow();
+    expect(released).toEqual({ state: 'cancelled', error: 'released by the node: the node paused' });
+    expect((await coordinator.deps.db.selectFrom('nodes').select('expired').where('id', '=', (await coordinator.deps.db.selectFrom('attempts').select('node_id').where('id', '=', first.attemptId).executeTakeFirstOrThrow()).node_id).executeTakeFirstOrThrow()).expired).toBe(0);
+    // Asked for work, then paused before any came: the next job is not leased to it.
+    a.send({ type: 'request', slots: 1 });
+    a.send({ type: 'pause' });
+    await oneUnitJob('freivalds', 8);
+    await expect(a.next('lease', 1500)).rejects.toThrow(/no lease/);
+    expect((await a.lease()).unit.id).not.toBe(first.unit.id);
+  });
+
+  it('a node resumed after a reload keeps what it names; its other leases go back at once; a repeated result counts once', async () => {
+    coordinator = await testCoordinator(store, { SUPERNET_LEASE_TTL_MS: '60000' });
+    const dev = await TestClient.signup(coordinator.url, 'dev-resume@example.com');
+    await dev.useNewKey();
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 24, n: 8, seed: 9 }, tile: 16 }, verification: 'freivalds' }, 201);
+    const a = await contributor('reloader');
+    const row = await coordinator.deps.db.selectFrom('nodes').select(['id']).executeTakeFirstOrThrow();
+    a.send({ type: 'request', slots: 2 });
+    const [done, lost] = [await a.next('lease'), await a.next('lease')];
+    const output = await a.compute(done);
+    expect(await a.submit(done, output)).toMatchObject({ status: 'accepted' });
+    a.close();
+    // The reloaded tab: same node (its id and token were kept), holding only the finished one.
+    const b = await RawNode.connect(coordinator.url, a.key);
+    nodes.push(b);
+    await b.hello({ resume: { nodeId: row.id, token: a.nodeToken! }, holding: [done.attemptId] });
+    const gone = await coordinator.deps.db.selectFrom('attempts').select(['state', 'error']).where('id', '=', lost.attemptId).executeTakeFirstOrThrow();
+    expect(gone).toEqual({ state: 'cancelled', error: 'the node restarted without it' });
+    // Its ack was lost: it sends the same result again, and it counts once.
+    expect(await b.submit(done, output)).toMatchObject({ status: 'accepted' });
+    const again = await b.lease();
+    expect(again.unit.id).toBe(lost.unit.id);
+    expect(await b.submit(again, await b.compute(again))).toMatchObject({ status: 'accepted' });
+    const finished = await dev.waitForJob(job.id);
+    expect(finished).toMatchObject({ state: 'done', progress: { units: 2, verified: 2 } });
+    const pays = await coordinator.deps.db.selectFrom('transfers').select('id').where('kind', '=', 'post').where('code', '=', 'verified').execute();
+    expect(pays).toHaveLength(2);
+  });
 });

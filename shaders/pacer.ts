@@ -1,0 +1,55 @@
+/**
+ * The throttle: keeps the share of wall time a node's GPU is busy at or under `share`.
+ *
+ * After a dispatch that kept the GPU busy d ms, the GPU owes d·(1−s)/s ms of rest before the
+ * next one; time spent idle anyway (fetching inputs, uploading, waiting for work) pays the debt
+ * off. Nothing is banked: a long idle spell does not buy a burst at 100%, which is what heats a
+ * laptop and spins its fans. Rest is taken between dispatches, and dispatches are kept near
+ * 250 ms (shaders/matmul/index.ts), so the share holds over any second or two, not just on
+ * average over a unit.
+ *
+ * It also keeps the last busy intervals, so a page can show (and a test can measure) the share
+ * of time the GPU really was busy.
+ */
+export class Pacer {
+  #share = 1;
+  #debtMs = 0;
+  #lastEnd = -Infinity;
+  readonly #intervals: [number, number][] = [];
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  get share() {
+    return this.#share;
+  }
+
+  /** The busiest share allowed, 0.05 to 1. */
+  set share(value: number) {
+    if (!(value > 0)) throw new Error('the throttle is a share of time above 0');
+    this.#share = Math.min(1, Math.max(0.05, value));
+    this.#debtMs = 0;
+  }
+
+  /** Waits out the rest owed (less the idle time since the last dispatch). */
+  async rest(): Promise<void> {
+    const idle = this.now() - this.#lastEnd;
+    const wait = this.#debtMs - idle;
+    this.#debtMs = 0;
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+
+  /** Records a dispatch that kept the GPU busy from `start` to `end` (the `now` clock). */
+  busy(start: number, end: number) {
+    this.#debtMs += ((end - start) * (1 - this.#share)) / this.#share;
+    this.#lastEnd = end;
+    this.#intervals.push([start, end]);
+    if (this.#intervals.length > 4096) this.#intervals.splice(0, 1024);
+  }
+
+  /** The share of [from, to] the GPU was busy, from the intervals kept. */
+  busyShare(from: number, to: number): number {
+    let busy = 0;
+    for (const [s, e] of this.#intervals) busy += Math.max(0, Math.min(e, to) - Math.max(s, from));
+    return to > from ? busy / (to - from) : 0;
+  }
+}
