@@ -1,12 +1,20 @@
 import { resolve } from 'node:path';
 import { defineConfig } from 'vite';
 
-/** Every page is an entry of one multi-page build; the coordinator serves `dist/web`. */
+/**
+ * Every page is an entry of one multi-page build; the coordinator serves `dist/web`
+ * (SUPERNET_WEB_DIR elsewhere). `/` is the contribute page, `/network` the network's figures.
+ * The GPU worker (web/worker/) is bundled from its `new Worker(new URL(…))` as an ES module.
+ */
 export default defineConfig({
   root: 'web',
   build: {
     outDir: resolve(import.meta.dirname, 'dist/web'),
     emptyOutDir: true,
-    rollupOptions: { input: { home: resolve(import.meta.dirname, 'web/index.html') } },
+    target: 'es2022',
+    rollupOptions: {
+      input: { contribute: resolve(import.meta.dirname, 'web/index.html'), network: resolve(import.meta.dirname, 'web/network.html') },
+    },
   },
+  worker: { format: 'es' },
 });

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -10,11 +9,11 @@ import type { AppEnv, Deps } from './context.ts';
 import { AppError } from './errors.ts';
 import { jobRoutes } from './jobs/routes.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
+import { nodeRoutes } from './nodes/routes.ts';
 import { statsRoutes } from './stats/routes.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 export const version = pkg.version;
-const webDist = resolve(import.meta.dirname, '../dist/web');
 
 /** The composition root: the one place features are wired together. */
 export function createApp(deps: Deps) {
@@ -38,8 +37,11 @@ export function createApp(deps: Deps) {
   app.route('/api', blobRoutes(deps));
   app.route('/api', jobRoutes(deps));
   app.route('/api', ledgerRoutes(deps));
+  app.route('/api', nodeRoutes(deps));
   app.route('/', statsRoutes(deps));
 
-  if (existsSync(webDist)) app.use('/*', serveStatic({ root: webDist }));
+  // The pages: `/` is the contribute page, `/network` the network's figures (vite.config.ts).
+  const pages: Record<string, string> = { '/network': '/network.html' };
+  if (existsSync(deps.config.webDir)) app.use('/*', serveStatic({ root: deps.config.webDir, rewriteRequestPath: (path) => pages[path] ?? path }));
   return app;
 }

@@ -82,6 +82,7 @@ export class NodeRuntime {
   #cache: BlobCache;
   #results: ResultStore;
   #wake: (() => void) | null = null;
+  #reconnectNow = false;
 
   constructor(private readonly opts: RuntimeOptions) {
     this.#paused = opts.paused ?? false;
@@ -129,6 +130,13 @@ export class NodeRuntime {
     this.#requestFree();
   }
 
+  /** New capabilities (a calibration finished): said in a fresh hello on a new connection. */
+  updateCapabilities(capabilities: Capabilities) {
+    this.opts.capabilities = capabilities;
+    this.#reconnectNow = true;
+    this.#ws?.close();
+  }
+
   #emit(event: NodeEvent) {
     this.opts.onEvent?.(event);
   }
@@ -149,7 +157,7 @@ export class NodeRuntime {
   /** Asks for leases to fill the free slots (none while paused). */
   #requestFree(max = Infinity) {
     if (this.#paused || this.#stopped) return;
-    const held = this.#queue.length + (this.#running ? 1 : 0) + this.#unacked.size;
+    const held = this.#queue.length + (this.#running ? 1 : 0);
     const free = Math.min(max, (this.opts.slots ?? 2) - held);
     if (free > 0) this.#send({ type: 'request', slots: free });
   }
@@ -171,6 +179,10 @@ export class NodeRuntime {
       clearInterval(this.#heartbeat);
       if (this.#ws !== ws || this.#stopped) return;
       this.#ws = null;
+      if (this.#reconnectNow) {
+        this.#reconnectNow = false;
+        return this.#connect();
+      }
       this.stats.reconnects++;
       const delay = this.#backoff * (0.75 + Math.random() / 2);
       this.#backoff = Math.min(backoffMs.max, this.#backoff * 2);
@@ -221,7 +233,6 @@ export class NodeRuntime {
           this.#log(`result for ${msg.attemptId} refused: ${msg.reason}`);
         }
         this.#emit({ type: 'ack', attemptId: msg.attemptId, status: msg.status, reason: msg.reason });
-        this.#requestFree(1);
         return;
       case 'cancel':
         this.#cancelled.add(msg.attemptId);
@@ -269,6 +280,12 @@ export class NodeRuntime {
     this.#send(frame);
   }
 
+  /**
+   * Runs leases one at a time. A finished unit frees its slot at once — the next lease is asked
+   * for and the queued one starts — while its result is hashed, kept, uploaded and reported in
+   * the background: the GPU does not wait on the network (on SwiftShader here, a serial loop
+   * kept the GPU busy 28% of the time; see web/node/).
+   */
   async #workLoop() {
     while (!this.#stopped) {
       const lease = this.#queue.shift();
@@ -279,21 +296,17 @@ export class NodeRuntime {
       this.#running = lease;
       this.#emit({ type: 'running', attemptId: lease.attemptId, unit: lease.unit });
       const started = performance.now();
-      let frame: ResultFrame;
-      let bytes: Uint8Array | undefined;
+      let outcome: { bytes: Uint8Array } | { reason: string };
       try {
         const inputs = await Promise.all(lease.unit.inputs.map((sha) => this.#input(sha)));
-        bytes = await this.opts.execute(lease.unit, inputs);
-        const sha = await sha256Hex(bytes);
-        frame = { type: 'result', attemptId: lease.attemptId, token: lease.token, output: sha, elapsedMs: Math.round(performance.now() - started) };
+        outcome = { bytes: await this.opts.execute(lease.unit, inputs) };
         this.stats.unitsDone++;
         this.#emit({ type: 'finished', attemptId: lease.attemptId, unit: lease.unit, ms: performance.now() - started, ok: true });
       } catch (err) {
-        this.stats.unitsFailed++;
         const reason = String((err as Error).message);
+        outcome = { reason };
+        this.stats.unitsFailed++;
         this.#log(`unit ${lease.unit.id} failed: ${reason}`);
-        frame = { type: 'fail', attemptId: lease.attemptId, token: lease.token, reason };
-        bytes = undefined;
         this.#emit({ type: 'finished', attemptId: lease.attemptId, unit: lease.unit, ms: performance.now() - started, ok: false, reason });
       }
       this.#running = null;
@@ -301,9 +314,20 @@ export class NodeRuntime {
         this.#requestFree(1);
         continue;
       }
-      this.#unacked.set(lease.attemptId, frame);
-      await this.#results.keep({ attemptId: lease.attemptId, frame, bytes }).catch(() => {});
-      await this.#deliver({ attemptId: lease.attemptId, frame, bytes });
+      const { attemptId, token } = lease;
+      const elapsedMs = Math.round(performance.now() - started);
+      this.#unacked.set(attemptId, { type: 'fail', attemptId, token, reason: 'not reported yet' });
+      this.#requestFree(1);
+      void (async () => {
+        const frame: ResultFrame = 'bytes' in outcome
+          ? { type: 'result', attemptId, token, output: await sha256Hex(outcome.bytes), elapsedMs }
+          : { type: 'fail', attemptId, token, reason: outcome.reason };
+        const bytes = 'bytes' in outcome ? outcome.bytes : undefined;
+        this.#unacked.set(attemptId, frame);
+        // Kept before the upload: a reload from here on resubmits instead of losing the work.
+        await this.#results.keep({ attemptId, frame, bytes }).catch(() => {});
+        await this.#deliver({ attemptId, frame, bytes });
+      })();
     }
   }
 

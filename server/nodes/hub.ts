@@ -38,6 +38,8 @@ interface Conn {
   wanted: number;
   badFrames: number;
   busy: Promise<void>;
+  /** When its hello was taken: a late close of this socket must not mark a resumed node gone. */
+  helloAt: Date | null;
 }
 
 export class NodeHub {
@@ -86,7 +88,7 @@ export class NodeHub {
   }
 
   #open(ws: WebSocket, principal: Principal | null, prefix: string | null) {
-    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve() };
+    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), helloAt: null };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
@@ -98,7 +100,9 @@ export class NodeHub {
     });
     ws.on('close', () => {
       this.conns.delete(conn);
-      if (conn.node) void this.deps.db.updateTable('nodes').set({ disconnected_at: new Date() }).where('id', '=', conn.node.nodeId).execute().catch(() => {});
+      if (conn.node && conn.helloAt) {
+        void this.deps.db.updateTable('nodes').set({ disconnected_at: new Date() }).where('id', '=', conn.node.nodeId).where('connected_at', '<=', conn.helloAt).execute().catch(() => {});
+      }
     });
     ws.on('error', () => ws.terminate());
   }
@@ -166,11 +170,12 @@ export class NodeHub {
     const caps = JSON.stringify(msg.capabilities);
     const name = msg.name ?? msg.capabilities.adapter.description ?? 'node';
     const ask = Math.round((msg.ask ?? 0) * microPerCredit);
+    const now = (conn.helloAt = new Date());
     let token = msg.resume?.token ?? '';
     let row = msg.resume
       ? await this.deps.db
           .updateTable('nodes')
-          .set({ caps, gflops: msg.capabilities.gflops, name, ask, prefix: conn.prefix, connected_at: new Date(), last_seen_at: new Date(), disconnected_at: null })
+          .set({ caps, gflops: msg.capabilities.gflops, name, ask, prefix: conn.prefix, connected_at: now, last_seen_at: now, disconnected_at: null })
           .where('id', '=', msg.resume.nodeId)
           .where('token_hash', '=', sha256Hex(msg.resume.token))
           .where((eb) => (accountId ? eb('account_id', '=', accountId) : eb('account_id', 'is', null)))
@@ -181,7 +186,7 @@ export class NodeHub {
       token = `snn_${randomSecret(24)}`;
       row = await this.deps.db
         .insertInto('nodes')
-        .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops, ask, prefix: conn.prefix })
+        .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops, ask, prefix: conn.prefix, connected_at: now, last_seen_at: now })
         .returning(['id'])
         .executeTakeFirstOrThrow();
     }

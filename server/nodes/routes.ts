@@ -1,0 +1,86 @@
+import { Hono } from 'hono';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import type { AppEnv, Deps } from '../context.ts';
+import { badRequest, notFound, unauthorized } from '../errors.ts';
+import { toCredits } from '../ledger/credit.ts';
+
+/** Transfers that pay a contributor for work: a verified attempt's pay, or a known-answer check passed. */
+const earning = sql<boolean>`((t.kind = 'post' and t.code = 'verified') or t.code = 'vetting')`;
+
+/** How a contributor shows in public: the first letters of their email's name and a tag of their id. */
+export const publicName = (email: string, id: string) => `${email.split('@')[0]!.slice(0, 3)}… #${id.slice(0, 4)}`;
+
+const leaderboardQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(10), period: z.enum(['all', 'day']).default('all') });
+
+/**
+ * A node's own figures (for the page or agent running it) and the public top contributors.
+ * Units count from the attempts of record, credits from the ledger, so a reloaded page shows
+ * the same figures as before the reload.
+ */
+export function nodeRoutes(deps: Deps) {
+  const app = new Hono<AppEnv>();
+  const { db } = deps;
+
+  // The node itself (its token) or the account it works for (cookie or key) may read it.
+  app.get('/nodes/:id', async (c) => {
+    const id = c.req.param('id');
+    const principal = c.get('principal');
+    if (!principal) throw unauthorized();
+    const node = z.uuid().safeParse(id).success
+      ? await db.selectFrom('nodes').select(['id', 'name', 'account_id', 'gflops', 'connected_at', 'last_seen_at', 'disconnected_at']).where('id', '=', id).executeTakeFirst()
+      : undefined;
+    const mine = node && (principal.kind === 'node' ? principal.nodeId === node.id : principal.accountId === node.account_id);
+    if (!node || !mine) throw notFound('No node of yours has that id.');
+    const attempts = await db.selectFrom('attempts').select(['state', sql<number>`count(*)::int`.as('n')]).where('node_id', '=', id).groupBy('state').execute();
+    const count = (state: string) => attempts.find((a) => a.state === state)?.n ?? 0;
+    const verified = await db
+      .selectFrom('attempts')
+      .innerJoin('units', 'units.id', 'attempts.unit_id')
+      .select(sql<number>`coalesce(sum(units.flops), 0)`.as('flops'))
+      .where('attempts.node_id', '=', id)
+      .where('attempts.state', '=', 'valid')
+      .executeTakeFirstOrThrow();
+    const credits = await sql<{ earned: string | number; pending: string | number }>`
+      select
+        coalesce((select sum(t.amount) from transfers t join attempts a on a.id = t.attempt_id
+                  where a.node_id = ${id} and ${earning}), 0) as earned,
+        coalesce((select sum(t.amount) from transfers_pending p join transfers t on t.id = p.id join attempts a on a.id = p.attempt_id
+                  where a.node_id = ${id} and t.code = 'pay'), 0) as pending`.execute(db);
+    const money = credits.rows[0]!;
+    return c.json({
+      id: node.id,
+      name: node.name,
+      online: node.disconnected_at === null,
+      gflops: node.gflops,
+      connectedAt: node.connected_at,
+      lastSeenAt: node.last_seen_at,
+      units: { valid: count('valid'), invalid: count('invalid'), expired: count('expired'), failed: count('failed'), released: count('cancelled'), inFlight: count('leased') + count('returned') },
+      tflopsVerified: Number(verified.flops) / 1e12,
+      credits: { earned: toCredits(Number(money.earned)), pending: toCredits(Number(money.pending)) },
+    });
+  });
+
+  app.get('/leaderboard', async (c) => {
+    const query = leaderboardQuery.safeParse(c.req.query());
+    if (!query.success) throw badRequest('limit is 1 to 100; period is all or day.');
+    const { limit, period } = query.data;
+    const since = period === 'day' ? sql`and t.created_at > now() - interval '1 day'` : sql``;
+    const rows = await sql<{ id: string; email: string; valid: number; earned: string | number }>`
+      select acc.id, acc.email, acc.valid, sum(t.amount) as earned
+      from transfers t
+      join ledger_accounts la on la.id = t.credit_account_id and la.kind = 'user'
+      join accounts acc on acc.id = la.account_id
+      where ${earning} ${since}
+      group by acc.id, acc.email, acc.valid
+      order by earned desc, acc.id
+      limit ${limit}`.execute(db);
+    const me = c.get('principal')?.accountId ?? null;
+    return c.json({
+      period,
+      contributors: rows.rows.map((r, i) => ({ rank: i + 1, name: publicName(r.email, r.id), unitsVerified: r.valid, earned: toCredits(Number(r.earned)), you: r.id === me })),
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,98 @@
+/// <reference lib="webworker" />
+// The browser node's worker: the GPU (gpu.ts) and the node runtime (server/agent/runtime.ts, the
+// same one the Dawn agent runs) live here together, with the IndexedDB stores. The page's main
+// thread only says start, pause and resume through comlink and hears events: it never holds
+// a matrix, hashes a result or waits on the network, so contributing adds no long tasks there.
+import { expose } from 'comlink';
+import { NodeRuntime, TieredBlobCache, type NodeEvent } from '../../server/agent/runtime.ts';
+import type { Capabilities } from '../../server/protocol/messages.ts';
+import type { Tuning } from '../../shaders/matmul/autotune.ts';
+import { DexieBlobCache, DexieIdentityStore, DexieResultStore, openNodeDb } from '../node/store.ts';
+import { gpu, type Opened } from './gpu.ts';
+
+export interface Calibrated {
+  opened: Opened;
+  tuning: Tuning;
+  remembered: boolean;
+}
+
+const db = openNodeDb();
+/** Panels reused by units of one row or column stay in memory; IndexedDB holds the rest across reloads. */
+const hotBytes = 64 * 1024 * 1024;
+let settings: { url: string; account: string | null; cacheBytes?: number } | null = null;
+let runtime: NodeRuntime | null = null;
+let listener: ((event: NodeEvent) => void) | null = null;
+
+function startRuntime(capabilities: Capabilities) {
+  if (!settings) throw new Error('configure() the node first');
+  runtime = new NodeRuntime({
+    url: settings.url,
+    name: `browser · ${capabilities.adapter.description}`,
+    capabilities,
+    paused: true,
+    cache: new TieredBlobCache(new DexieBlobCache(db, settings.cacheBytes), hotBytes),
+    results: new DexieResultStore(db),
+    identity: new DexieIdentityStore(db, settings.account ?? 'anonymous'),
+    connect: (wsUrl) => new WebSocket(wsUrl), // same origin: the session cookie signs it in
+    execute: (unit, inputs) => gpu.run(unit, inputs),
+    onEvent: (event) => listener?.(event),
+  });
+  void runtime.start();
+}
+
+const api = {
+  run: gpu.run,
+  setThrottle: gpu.setThrottle,
+  busyShare: gpu.busyShare,
+  loseDevice: gpu.loseDevice,
+
+  configure(opts: { url: string; account: string | null; cacheBytes?: number }) {
+    settings = opts;
+  },
+
+  /** Where runtime events go: a comlink proxy of the page's callback. */
+  listen(onEvent: (event: NodeEvent) => void) {
+    listener = onEvent;
+  },
+
+  keptResults(): Promise<number> {
+    return db.results.count();
+  },
+
+  /** Connects without working, to deliver results kept from before a reload (no GPU, no leases). */
+  async deliverKept() {
+    if (runtime) return;
+    const remembered = await db.tuning.toCollection().first();
+    startRuntime({ adapter: { vendor: 'browser', architecture: '', device: '', description: 'browser node' }, features: [], gflops: remembered?.tuning.gflops ?? 1, kinds: ['matmul'] });
+  },
+
+  /** Opens the GPU (or the CPU fallback), picks the kernel (remembered per adapter, or autotuned). */
+  async calibrate(): Promise<Calibrated> {
+    const opened = await gpu.open();
+    const key = [opened.backend, opened.adapter.vendor, opened.adapter.architecture, opened.adapter.device, opened.adapter.description].join('|');
+    const known = opened.backend === 'webgpu' ? await db.tuning.get(key) : undefined;
+    const tuning = await gpu.calibrate(known?.tuning);
+    if (!known && opened.backend === 'webgpu') await db.tuning.put({ adapter: key, tuning });
+    const capabilities = { adapter: opened.adapter, features: opened.features, gflops: tuning.gflops, kinds: ['matmul'] };
+    // Connected at load to deliver kept results with a guessed speed: say the measured one.
+    if (runtime) runtime.updateCapabilities(capabilities);
+    else startRuntime(capabilities);
+    return { opened, tuning, remembered: !!known };
+  },
+
+  pause() {
+    runtime?.pause();
+  },
+
+  resume() {
+    runtime?.resume();
+  },
+
+  /** The node's id and token, for its own figures (GET /api/nodes/:id). */
+  credentials(): { nodeId: string; token: string } | null {
+    return runtime?.nodeId && runtime.nodeToken ? { nodeId: runtime.nodeId, token: runtime.nodeToken } : null;
+  },
+};
+
+export type NodeWorkerApi = typeof api;
+expose(api);
