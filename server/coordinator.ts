@@ -51,24 +51,28 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
   });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '127.0.0.1' || config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
     deps,
     hub,
     server,
-    /** Graceful: node frames and requests in hand finish (up to 2 s), then the store closes. */
-    async close() {
-      for (const t of timers) clearInterval(t);
-      await hub.close();
-      await ticking;
-      const closed = new Promise((resolve) => server.close(resolve));
-      server.closeIdleConnections();
-      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
-      server.closeAllConnections();
-      await closed;
-      await checkpoint(db, key).catch((err) => console.error('ledger checkpoint failed:', (err as Error).message));
-      await db.destroy();
-      unlock();
+    /** Graceful, and once: node frames and requests in hand finish (up to 2 s), the ledger's tip is signed, the store closes. */
+    close() {
+      closing ??= (async () => {
+        for (const t of timers) clearInterval(t);
+        await hub.close();
+        await ticking;
+        const closed = new Promise((resolve) => server.close(resolve));
+        server.closeIdleConnections();
+        await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
+        server.closeAllConnections();
+        await closed;
+        await checkpoint(db, key).catch((err) => console.error('ledger checkpoint failed:', (err as Error).message));
+        await db.destroy();
+        unlock();
+      })();
+      return closing;
     },
   };
 }

@@ -10,7 +10,8 @@ interface Me {
 }
 interface NodeStats {
   units: { valid: number };
-  credits: { earned: number; pending: number };
+  /** `since`: earned from this page's first Start on (pays of verified results). */
+  credits: { earned: number; pending: number; since: number };
 }
 interface Leaders {
   contributors: { rank: number; name: string; unitsVerified: number; earned: number; you: boolean }[];
@@ -77,8 +78,12 @@ $<HTMLInputElement>('background').addEventListener('change', (e) => {
 
 // --- figures -------------------------------------------------------------------------------
 let nodeStats: NodeStats | null = null;
-let baseline: number | null = null;
 let busy = 0;
+let startedAt: number | null = null;
+$('start').addEventListener('click', () => (startedAt ??= Date.now()));
+
+/** Credits with the digits that matter: a unit of work earns millionths of a credit. */
+const credits = (n: number) => (n === 0 ? '0' : n < 0.01 ? n.toFixed(6) : n < 1 ? n.toFixed(4) : n.toFixed(2));
 
 const clock = (ms: number) => {
   const s = Math.floor(ms / 1000);
@@ -112,8 +117,7 @@ function render() {
     show('gflops-now', (last?.gflops ?? 0).toFixed(1));
     show('time', clock(s.session.contributedMs));
     show('busy', `${Math.round(busy * 100)}%`);
-    const earned = nodeStats ? nodeStats.credits.earned + nodeStats.credits.pending : 0;
-    show('credits-session', (baseline === null ? 0 : earned - baseline).toFixed(3));
+    show('credits-session', credits(nodeStats?.credits.since ?? 0));
     show('unit-now', s.running ? `Running unit ${s.running.unitId.slice(0, 8)}…` : s.keptResults ? `${s.keptResults} finished result(s) waiting for the coordinator.` : '');
     if (last && last.at !== chartAt) {
       chartAt = last.at;
@@ -128,14 +132,15 @@ render();
 async function refreshCredits() {
   const s = node.snapshot;
   const own = s.connected ? await node.credentials() : null;
-  if (own) {
-    nodeStats = await getJson<NodeStats>(`/api/nodes/${own.nodeId}`, { authorization: `Bearer ${own.token}` });
-    if (nodeStats && baseline === null) baseline = nodeStats.credits.earned + nodeStats.credits.pending;
+  if (own && startedAt) {
+    const before = nodeStats?.credits.earned;
+    nodeStats = await getJson<NodeStats>(`/api/nodes/${own.nodeId}?since=${startedAt}`, { authorization: `Bearer ${own.token}` });
+    if (nodeStats && nodeStats.credits.earned !== before) void refreshLeaders();
   }
   if (me) {
     const fresh = await getJson<Me>('/api/me');
     if (fresh) {
-      $('credits-total').textContent = fresh.wallet.earned.toFixed(3);
+      $('credits-total').textContent = credits(fresh.wallet.earned);
       $('balance').textContent = fresh.balance.toFixed(2);
     }
   } else $('credits-total').textContent = '0 (anonymous)';
@@ -153,7 +158,7 @@ async function refreshLeaders() {
     ...leaders.contributors.map((c) => {
       const row = document.createElement('tr');
       if (c.you) row.className = 'you';
-      for (const cell of [c.rank, c.you ? `${c.name} (you)` : c.name, c.unitsVerified, c.earned.toFixed(3)]) {
+      for (const cell of [c.rank, c.you ? `${c.name} (you)` : c.name, c.unitsVerified, credits(c.earned)]) {
         const td = document.createElement('td');
         td.textContent = String(cell);
         row.append(td);
@@ -163,7 +168,7 @@ async function refreshLeaders() {
   );
   if (!leaders.contributors.length) body.innerHTML = '<tr><td colspan="4" class="note">No verified work yet: be the first.</td></tr>';
 }
-setInterval(refreshLeaders, 10_000);
+setInterval(refreshLeaders, 5000);
 void refreshLeaders();
 
 // Results finished before a reload go out now; new work waits for a click.

@@ -41,10 +41,15 @@ export function nodeRoutes(deps: Deps) {
       .where('attempts.node_id', '=', id)
       .where('attempts.state', '=', 'valid')
       .executeTakeFirstOrThrow();
-    const credits = await sql<{ earned: string | number; pending: string | number }>`
+    // `since` (ms since the epoch): what this node earned from then on — a page's session.
+    const since = Number(c.req.query('since') ?? NaN);
+    const from = Number.isFinite(since) ? new Date(since) : new Date(0);
+    const credits = await sql<{ earned: string | number; pending: string | number; since: string | number }>`
       select
         coalesce((select sum(t.amount) from transfers t join attempts a on a.id = t.attempt_id
                   where a.node_id = ${id} and ${earning}), 0) as earned,
+        coalesce((select sum(t.amount) from transfers t join attempts a on a.id = t.attempt_id
+                  where a.node_id = ${id} and ${earning} and t.created_at >= ${from}), 0) as since,
         coalesce((select sum(t.amount) from transfers_pending p join transfers t on t.id = p.id join attempts a on a.id = p.attempt_id
                   where a.node_id = ${id} and t.code = 'pay'), 0) as pending`.execute(db);
     const money = credits.rows[0]!;
@@ -57,7 +62,7 @@ export function nodeRoutes(deps: Deps) {
       lastSeenAt: node.last_seen_at,
       units: { valid: count('valid'), invalid: count('invalid'), expired: count('expired'), failed: count('failed'), released: count('cancelled'), inFlight: count('leased') + count('returned') },
       tflopsVerified: Number(verified.flops) / 1e12,
-      credits: { earned: toCredits(Number(money.earned)), pending: toCredits(Number(money.pending)) },
+      credits: { earned: toCredits(Number(money.earned)), pending: toCredits(Number(money.pending)), since: toCredits(Number(money.since)) },
     });
   });
 

@@ -5,9 +5,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../bench/chromium.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { parseNpy } from '../../shaders/npy.ts';
-import { artifactsDir, eventsSince, openContributePage, reportFigures, snapshot, until, webDir } from '../helpers/browser.ts';
+import { artifactsDir, eventsSince, launchChromiumWithoutWebGpu, openContributePage, reportFigures, snapshot, until, webDir } from '../helpers/browser.ts';
 import { TestClient } from '../helpers/client.ts';
-import { eventually, testCoordinator } from '../helpers/coordinator.ts';
+import { eventually, freePort, storeEnv, testCoordinator } from '../helpers/coordinator.ts';
+import { loadConfig } from '../../server/config.ts';
+import { startCoordinator } from '../../server/coordinator.ts';
 import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
 
 /**
@@ -44,6 +46,21 @@ describe('the browser node and the contribute page', () => {
     const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 2048, k: 1024, n: 2048, seed: 21 }, tile: 256 } }, 201);
     await Promise.all([alice.page.click('#start'), bob.page.click('#start')]);
 
+    // At work: a screenshot of the page with its figures and chart, and the network page's view.
+    await until(alice.page, 'a few units done', (s) => s.session.unitsDone >= 4 && s.throughput.some((t) => t.gflops > 0));
+    const shot = join(artifactsDir, 'contribute-page-at-work.png');
+    await alice.page.screenshot({ path: shot, fullPage: true });
+    expect(existsSync(shot)).toBe(true);
+    expect(Number(await alice.page.textContent('#units'))).toBeGreaterThanOrEqual(4);
+    expect((await alice.page.getAttribute('#throughput path.line', 'd'))!.split('L').length).toBeGreaterThan(2);
+    const network = await alice.context.newPage();
+    await network.goto(`${coordinator.url}/network`);
+    await network.waitForFunction(() => document.getElementById('nodes')?.textContent === '2', null, { timeout: 15_000 });
+    expect(Number(await network.textContent('#gflops'))).toBeGreaterThan(0);
+    expect(Number(await network.textContent('#jobs'))).toBeGreaterThanOrEqual(1);
+    expect(await network.textContent('#queue')).toMatch(/^\d+$/);
+    await network.close();
+
     const done = await dev.waitForJob(job.id);
     expect(done.state).toBe('done');
     const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
@@ -68,5 +85,199 @@ describe('the browser node and the contribute page', () => {
       expect(f.longestTaskMs).toBeLessThanOrEqual(50);
     }
     expect([...alice.errors, ...bob.errors]).toEqual([]);
+  });
+
+  it('a tab reloaded mid-unit while the coordinator restarts: kept results are delivered, the lost lease goes back, nothing counts twice', async () => {
+    const env = { ...(await storeEnv('pglite')), PORT: String(await freePort()), SUPERNET_WEB_DIR: webDir(), SUPERNET_LEASE_TTL_MS: '60000' };
+    coordinator = await startCoordinator(loadConfig(env));
+    dev = await TestClient.signup(coordinator.url, 'developer@example.com');
+    await dev.useNewKey();
+    const carol = await openContributePage(browser, coordinator.url, { email: 'carol@example.com' });
+    const { page } = carol;
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 2048, k: 1024, n: 2048, seed: 31 }, tile: 256 } }, 201);
+    await page.fill('#throttle', '10'); // units ten times longer: the reload lands mid-unit
+    await page.click('#start');
+    await until(page, 'two units accepted', (s) => s.session.unitsDone >= 2);
+
+    // The coordinator goes away: the unit in hand finishes, and its result waits in IndexedDB.
+    await coordinator.close();
+    const kept = await eventually(async () => {
+      const rows: { attemptId: string; frame: { type: string } }[] = await page.evaluate(() => (window as any).supernet.node.db.results.toArray());
+      return rows.filter((r) => r.frame.type === 'result').length >= 1 && rows;
+    }, 'a result kept while the coordinator is away', 30_000);
+    await until(page, 'the next unit running', (s) => s.running !== null, 30_000);
+    // The reload, with the coordinator away: the page unloads, then loads once it is back.
+    await page.goto('about:blank');
+    coordinator = await startCoordinator(loadConfig(env));
+    await page.goto(coordinator.url);
+
+    // Without a click, the reloaded page delivers what it kept; the lease it lost goes back at once.
+    const keptIds = kept.filter((r) => r.frame.type === 'result').map((r) => r.attemptId);
+    await eventually(async () => {
+      const rows = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', keptIds).execute();
+      return rows.every((r) => r.state === 'valid') && rows.length === keptIds.length;
+    }, 'the kept results accepted', 30_000);
+    expect(await page.evaluate(() => (window as any).supernet.node.db.results.count())).toBe(0);
+    const released = await coordinator.deps.db.selectFrom('attempts').select('id').where('error', '=', 'the node restarted without it').execute();
+    expect(released.length).toBeGreaterThanOrEqual(1);
+    expect((await snapshot(page)).state).toBe('idle'); // no work without a click
+
+    await page.fill('#throttle', '100');
+    await page.click('#start');
+    // And a plain reload mid-unit, the coordinator up: the lease in flight is all it costs.
+    await until(page, 'a unit running', (s) => s.running !== null && s.session.unitsDone >= 1);
+    await page.reload();
+    await page.click('#start');
+    const done = await dev.waitForJob(job.id);
+    expect(done.state).toBe('done');
+    expectClose(parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer())), randomSpecReference(2048, 1024, 2048, 31), 1024);
+    // Each unit verified by exactly one attempt, each paid once.
+    const valid = await coordinator.deps.db.selectFrom('attempts').select('unit_id').where('state', '=', 'valid').execute();
+    expect(valid.length).toBe(64);
+    expect(new Set(valid.map((v) => v.unit_id)).size).toBe(64);
+    const paid = await coordinator.deps.db.selectFrom('transfers').select('attempt_id').where('kind', '=', 'post').where('code', '=', 'verified').execute();
+    expect(paid.length).toBe(64);
+    expect(carol.errors).toEqual([]);
+  });
+
+  it('is polite: the throttle holds the GPU-busy share, a hidden tab pauses, Pause stops leases within one unit, a lost device costs one unit', async () => {
+    await start({ SUPERNET_LEASE_TTL_MS: '60000' });
+    // The page's document can be hidden and shown, as a browser does when the tab goes to the back.
+    const { page, errors } = await openContributePage(browser, coordinator.url, {
+      init: () => {
+        let hidden = false;
+        Object.defineProperty(document, 'visibilityState', { get: () => (hidden ? 'hidden' : 'visible'), configurable: true });
+        Object.defineProperty(document, 'hidden', { get: () => hidden, configurable: true });
+        (window as any).setHidden = (h: boolean) => {
+          hidden = h;
+          document.dispatchEvent(new Event('visibilitychange'));
+        };
+      },
+    });
+    const blobGets = new Map<string, number>();
+    page.on('request', (r) => {
+      const sha = /\/api\/blobs\/([0-9a-f]{64})$/.exec(r.url())?.[1];
+      if (sha && r.method() === 'GET') blobGets.set(sha, (blobGets.get(sha) ?? 0) + 1);
+    });
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 4096, k: 2048, n: 4096, seed: 41 }, tile: 512 } }, 201);
+
+    // The throttle: the share of time the GPU is busy, measured by the worker over 8 s.
+    await page.fill('#throttle', '50');
+    await page.click('#start');
+    await until(page, 'two units done', (s) => s.session.unitsDone >= 2, 60_000);
+    await page.waitForTimeout(8000);
+    const busyAt50 = await page.evaluate(() => (window as any).supernet.node.worker.busyShare(8000));
+    await page.fill('#throttle', '100');
+    await page.waitForTimeout(8000);
+    const busyAt100 = await page.evaluate(() => (window as any).supernet.node.worker.busyShare(8000));
+    reportFigures('browser-node-throttle', { throttle50: +busyAt50.toFixed(3), throttle100: +busyAt100.toFixed(3), window: '8 s', units: '1.07 GFLOP each' });
+    expect(Math.abs(busyAt50 - 0.5)).toBeLessThanOrEqual(0.1);
+    expect(busyAt100).toBeGreaterThan(busyAt50);
+
+    // A lost device fails the unit in hand, is reopened, and work goes on.
+    await until(page, 'a unit running', (s) => s.running !== null);
+    const lostAt = await page.evaluate(() => performance.now());
+    await page.evaluate(() => (window as any).supernet.node.worker.loseDevice());
+    await eventually(async () => (await eventsSince(page, lostAt)).some((e) => e.event.type === 'finished' && e.event.ok === false && /lost/.test(e.event.reason ?? '')), 'the unit to fail', 20_000);
+    await eventually(async () => (await eventsSince(page, lostAt)).some((e) => e.event.type === 'ack' && (e.event as any).status === 'accepted'), 'a unit accepted after the loss', 30_000);
+    const failed = await coordinator.deps.db.selectFrom('attempts').select('error').where('state', '=', 'failed').execute();
+    expect(failed.map((f) => f.error)).toEqual([expect.stringMatching(/device was lost/)]);
+
+    // Hidden tab: paused; shown again: working; allowed in the background: it keeps going.
+    await page.evaluate(() => (window as any).setHidden(true));
+    let s = await until(page, 'paused while hidden', (s) => s.state === 'paused' && s.pausedBecause.includes('hidden'));
+    expect(s.message).toMatch(/hidden/);
+    await page.evaluate(() => (window as any).setHidden(false));
+    await until(page, 'working again', (s) => s.state === 'working');
+    await page.check('#background');
+    await page.evaluate(() => (window as any).setHidden(true));
+    const hiddenAt = await page.evaluate(() => performance.now());
+    await eventually(async () => (await eventsSince(page, hiddenAt)).filter((e) => e.event.type === 'ack').length >= 2, 'units done while hidden, allowed', 30_000);
+    expect((await snapshot(page)).state).toBe('working');
+    await page.evaluate(() => (window as any).setHidden(false));
+
+    // Pause: the unit running finishes; nothing new starts; the node holds no lease.
+    await until(page, 'a unit running', (s) => s.running !== null);
+    const clickedAt = await page.evaluate(() => performance.now());
+    await page.click('#start'); // the Pause button
+    s = await until(page, 'paused', (s) => s.state === 'paused' && s.running === null, 30_000);
+    await page.waitForTimeout(3000);
+    // From the moment the node took the pause (the worker's 'paused' event).
+    const pausedAt = (await eventsSince(page, clickedAt)).find((e) => e.event.type === 'paused')!.at;
+    const after = await eventsSince(page, pausedAt);
+    expect(after.filter((e) => e.event.type === 'running')).toEqual([]);
+    expect(after.filter((e) => e.event.type === 'finished').length).toBeLessThanOrEqual(1);
+    const nodeId = (await snapshot(page)).nodeId!;
+    const held = await coordinator.deps.db.selectFrom('attempts').select('id').where('node_id', '=', nodeId).where('state', '=', 'leased').execute();
+    expect(held).toEqual([]);
+    const count = async () => (await coordinator.deps.db.selectFrom('attempts').select('id').where('node_id', '=', nodeId).execute()).length;
+    const before = await count();
+    await page.waitForTimeout(2000);
+    expect(await count()).toBe(before);
+
+    // Each input panel came over the network once (the Dexie cache kept it for the units after).
+    expect(blobGets.size).toBeGreaterThan(0);
+    expect([...blobGets.values()].every((n) => n === 1)).toBe(true);
+    await dev.json('DELETE', `/api/jobs/${job.id}`);
+    expect(errors).toEqual([]);
+  });
+
+  it('keeps blobs in IndexedDB under a size cap, least recently used out first', async () => {
+    await start();
+    const { page } = await openContributePage(browser, coordinator.url);
+    const kept = await page.evaluate(async () => {
+      const { node } = (window as any).supernet;
+      const Cache = node.cache.constructor;
+      const cache = new Cache(node.db, 2500);
+      const pause = () => new Promise((r) => setTimeout(r, 5));
+      await cache.put('a', new Uint8Array(1000).fill(1));
+      await pause();
+      await cache.put('b', new Uint8Array(1000).fill(2));
+      await pause();
+      await cache.get('a'); // a is now the more recently used
+      await pause();
+      await cache.put('c', new Uint8Array(1000).fill(3));
+      return { keys: await cache.keys(), a: Array.from((await cache.get('a')).slice(0, 2)), b: (await cache.get('b')) ?? null };
+    });
+    expect(kept).toEqual({ keys: ['a', 'c'], a: [1, 1], b: null });
+  });
+
+  it('pauses on a low battery that is not charging, and goes on when it charges', async () => {
+    await start();
+    const { page } = await openContributePage(browser, coordinator.url, {
+      init: () => {
+        const battery = Object.assign(new EventTarget(), { level: 0.1, charging: false });
+        (window as any).battery = battery;
+        (navigator as any).getBattery = async () => battery;
+      },
+    });
+    await page.click('#start');
+    const s = await until(page, 'paused for the battery', (s) => s.state === 'paused' && s.pausedBecause.includes('battery'));
+    expect(s.message).toMatch(/battery is low/);
+    await page.evaluate(() => {
+      const battery = (window as any).battery;
+      battery.charging = true;
+      battery.dispatchEvent(new Event('chargingchange'));
+    });
+    await until(page, 'working on the charger', (s) => s.state === 'working');
+  });
+
+  it('without WebGPU says so clearly and still contributes, on the CPU in JavaScript', async () => {
+    await start();
+    const plain = await launchChromiumWithoutWebGpu();
+    try {
+      const { page, errors } = await openContributePage(plain, coordinator.url);
+      const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 96, k: 64, n: 80, seed: 51 }, tile: 32 } }, 201);
+      await page.click('#start');
+      const s = await until(page, 'calibrated', (s) => s.backend !== null);
+      expect(s.backend).toBe('cpu');
+      expect(await page.textContent('#message')).toMatch(/This browser has no WebGPU .* computes in JavaScript on the CPU/);
+      const done = await dev.waitForJob(job.id);
+      expect(done.state).toBe('done');
+      expectClose(parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer())), randomSpecReference(96, 64, 80, 51), 64);
+      expect(errors).toEqual([]);
+    } finally {
+      await plain.close();
+    }
   });
 });

@@ -22,11 +22,13 @@ describe("the README's start command", () => {
       expect(await (await fetch(`${url}/api/health`)).json()).toMatchObject({ ok: true });
       const home = await (await fetch(`${url}/`)).text();
       expect(home).toContain('<h1>Supernet</h1>');
-      // In a browser, the home page shows the price of compute and charts its history.
+      // In a browser: the contribute page at /, and the network page with the price of compute and its history.
       const browser = await launchChromium();
       try {
         const page = await browser.newPage();
         await page.goto(url!);
+        expect(await page.textContent('#start')).toBe('Start');
+        await page.goto(`${url}/network`);
         await page.waitForFunction(() => document.getElementById('price')?.textContent !== '–');
         expect(Number(await page.textContent('#price'))).toBeGreaterThan(0);
         expect(await page.getAttribute('#price-chart path.line', 'd')).toMatch(/^M[\d.]+,[\d.]+/);

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from '@playwright/test';
+import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { chromiumWebGpuArgs } from '../../bench/chromium.ts';
 import { inject } from 'vitest';
 import type { NodeSnapshot } from '../../web/node/browser-node.ts';
 import { repoRoot } from './coordinator.ts';
@@ -65,4 +66,10 @@ export function reportFigures(name: string, figures: Record<string, unknown>) {
   mkdirSync(artifactsDir, { recursive: true });
   writeFileSync(join(artifactsDir, `${name}.json`), JSON.stringify(figures, null, 2) + '\n');
   console.log(`[figures] ${name}: ${JSON.stringify(figures)}`);
+}
+
+/** The same Chromium with WebGPU off (no flags, no GPU): a browser like many still in use. */
+export function launchChromiumWithoutWebGpu(): Promise<Browser> {
+  const args = chromiumWebGpuArgs.filter((a) => !/webgpu|vulkan|angle/i.test(a));
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: [...args, '--disable-gpu'] });
 }

@@ -52,6 +52,8 @@ export class BrowserNode extends EventTarget {
   readonly events: { at: number; event: NodeEvent }[] = [];
   readonly worker: Remote<NodeWorkerApi>;
   #calibrated = false;
+  /** What a node without WebGPU tells its person, whenever it works. */
+  #noGpu = '';
   #configured: Promise<void>;
   #politeness: Politeness;
   #snapshot: NodeSnapshot;
@@ -107,7 +109,8 @@ export class BrowserNode extends EventTarget {
     await this.#configured;
     const kept = await this.worker.keptResults();
     this.#update({ keptResults: kept });
-    if (!kept || !(await this.#takeLock())) return;
+    // A reload releases the old page's lock as it unloads: wait a moment for it.
+    if (!kept || !(await this.#takeLock(3000))) return;
     this.#update({ message: `Sending ${kept} result${kept === 1 ? '' : 's'} finished before the page was reloaded…` });
     await this.worker.deliverKept();
   }
@@ -151,15 +154,19 @@ export class BrowserNode extends EventTarget {
     return this.worker.credentials();
   }
 
-  async #takeLock(): Promise<boolean> {
+  /** Takes the one-node-per-browser lock, now or within `waitMs`; false when another tab holds it. */
+  async #takeLock(waitMs = 0): Promise<boolean> {
     if (this.#lockHeld || !navigator.locks) return (this.#lockHeld = true);
     return new Promise((resolve) => {
-      void navigator.locks.request(lockName, { ifAvailable: true }, (lock) => {
-        if (!lock) return resolve(false);
-        this.#lockHeld = true;
-        resolve(true);
-        return new Promise(() => {}); // held for the life of the page
-      });
+      const options: LockOptions = waitMs ? { signal: AbortSignal.timeout(waitMs) } : { ifAvailable: true };
+      navigator.locks
+        .request(lockName, options, (lock) => {
+          if (!lock) return resolve(false);
+          this.#lockHeld = true;
+          resolve(true);
+          return new Promise(() => {}); // held for the life of the page
+        })
+        .catch(() => resolve(false));
     });
   }
 
@@ -168,13 +175,14 @@ export class BrowserNode extends EventTarget {
     const { opened, tuning, remembered } = await this.worker.calibrate();
     await this.worker.setThrottle(this.#snapshot.throttle);
     this.#calibrated = true;
+    if (opened.backend === 'cpu') this.#noGpu = `This browser has no WebGPU (${opened.why}), so this node computes in JavaScript on the CPU: it works, far more slowly. Chrome or Edge 113+ on a machine with a GPU does much better.`;
     const adapter = opened.adapter.description || [opened.adapter.vendor, opened.adapter.architecture].filter(Boolean).join(' ') || 'WebGPU adapter';
     this.#update({
       backend: opened.backend,
       adapter,
       kernel: `${tuning.config.kernel} ${tuning.config.wg.join('×')}`,
       gflopsCalibrated: tuning.gflops,
-      message: opened.backend === 'cpu' ? `This browser has no WebGPU (${opened.why}), so this node computes in JavaScript on the CPU: it works, far more slowly. Chrome or Edge 113+ on a machine with a GPU does much better.` : `Calibrated: ${tuning.gflops.toFixed(1)} GFLOP/s${remembered ? ' (remembered)' : ''}.`,
+      message: opened.backend === 'cpu' ? this.#noGpu : `Calibrated: ${tuning.gflops.toFixed(1)} GFLOP/s${remembered ? ' (remembered)' : ''}.`,
     });
   }
 
@@ -184,7 +192,7 @@ export class BrowserNode extends EventTarget {
     if (working) {
       void this.worker.resume();
       this.#workingSince ??= performance.now();
-      this.#update({ state: 'working', message: 'Contributing: your GPU runs units of other people\'s jobs.' });
+      this.#update({ state: 'working', message: this.#snapshot.backend === 'cpu' ? `Contributing on the CPU. ${this.#noGpu}` : 'Contributing: your GPU runs units of other people\'s jobs.' });
     } else {
       void this.worker.pause();
       if (this.#workingSince !== null) this.#snapshot.session.contributedMs += performance.now() - this.#workingSince;
