@@ -39,7 +39,8 @@ export const claimSpread = 16;
 /**
  * Claims one unit for a node, or null when none fits. Highest priority first — a job's bid,
  * doubled for every `agingSeconds` it has waited, so a low bid is served later but never
- * starves — then unit order, but at a random place among the first `claimSpread` candidates: with a strict order, two
+ * starves — then unit order, but at a random place among the first `claimSpread` units of the job that
+ * comes first (never a lower-priority job's unit before a higher one's): with a strict order, two
  * nodes that ask at once always get the two replicas of one unit, which is exactly what a
  * colluding pair wants. (Chaos run, 50 agents, replicate: strict order let a colluding pair
  * verify 3-4 wrong units of 800; see tests/chaos.)
@@ -56,7 +57,7 @@ export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): P
     // when verification needs more than the estimate (server/ledger/payments.ts); a job whose
     // owner cannot cover the unit waits. Anonymous nodes earn nothing.
     const anonymous = who.holder.startsWith('anon:');
-    const found = (offset: number) => sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number; verification: string; replication: number; bid: number }>`
+    const found = (offset: number, jobId: string | null = null) => sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number; verification: string; replication: number; bid: number }>`
       select u.id, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication, j.bid
       from units u join jobs j on j.id = u.job_id
       where u.state = 'pending' and j.state in ('queued', 'running')
@@ -67,6 +68,7 @@ export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): P
         and (${who.prefix}::text is null or not exists (select 1 from attempts a where a.unit_id = u.id
              and a.prefix = ${who.prefix} and a.state in ('leased', 'returned', 'valid')))
         and j.bid >= ${who.ask}
+        and (${jobId}::uuid is null or j.id = ${jobId}::uuid)
         and (${anonymous}
              or (select coalesce(sum(e.credits_posted - e.debits_posted - e.debits_pending), 0) from ledger_accounts e
                  where e.id in ('escrow:' || j.id::text, 'user:' || j.account_id::text))
@@ -74,8 +76,10 @@ export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): P
       order by j.bid * power(2, least(extract(epoch from now() - j.created_at) / ${agingSeconds}, 60)) desc, j.created_at, u.idx
       limit 1 offset ${offset}
       for update of u skip locked`.execute(trx);
-    const unit = (await found(Math.floor(Math.random() * claimSpread))).rows[0] ?? (await found(0)).rows[0];
-    if (!unit) return null;
+    const top = (await found(0)).rows[0];
+    if (!top) return null;
+    const spread = Math.floor(Math.random() * claimSpread);
+    const unit = spread ? ((await found(spread, top.job_id)).rows[0] ?? top) : top;
     const lone = unit.verification === 'replicate' && (await chooseLone(trx, unit, who.nodeId));
     await trx.updateTable('jobs').set({ state: 'running', updated_at: new Date() }).where('id', '=', unit.job_id).where('state', '=', 'queued').execute();
     const payload = { id: unit.id, jobId: unit.job_id, kind: unit.kind, params: unit.params, inputs: unit.inputs, flops: unit.flops };
