@@ -245,7 +245,7 @@ describe('the browser node and the contribute page', () => {
     expect(kept).toEqual({ keys: ['a', 'c'], a: [1, 1], b: null });
   });
 
-  it('pauses on a low battery that is not charging, and goes on when it charges', async () => {
+  it('pauses on a low battery that is not charging, and goes on when it charges; a wrong password gets a clear message', async () => {
     await start();
     const { page } = await openContributePage(browser, coordinator.url, {
       init: () => {
@@ -263,6 +263,11 @@ describe('the browser node and the contribute page', () => {
       battery.dispatchEvent(new Event('chargingchange'));
     });
     await until(page, 'working on the charger', (s) => s.state === 'working');
+    await page.fill('#email', 'developer@example.com');
+    await page.fill('#password', 'not the password');
+    await page.click('#signin-button');
+    await page.waitForFunction(() => document.getElementById('account-error')?.textContent === 'Wrong email or password.');
+    expect(await page.isHidden('#signed-in')).toBe(true);
   });
 
   it('without WebGPU says so clearly and still contributes, on the CPU in JavaScript', async () => {
