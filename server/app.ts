@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { apiDocRoutes } from './api/routes.ts';
 import { authRoutes } from './auth/routes.ts';
 import { principalMiddleware } from './auth/principal.ts';
 import { blobRoutes } from './blobs/routes.ts';
@@ -32,6 +33,7 @@ export function createApp(deps: Deps) {
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `No route ${c.req.method} ${c.req.path}.` } }, 404));
 
   app.get('/api/health', (c) => c.json({ ok: true, version }));
+  app.route('/', apiDocRoutes(version));
   app.use('/api/*', principalMiddleware(deps));
   app.route('/api', authRoutes(deps));
   app.route('/api', blobRoutes(deps));

@@ -7,6 +7,7 @@ import { AppError, conflict, forbidden, notFound } from '../errors.ts';
 import { inTransaction } from '../db/index.ts';
 import { walletOf } from '../ledger/views.ts';
 import { grantStarter } from '../ledger/payments.ts';
+import { keyBody, loginBody, signupBody } from '../api/schemas.ts';
 import { parseBody } from '../validate.ts';
 import { accountTrust } from '../verify/reputation.ts';
 import { checkLoginAllowed, clearLoginFailures, recordLoginFailure } from './limits.ts';
@@ -15,12 +16,6 @@ import { decoyHash, hashPassword, randomSecret, sha256Hex, verifyPassword } from
 
 const sessionTtlMs = 30 * 24 * 3600_000;
 
-const credentials = z.object({
-  email: z.email().max(254).transform((e) => e.toLowerCase()),
-  password: z.string().min(10, 'Use a password of at least 10 characters.').max(256),
-});
-const loginBody = credentials.extend({ password: z.string().min(1).max(256) });
-const keyBody = z.object({ name: z.string().trim().min(1).max(100) });
 
 async function startSession(c: Ctx, deps: Deps, accountId: string) {
   const id = randomSecret(32); // 256 bits
@@ -49,7 +44,7 @@ export function authRoutes(deps: Deps) {
 
   app.post('/auth/signup', async (c) => {
     checkFormOrigin(c, deps);
-    const { email, password } = await parseBody(c, credentials);
+    const { email, password } = await parseBody(c, signupBody);
     const password_hash = await hashPassword(password);
     const account = await inTransaction(db, async (trx) => {
       const account = await trx

@@ -7,6 +7,7 @@ import type { AppEnv, Ctx, Deps } from '../context.ts';
 import { requireAccount, requireOwner } from '../context.ts';
 import { inTransaction } from '../db/index.ts';
 import { badRequest, conflict, notFound } from '../errors.ts';
+import { submitBody, topUpBody } from '../api/schemas.ts';
 import { describeIssues, parseBody } from '../validate.ts';
 import { workloads } from '../workloads/registry.ts';
 import { cancelJob } from './finish.ts';
@@ -15,20 +16,6 @@ import { toCredits, toMicro } from '../ledger/credit.ts';
 import { escrowJob, estimateEscrow, topUpEscrow } from '../ledger/payments.ts';
 import { currentPrice } from '../market/price.ts';
 
-const submitBody = z.object({
-  kind: z.string().min(1).max(50),
-  spec: z.unknown(),
-  /** How results are proven: a cheap check of each (`freivalds`, one execution per unit,
-   * the default where the workload has one) or agreeing replicas (`replicate`). */
-  verification: z.enum(['freivalds', 'replicate']).optional(),
-  /** For `replicate`: agreeing replicas from different accounts that verify each unit. */
-  replication: z.number().int().min(2).max(5).default(2),
-  /** Credits per TFLOP offered; the market price when absent (GET /api/market). */
-  bid: z.number().positive().max(1e6).optional(),
-  /** Credits to escrow instead of the estimate (at least the estimate). */
-  budget: z.number().positive().max(1e9).optional(),
-});
-const topUpBody = z.object({ credits: z.number().positive().max(1e9), idempotencyKey: z.string().min(1).max(100) });
 /** Escrow over the estimate for `replicate` jobs: escalations after a disagreement and spot
  * checks run extra replicas. `freivalds` needs none: an invalid result's pay is voided. */
 const replicateHeadroom = 0.25;

@@ -5,21 +5,12 @@ import { requireAccount } from '../context.ts';
 import { inTransaction } from '../db/index.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { agingSeconds, currentPrice, marketInputs, priceMax, priceMin, stepMax, targetQueueSeconds } from '../market/price.ts';
+import { transferBody, transfersQuery } from '../api/schemas.ts';
 import { parseBody } from '../validate.ts';
 import { basePrice, toCredits, toMicro } from './credit.ts';
 import { openAccount, transfer, userAccount } from './ledger.ts';
 import { transferView } from './views.ts';
 
-const transferBody = z.object({
-  /** The recipient's account id or email. */
-  to: z.string().trim().min(1).max(254),
-  /** Credits, up to 6 decimals. */
-  amount: z.number().positive().max(1e9),
-  /** Yours to choose; a retry with the same key applies once. */
-  idempotencyKey: z.string().min(1).max(100),
-  memo: z.string().max(200).optional(),
-});
-const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), before: z.coerce.number().int().positive().optional() });
 const historyPoints = 360;
 
 export function ledgerRoutes(deps: Deps) {
@@ -28,7 +19,7 @@ export function ledgerRoutes(deps: Deps) {
 
   app.get('/ledger/transfers', async (c) => {
     const me = userAccount(requireAccount(c));
-    const query = listQuery.safeParse(c.req.query());
+    const query = transfersQuery.safeParse(c.req.query());
     if (!query.success) throw badRequest('limit is 1 to 500; before is a seq from an earlier page.');
     const rows = await db
       .selectFrom('transfers')

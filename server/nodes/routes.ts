@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppEnv, Deps } from '../context.ts';
 import { badRequest, notFound, unauthorized } from '../errors.ts';
 import { toCredits } from '../ledger/credit.ts';
+import { leaderboardQuery } from '../api/schemas.ts';
 
 /** Transfers that pay a contributor for work: a verified attempt's pay, or a known-answer check passed. */
 const earning = sql<boolean>`((t.kind = 'post' and t.code = 'verified') or t.code = 'vetting')`;
@@ -11,7 +12,6 @@ const earning = sql<boolean>`((t.kind = 'post' and t.code = 'verified') or t.cod
 /** How a contributor shows in public: the first letters of their email's name and a tag of their id. */
 export const publicName = (email: string, id: string) => `${email.split('@')[0]!.slice(0, 3)}… #${id.slice(0, 4)}`;
 
-const leaderboardQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(10), period: z.enum(['all', 'day']).default('all') });
 
 /**
  * A node's own figures (for the page or agent running it) and the public top contributors.

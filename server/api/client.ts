@@ -1,0 +1,151 @@
+import type { z } from 'zod';
+import { operations, type Operation } from './openapi.ts';
+import * as s from './schemas.ts';
+
+/**
+ * The typed client for the Supernet API: `import { Supernet } from 'supernet'`. Every method is
+ * one operation of the OpenAPI table (server/api/openapi.ts) — its method and path come from
+ * there, and each JSON reply is checked against the operation's schema, so the client, the
+ * document and the server cannot drift apart unnoticed. Isomorphic: fetch and zod only, so the
+ * portal, the CLI and outside programs (Node 20+, browsers) share it.
+ */
+export class SupernetError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+    this.name = 'SupernetError';
+  }
+}
+
+export interface SupernetOptions {
+  /** The coordinator, e.g. http://localhost:8787 (in a page of the coordinator: its origin). */
+  url?: string;
+  /** An API key (`sn_…`); without one, a browser's session cookie signs the calls. */
+  key?: string;
+  fetch?: typeof fetch;
+}
+
+type Input<T extends z.ZodType> = z.input<T>;
+type Output<T extends z.ZodType> = z.output<T>;
+interface CallOptions {
+  params?: Record<string, string>;
+  query?: Record<string, unknown>;
+  body?: unknown;
+  signal?: AbortSignal;
+}
+const byId = new Map(operations.map((op) => [op.operationId, op]));
+
+export class Supernet {
+  readonly url: string;
+  #key?: string;
+  #fetch: typeof fetch;
+
+  constructor(opts: SupernetOptions = {}) {
+    this.url = (opts.url ?? (typeof location === 'undefined' ? 'http://localhost:8787' : location.origin)).replace(/\/$/, '');
+    this.#key = opts.key;
+    this.#fetch = opts.fetch ?? ((...args) => fetch(...args));
+  }
+
+  async #raw(operationId: string, opts: CallOptions = {}): Promise<{ res: Response; op: Operation }> {
+    const op = byId.get(operationId);
+    if (!op) throw new Error(`no operation ${operationId}`);
+    let path = op.path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(opts.params?.[name] ?? ''));
+    const query = Object.entries(opts.query ?? {}).filter(([, v]) => v !== undefined);
+    if (query.length) path += `?${new URLSearchParams(query.map(([k, v]) => [k, String(v)]))}`;
+    const binary = opts.body instanceof Uint8Array;
+    const res = await this.#fetch(this.url + path, {
+      method: op.method.toUpperCase(),
+      headers: {
+        ...(this.#key ? { authorization: `Bearer ${this.#key}` } : {}),
+        ...(opts.body === undefined ? {} : { 'content-type': binary ? 'application/octet-stream' : 'application/json' }),
+      },
+      body: opts.body === undefined ? undefined : binary ? (opts.body as Uint8Array<ArrayBuffer>) : JSON.stringify(opts.body),
+      credentials: 'same-origin',
+      signal: opts.signal,
+    });
+    if (!res.ok) {
+      const text = await res.text();
+      let error: { code?: string; message?: string } = {};
+      try {
+        error = JSON.parse(text).error ?? {};
+      } catch {
+        // not JSON: the status says it
+      }
+      throw new SupernetError(res.status, error.code ?? 'http', error.message ?? `HTTP ${res.status} from ${op.method.toUpperCase()} ${op.path}`);
+    }
+    return { res, op };
+  }
+
+  async #json<T extends z.ZodType>(operationId: string, schema: T, opts: CallOptions = {}): Promise<Output<T>> {
+    const { res, op } = await this.#raw(operationId, opts);
+    if (op.ok[1] !== schema) throw new Error(`${operationId}: the client and the OpenAPI table name different schemas`);
+    const parsed = schema.safeParse(await res.json());
+    if (!parsed.success) throw new SupernetError(res.status, 'unexpected_reply', `${op.method.toUpperCase()} ${op.path} replied in a shape this client does not know: ${parsed.error.issues[0]?.message}`);
+    return parsed.data;
+  }
+
+  async #bytes(operationId: string, params: Record<string, string>): Promise<Uint8Array> {
+    const { res } = await this.#raw(operationId, { params });
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  health = () => this.#json('health', s.health);
+  openapi = () => this.#json('openapi', byId.get('openapi')!.ok[1] as z.ZodType<Record<string, unknown>>);
+  /** In a browser: signs in by cookie (programs use an API key instead). */
+  signup = (body: Input<typeof s.signupBody>) => this.#json('signup', s.accountCreated, { body });
+  login = (body: Input<typeof s.loginBody>) => this.#json('login', s.accountCreated, { body });
+  logout = () => this.#json('logout', s.ok);
+  me = () => this.#json('me', s.me);
+  createKey = (name: string) => this.#json('createKey', s.keyCreated, { body: { name } satisfies Input<typeof s.keyBody> });
+  listKeys = () => this.#json('listKeys', s.keyList);
+  revokeKey = (id: string) => this.#json('revokeKey', s.ok, { params: { id } });
+  workloads = () => this.#json('workloads', s.workloadList);
+  putBlob = (bytes: Uint8Array) => this.#json('putBlob', s.blobStored, { body: bytes });
+  getBlob = (sha256: string) => this.#bytes('getBlob', { sha256 });
+  submitJob = (body: Input<typeof s.submitBody>) => this.#json('submitJob', s.jobSubmitted, { body });
+  listJobs = () => this.#json('listJobs', s.jobList);
+  getJob = (id: string) => this.#json('getJob', s.job, { params: { id } });
+  topUpJob = (id: string, body: Input<typeof s.topUpBody>) => this.#json('topUpJob', s.job, { params: { id }, body });
+  cancelJob = (id: string) => this.#json('cancelJob', s.job, { params: { id } });
+  jobResult = (id: string) => this.#bytes('jobResult', { id });
+  transfers = (query: Input<typeof s.transfersQuery> = {}) => this.#json('transfers', s.transferList, { query });
+  transfer = (body: Input<typeof s.transferBody>) => this.#json('transfer', s.transferDone, { body });
+  market = () => this.#json('market', s.market);
+  stats = () => this.#json('stats', s.stats);
+  nodeFigures = (id: string, query: Input<typeof s.nodeQuery> = {}) => this.#json('nodeFigures', s.nodeFigures, { params: { id }, query });
+  leaderboard = (query: Input<typeof s.leaderboardQuery> = {}) => this.#json('leaderboard', s.leaderboard, { query });
+
+  /**
+   * Follows a job's server-sent progress events until it ends (done, failed or cancelled) and
+   * returns its last view; `onProgress` hears each. A dropped stream is picked up again.
+   */
+  async waitForJob(id: string, opts: { onProgress?: (job: s.Job) => void; signal?: AbortSignal } = {}): Promise<s.Job> {
+    for (;;) {
+      let last: s.Job | null = null;
+      try {
+        const { res } = await this.#raw('jobEvents', { params: { id }, signal: opts.signal });
+        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+            if (!/^event: progress$/m.test(block) || !data) continue;
+            last = s.job.parse(JSON.parse(data));
+            opts.onProgress?.(last);
+          }
+        }
+      } catch (err) {
+        if (err instanceof SupernetError || opts.signal?.aborted) throw err;
+      }
+      if (last && !['queued', 'running'].includes(last.state)) return last;
+      await new Promise((r) => setTimeout(r, 500)); // the stream dropped before the end: again
+    }
+  }
+}
+
+export type { Job, JobSubmitted, Market, Me, Stats } from './schemas.ts';

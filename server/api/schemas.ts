@@ -1,0 +1,146 @@
+import { z } from 'zod';
+
+/**
+ * The developer API's shapes, one place: the request schemas the routes validate with, and the
+ * response schemas the OpenAPI document (server/api/openapi.ts), the typed client
+ * (server/api/client.ts) and the tests use. Isomorphic: zod only, no Node APIs.
+ */
+
+// --- requests --------------------------------------------------------------------------------
+export const signupBody = z.object({
+  email: z.email().max(254).transform((e) => e.toLowerCase()),
+  password: z.string().min(10, 'Use a password of at least 10 characters.').max(256),
+});
+export const loginBody = signupBody.extend({ password: z.string().min(1).max(256) });
+export const keyBody = z.object({ name: z.string().trim().min(1).max(100) });
+
+export const submitBody = z.object({
+  kind: z.string().min(1).max(50).describe('a workload kind from GET /api/workloads'),
+  spec: z.unknown().describe("the workload's spec (its JSON Schema is in GET /api/workloads)"),
+  verification: z
+    .enum(['freivalds', 'replicate'])
+    .optional()
+    .describe('how results are proven: a cheap check of each (freivalds, one execution per unit, the default where the workload has one) or agreeing replicas (replicate)'),
+  replication: z.number().int().min(2).max(5).default(2).describe('for replicate: agreeing replicas from different accounts that verify each unit'),
+  bid: z.number().positive().max(1e6).optional().describe('credits per TFLOP offered; the market price when absent'),
+  budget: z.number().positive().max(1e9).optional().describe("credits to escrow instead of the estimate (at least the estimate)"),
+});
+export const topUpBody = z.object({ credits: z.number().positive().max(1e9), idempotencyKey: z.string().min(1).max(100) });
+
+export const transferBody = z.object({
+  to: z.string().trim().min(1).max(254).describe("the recipient's account id or email"),
+  amount: z.number().positive().max(1e9).describe('credits, up to 6 decimals'),
+  idempotencyKey: z.string().min(1).max(100).describe('yours to choose; a retry with the same key applies once'),
+  memo: z.string().max(200).optional(),
+});
+export const transfersQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), before: z.coerce.number().int().positive().optional() });
+export const leaderboardQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(10), period: z.enum(['all', 'day']).default('all') });
+export const nodeQuery = z.object({ since: z.coerce.number().optional().describe('ms since the epoch: credits.since counts from then') });
+
+// --- responses -------------------------------------------------------------------------------
+const when = z.iso.datetime({ offset: true }).or(z.string());
+const uuid = z.uuid();
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const errorResponse = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+export const health = z.object({ ok: z.literal(true), version: z.string() });
+export const accountCreated = z.object({ account: z.object({ id: uuid, email: z.string() }) });
+export const ok = z.object({ ok: z.literal(true) });
+export const wallet = z.object({ available: z.number(), posted: z.number(), pendingIn: z.number(), pendingOut: z.number(), earned: z.number() });
+export const me = z.object({
+  id: uuid,
+  email: z.string(),
+  balance: z.number(),
+  wallet,
+  createdAt: when,
+  reputation: z.object({ valid: z.number(), invalid: z.number(), expired: z.number(), trust: z.number(), quarantined: z.boolean() }),
+});
+export const apiKey = z.object({ id: uuid, name: z.string(), prefix: z.string(), createdAt: when, lastUsedAt: when.nullable().optional() });
+export const keyCreated = apiKey.extend({ secret: z.string().startsWith('sn_'), note: z.string() });
+export const keyList = z.object({ keys: z.array(apiKey) });
+export const workloadList = z.object({
+  workloads: z.array(z.object({ kind: z.string(), description: z.string(), specSchema: z.record(z.string(), z.unknown()), examples: z.array(z.unknown()) })),
+});
+export const blobStored = z.object({ sha256, size: z.number().int() });
+export const jobState = z.enum(['queued', 'running', 'done', 'failed', 'cancelled']);
+export const jobSubmitted = z.object({
+  id: uuid,
+  state: jobState,
+  units: z.number().int(),
+  verification: z.enum(['freivalds', 'replicate']),
+  bid: z.number(),
+  estimate: z.object({ flops: z.number(), credits: z.number() }),
+  escrow: z.number(),
+});
+export const job = z.object({
+  id: uuid,
+  kind: z.string(),
+  state: jobState,
+  spec: z.unknown(),
+  verification: z.enum(['freivalds', 'replicate']),
+  replication: z.number().int(),
+  progress: z.object({ units: z.number().int(), verified: z.number().int() }),
+  bid: z.number(),
+  estimate: z.object({ flops: z.number(), credits: z.number() }),
+  cost: z.object({ credits: z.number(), escrowed: z.number(), paid: z.number(), pending: z.number(), refunded: z.number(), left: z.number() }),
+  error: z.string().nullable(),
+  result: z.string().nullable().describe('where to GET the result once the job is done'),
+  createdAt: when,
+  finishedAt: when.nullable(),
+});
+export const jobList = z.object({ jobs: z.array(job) });
+export const transferView = z.object({
+  id: z.string(),
+  seq: z.number().int(),
+  kind: z.enum(['single', 'pending', 'post', 'void']),
+  code: z.string(),
+  direction: z.enum(['in', 'out']),
+  counterparty: z.string(),
+  amount: z.number(),
+  pendingId: z.string().nullable(),
+  jobId: z.string().nullable(),
+  attemptId: z.string().nullable(),
+  memo: z.string().nullable(),
+  at: when,
+});
+export const transferList = z.object({ transfers: z.array(transferView), next: z.number().int().nullable() });
+export const transferDone = z.object({ applied: z.boolean(), transfer: transferView });
+export const market = z.object({
+  unit: z.string(),
+  price: z.number(),
+  base: z.number(),
+  bounds: z.object({ min: z.number(), max: z.number(), stepMax: z.number() }),
+  demand: z.object({ flops: z.number(), queueSeconds: z.number().nullable() }),
+  supply: z.object({ gflops: z.number(), nodes: z.number().int() }),
+  rule: z.string(),
+  history: z.array(z.object({ at: when, price: z.number() })),
+});
+export const stats = z.object({
+  nodesOnline: z.number().int(),
+  gflops: z.number(),
+  jobsRunning: z.number().int(),
+  unitsQueued: z.number().int(),
+  unitsVerified: z.number().int(),
+  verification: z.object({ valid: z.number().int(), invalid: z.number().int(), expired: z.number().int() }),
+});
+export const nodeFigures = z.object({
+  id: uuid,
+  name: z.string(),
+  online: z.boolean(),
+  gflops: z.number(),
+  connectedAt: when,
+  lastSeenAt: when,
+  units: z.object({ valid: z.number(), invalid: z.number(), expired: z.number(), failed: z.number(), released: z.number(), inFlight: z.number() }),
+  tflopsVerified: z.number(),
+  credits: z.object({ earned: z.number(), pending: z.number(), since: z.number() }),
+});
+export const leaderboard = z.object({
+  period: z.enum(['all', 'day']),
+  contributors: z.array(z.object({ rank: z.number().int(), name: z.string(), unitsVerified: z.number().int(), earned: z.number(), you: z.boolean() })),
+});
+
+export type Job = z.infer<typeof job>;
+export type JobSubmitted = z.infer<typeof jobSubmitted>;
+export type Me = z.infer<typeof me>;
+export type Market = z.infer<typeof market>;
+export type Stats = z.infer<typeof stats>;
