@@ -12,6 +12,7 @@ import { exportLedger, keyFile, loadOrCreateKey, publicPem, verifyLedgerDb, veri
 import { microPerCredit, toCredits } from './ledger/credit.ts';
 import { openAccount, transfer, treasury, userAccount } from './ledger/ledger.ts';
 import { walletOf } from './ledger/views.ts';
+import { devCommands, devHelp, describeFailure } from './cli-dev.ts';
 
 const help = `supernet — a volunteer GPU compute network
 
@@ -35,6 +36,8 @@ Options for agent:
 
 Admin commands open the store named by DATABASE_URL / SUPERNET_DATA directly. On the embedded
 store they need the coordinator stopped (PGlite is one process's database).
+
+${devHelp}
 `;
 
 /** One-line reason, non-zero exit: what scripts rely on. */
@@ -78,6 +81,16 @@ async function main(argv: string[]) {
     return;
   }
   if (command in admin) return admin[command as keyof typeof admin](rest);
+  if (command in devCommands) {
+    try {
+      process.exitCode = await devCommands[command]!(rest);
+    } catch (err) {
+      const { code, message } = describeFailure(err);
+      console.error(`supernet: ${message}`);
+      process.exitCode = code;
+    }
+    return;
+  }
   fail(`unknown command "${command}": run supernet --help.`, 2);
 }
 

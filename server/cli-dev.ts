@@ -1,0 +1,218 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Supernet, SupernetError, type Job } from './api/client.ts';
+import { parseNpy } from '../shaders/npy.ts';
+
+/**
+ * The developer's commands: `supernet submit|status|wait|download|cancel|keys|balance|transfer`,
+ * all through the typed client. Exit codes scripts can rely on (`exitCodes`), and on any
+ * failure one line on stderr: `supernet: <reason>`.
+ */
+export const exitCodes = { ok: 0, refused: 1, usage: 2, jobNotDone: 3, unreachable: 4 } as const;
+
+export class CliError extends Error {
+  constructor(message: string, readonly code: number) {
+    super(message);
+  }
+}
+
+export const devHelp = `Developer commands (each takes --url URL or SUPERNET_URL, default http://localhost:8787,
+and --key KEY or SUPERNET_KEY, an API key):
+  supernet submit KIND [--spec JSON|@FILE] [--a A.npy --b B.npy] [--bid CREDITS] [--verification freivalds|replicate]
+                  [--wait] [--out FILE]     submit a job (matmul uploads --a and --b); prints its id;
+                                            --wait follows it with a progress bar, --out saves the result
+  supernet status ID                        the job's state, progress and cost (JSON)
+  supernet wait ID [--out FILE]             follow a job to its end, with a progress bar
+  supernet download ID --out FILE           save a done job's result
+  supernet cancel ID                        cancel a job; the unspent escrow returns
+  supernet keys [create NAME | revoke ID]   list, create or revoke API keys
+  supernet balance                          your wallet in credits
+  supernet transfer --to EMAIL|ID --amount CREDITS [--idempotency-key K] [--memo TEXT]
+
+Exit codes: 0 done · 1 the coordinator refused (the reason follows) · 2 bad usage or a bad file ·
+3 the job ended failed or cancelled · 4 the coordinator cannot be reached.`;
+
+const common = { url: { type: 'string' }, key: { type: 'string' } } as const;
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options: { ...common, ...options }, allowPositionals: true });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message.split('\n')[0]} (supernet --help lists the options)`, exitCodes.usage);
+  }
+}
+
+function client(values: { url?: string; key?: string }): Supernet {
+  const url = values.url ?? process.env.SUPERNET_URL ?? 'http://localhost:8787';
+  const key = values.key ?? process.env.SUPERNET_KEY;
+  if (!key) throw new CliError('no API key: pass --key sn_… or set SUPERNET_KEY (make one in the portal or with POST /api/keys).', exitCodes.usage);
+  return new Supernet({ url, key });
+}
+
+function readFile(path: string, what: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new CliError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, exitCodes.usage);
+  }
+}
+
+/** A float32 matrix file, checked here so a bad file costs no upload. */
+function npyFile(path: string, what: string): Uint8Array {
+  const bytes = readFile(path, what);
+  try {
+    const m = parseNpy(bytes);
+    if (m.rows < 1 || m.cols < 1) throw new Error('it is empty');
+  } catch (err) {
+    throw new CliError(`${what} ${path} is not a 2-D float32 .npy file: ${(err as Error).message}`, exitCodes.usage);
+  }
+  return bytes;
+}
+
+/** `\r[#####-----] 12/64 units · 0.0123 credits`, redrawn on a terminal; a line per change elsewhere. */
+function progressBar(stream: NodeJS.WriteStream) {
+  let last = '';
+  return {
+    update(job: Job) {
+      const { units, verified } = job.progress;
+      const width = 30;
+      const filled = units ? Math.round((verified / units) * width) : 0;
+      const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${verified}/${units} units · ${job.state} · ${job.cost.credits} credits`;
+      if (line === last) return;
+      last = line;
+      stream.write(stream.isTTY ? `\r${line}` : `${line}\n`);
+    },
+    end() {
+      if (stream.isTTY && last) stream.write('\n');
+    },
+  };
+}
+
+async function follow(api: Supernet, id: string, out?: string): Promise<number> {
+  const bar = progressBar(process.stderr);
+  const job = await api.waitForJob(id, { onProgress: (j) => bar.update(j) });
+  bar.end();
+  if (job.state !== 'done') throw new CliError(`job ${id} ended ${job.state}${job.error ? `: ${job.error}` : ''}`, exitCodes.jobNotDone);
+  if (out) await download(api, id, out);
+  return exitCodes.ok;
+}
+
+async function download(api: Supernet, id: string, out: string) {
+  const bytes = await api.jobResult(id);
+  writeFileSync(out, bytes);
+  console.error(`Saved the result (${bytes.byteLength} bytes) to ${out}.`);
+}
+
+const needId = (positionals: string[], command: string) => {
+  const id = positionals[0];
+  if (!id) throw new CliError(`${command} needs a job id: supernet ${command} ID`, exitCodes.usage);
+  return id;
+};
+
+export const devCommands: Record<string, (args: string[]) => Promise<number>> = {
+  async submit(args) {
+    const { values, positionals } = parse(args, {
+      spec: { type: 'string' },
+      a: { type: 'string' },
+      b: { type: 'string' },
+      bid: { type: 'string' },
+      verification: { type: 'string' },
+      wait: { type: 'boolean' },
+      out: { type: 'string' },
+    });
+    const kind = positionals[0];
+    if (!kind) throw new CliError('submit needs a workload kind: supernet submit matmul --a A.npy --b B.npy', exitCodes.usage);
+    let spec: Record<string, unknown> = {};
+    if (values.spec) {
+      const text = values.spec.startsWith('@') ? new TextDecoder().decode(readFile(values.spec.slice(1), 'the spec')) : values.spec;
+      try {
+        spec = JSON.parse(text);
+      } catch {
+        throw new CliError('--spec is not JSON (give JSON, or @FILE with JSON in it).', exitCodes.usage);
+      }
+    }
+    if ((values.a || values.b) && kind !== 'matmul') throw new CliError('--a and --b are for matmul jobs.', exitCodes.usage);
+    if (!!values.a !== !!values.b) throw new CliError('matmul needs both --a and --b.', exitCodes.usage);
+    const bid = values.bid === undefined ? undefined : Number(values.bid);
+    if (bid !== undefined && !(bid > 0)) throw new CliError('--bid takes a positive number of credits per TFLOP.', exitCodes.usage);
+    const verification = values.verification as 'freivalds' | 'replicate' | undefined;
+    if (verification && !['freivalds', 'replicate'].includes(verification)) throw new CliError('--verification is freivalds or replicate.', exitCodes.usage);
+    const a = values.a ? npyFile(values.a, '--a') : null;
+    const b = values.b ? npyFile(values.b, '--b') : null;
+    const api = client(values);
+    if (a && b) {
+      spec.a = (await api.putBlob(a)).sha256;
+      spec.b = (await api.putBlob(b)).sha256;
+    }
+    const job = await api.submitJob({ kind, spec, bid, verification });
+    console.log(job.id);
+    console.error(`Submitted ${kind} job ${job.id}: ${job.units} units, estimate ${job.estimate.credits} credits at ${job.bid} per TFLOP (${job.escrow} escrowed).`);
+    if (values.wait) return follow(api, job.id, values.out);
+    if (values.out) throw new CliError('--out needs --wait (or use supernet download later).', exitCodes.usage);
+    return exitCodes.ok;
+  },
+  async status(args) {
+    const { values, positionals } = parse(args, {});
+    console.log(JSON.stringify(await client(values).getJob(needId(positionals, 'status')), null, 2));
+    return exitCodes.ok;
+  },
+  async wait(args) {
+    const { values, positionals } = parse(args, { out: { type: 'string' } });
+    return follow(client(values), needId(positionals, 'wait'), values.out);
+  },
+  async download(args) {
+    const { values, positionals } = parse(args, { out: { type: 'string' } });
+    const id = needId(positionals, 'download');
+    if (!values.out) throw new CliError('download needs --out FILE.', exitCodes.usage);
+    await download(client(values), id, values.out);
+    return exitCodes.ok;
+  },
+  async cancel(args) {
+    const { values, positionals } = parse(args, {});
+    const job = await client(values).cancelJob(needId(positionals, 'cancel'));
+    console.log(`Job ${job.id} ${job.state}: ${job.cost.paid} credits paid, ${job.cost.refunded} returned.`);
+    return exitCodes.ok;
+  },
+  async keys(args) {
+    const { values, positionals } = parse(args, {});
+    const api = client(values);
+    const [action, arg] = positionals;
+    if (action === 'create') {
+      if (!arg) throw new CliError('keys create needs a name.', exitCodes.usage);
+      const key = await api.createKey(arg);
+      console.log(key.secret);
+      console.error(`Key "${key.name}" (${key.id}): copy the secret now, it is shown once.`);
+    } else if (action === 'revoke') {
+      if (!arg) throw new CliError('keys revoke needs a key id (supernet keys lists them).', exitCodes.usage);
+      await api.revokeKey(arg);
+      console.error(`Revoked ${arg}.`);
+    } else if (action === undefined) {
+      for (const k of (await api.listKeys()).keys) console.log(`${k.id}  ${k.prefix}…  ${k.name}  last used ${k.lastUsedAt ?? 'never'}`);
+    } else throw new CliError(`keys takes create NAME or revoke ID, not "${action}".`, exitCodes.usage);
+    return exitCodes.ok;
+  },
+  async balance(args) {
+    const { values } = parse(args, {});
+    const me = await client(values).me();
+    console.log(`${me.balance} credits available (${me.wallet.pendingIn} coming in, ${me.wallet.pendingOut} held for jobs; ${me.wallet.earned} earned in all)`);
+    return exitCodes.ok;
+  },
+  async transfer(args) {
+    const { values } = parse(args, { to: { type: 'string' }, amount: { type: 'string' }, 'idempotency-key': { type: 'string' }, memo: { type: 'string' } });
+    const amount = Number(values.amount);
+    if (!values.to || !(amount > 0)) throw new CliError('transfer needs --to EMAIL|ID and --amount CREDITS.', exitCodes.usage);
+    const idempotencyKey = values['idempotency-key'] ?? `cli-${crypto.randomUUID()}`;
+    const done = await client(values).transfer({ to: values.to, amount, idempotencyKey, memo: values.memo });
+    console.log(`${done.applied ? 'Sent' : 'Already sent (same idempotency key)'}: ${done.transfer.amount} credits to ${values.to} (key ${idempotencyKey}).`);
+    return exitCodes.ok;
+  },
+};
+
+/** The exit code and one-line reason for an error of a developer command. */
+export function describeFailure(err: unknown): { code: number; message: string } {
+  if (err instanceof CliError) return { code: err.code, message: err.message };
+  if (err instanceof SupernetError) return { code: exitCodes.refused, message: `${err.message} (HTTP ${err.status})` };
+  const cause = (err as { cause?: { code?: string } }).cause;
+  if (err instanceof TypeError && cause?.code) return { code: exitCodes.unreachable, message: `cannot reach the coordinator (${cause.code}): check --url or SUPERNET_URL.` };
+  return { code: exitCodes.refused, message: (err as Error).message };
+}
