@@ -102,6 +102,8 @@ export class Supernet {
   putBlob = (bytes: Uint8Array) => this.#json('putBlob', s.blobStored, { body: bytes });
   getBlob = (sha256: string) => this.#bytes('getBlob', { sha256 });
   submitJob = (body: Input<typeof s.submitBody>) => this.#json('submitJob', s.jobSubmitted, { body });
+  estimateJob = (body: Input<typeof s.submitBody>) => this.#json('estimateJob', s.jobEstimate, { body });
+  jobUnits = (id: string) => this.#json('jobUnits', s.jobUnits, { params: { id } });
   listJobs = () => this.#json('listJobs', s.jobList);
   getJob = (id: string) => this.#json('getJob', s.job, { params: { id } });
   topUpJob = (id: string, body: Input<typeof s.topUpBody>) => this.#json('topUpJob', s.job, { params: { id }, body });

@@ -139,6 +139,21 @@ export const leaderboard = z.object({
   contributors: z.array(z.object({ rank: z.number().int(), name: z.string(), unitsVerified: z.number().int(), earned: z.number(), you: z.boolean() })),
 });
 
+export const jobEstimate = z.object({
+  kind: z.string(),
+  units: z.number().int(),
+  verification: z.enum(['freivalds', 'replicate']),
+  bid: z.number(),
+  estimate: z.object({ flops: z.number(), credits: z.number() }),
+  escrow: z.number().describe('what submitting would escrow from your wallet'),
+  available: z.number().describe('your wallet now'),
+});
+export const jobUnits = z.object({
+  grid: z.object({ rows: z.number().int(), cols: z.number().int() }),
+  units: z.array(z.enum(['pending', 'running', 'verified', 'failed', 'cancelled'])),
+  verification: z.object({ method: z.enum(['freivalds', 'replicate']), executions: z.number().int(), valid: z.number().int(), invalid: z.number().int(), expired: z.number().int(), failed: z.number().int() }),
+});
+
 export type Job = z.infer<typeof job>;
 export type JobSubmitted = z.infer<typeof jobSubmitted>;
 export type Me = z.infer<typeof me>;

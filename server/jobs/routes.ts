@@ -15,6 +15,8 @@ import { jobViews } from './view.ts';
 import { toCredits, toMicro } from '../ledger/credit.ts';
 import { escrowJob, estimateEscrow, topUpEscrow } from '../ledger/payments.ts';
 import { currentPrice } from '../market/price.ts';
+import { walletOf } from '../ledger/views.ts';
+import { sql } from 'kysely';
 
 /** Escrow over the estimate for `replicate` jobs: escalations after a disagreement and spot
  * checks run extra replicas. `freivalds` needs none: an invalid result's pay is voided. */
@@ -45,8 +47,8 @@ export function jobRoutes(deps: Deps) {
     }),
   );
 
-  app.post('/jobs', async (c) => {
-    const accountId = requireAccount(c);
+  /** Validates a submission and works out its units and money, creating nothing (but input panels). */
+  async function planJob(c: Ctx, accountId: string) {
     const body = await parseBody(c, submitBody);
     const workload = workloads[body.kind];
     if (!workload) throw badRequest(`Unknown kind "${body.kind}": GET /api/workloads lists the kinds (${Object.keys(workloads).join(', ')}).`, 'unknown_kind');
@@ -64,14 +66,26 @@ export function jobRoutes(deps: Deps) {
     if (budget !== undefined && budget < estimate) {
       throw badRequest(`budget ${body.budget} is under the job's estimate of ${toCredits(estimate)} credits at a bid of ${toCredits(bid)} per TFLOP: raise it or leave it out.`, 'budget_too_low');
     }
-    const escrow = budget ?? wanted;
+    return { workload, spec: spec.data, verification, replication, bid, sharded, executions, estimate, escrow: budget ?? wanted };
+  }
+
+  // What a job would cost, before submitting it (the portal shows it).
+  app.post('/jobs/estimate', async (c) => {
+    const plan = await planJob(c, requireAccount(c));
+    const wallet = await walletOf(db, requireAccount(c));
+    return c.json({ kind: plan.workload.kind, units: plan.sharded.units.length, verification: plan.verification, bid: toCredits(plan.bid), estimate: { flops: plan.sharded.flops * plan.executions, credits: toCredits(plan.estimate) }, escrow: toCredits(plan.escrow), available: wallet.available });
+  });
+
+  app.post('/jobs', async (c) => {
+    const accountId = requireAccount(c);
+    const { workload, spec, verification, replication, bid, sharded, executions, estimate, escrow } = await planJob(c, accountId);
     const job = await inTransaction(db, async (trx) => {
       const job = await trx
         .insertInto('jobs')
         .values({
           account_id: accountId,
           kind: workload.kind,
-          spec: JSON.stringify(spec.data),
+          spec: JSON.stringify(spec),
           plan: JSON.stringify(sharded.plan),
           state: 'queued',
           replication,
@@ -140,6 +154,33 @@ export function jobRoutes(deps: Deps) {
         await stream.sleep(eventPollMs);
         job = (await db.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirst()) ?? job;
       }
+    });
+  });
+
+  // Each unit's state, for the portal's grid, and the job's verification figures.
+  app.get('/jobs/:id/units', async (c) => {
+    const job = await ownJob(c);
+    const units = await db
+      .selectFrom('units')
+      .select(['idx', 'state', sql<number>`(select count(*)::int from attempts a where a.unit_id = units.id and a.state = 'leased' and a.deadline > now())`.as('leased')])
+      .where('job_id', '=', job.id)
+      .orderBy('idx')
+      .execute();
+    const attempts = await db
+      .selectFrom('attempts')
+      .innerJoin('units', 'units.id', 'attempts.unit_id')
+      .select(['attempts.state', sql<number>`count(*)::int`.as('n')])
+      .where('units.job_id', '=', job.id)
+      .groupBy('attempts.state')
+      .execute();
+    const count = (state: string) => attempts.find((a) => a.state === state)?.n ?? 0;
+    // Units in row-major order of C's tiles, where the plan has tiles (matmul); else a strip.
+    const plan = job.plan as { m?: number; n?: number; tile?: number } | null;
+    const tiled = plan?.m && plan.n && plan.tile;
+    return c.json({
+      grid: tiled ? { rows: Math.ceil(plan.m! / plan.tile!), cols: Math.ceil(plan.n! / plan.tile!) } : { rows: 1, cols: units.length },
+      units: units.map((u) => (u.state === 'pending' && u.leased > 0 ? 'running' : u.state)),
+      verification: { method: job.verification, executions: attempts.reduce((n, a) => n + (['valid', 'invalid', 'returned'].includes(a.state) ? a.n : 0), 0), valid: count('valid'), invalid: count('invalid'), expired: count('expired'), failed: count('failed') },
     });
   });
 

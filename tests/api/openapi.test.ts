@@ -63,8 +63,12 @@ describe('the OpenAPI document and the typed client', () => {
     const a = randomMatrix(48, 40, 1), b = randomMatrix(40, 24, 2);
     const [sa, sb] = [await api.putBlob(encodeNpy(a)), await api.putBlob(encodeNpy(b))];
     expect(parseNpy(await api.getBlob(sa.sha256))).toEqual(a);
+    const estimate = await api.estimateJob({ kind: 'matmul', spec: { a: sa.sha256, b: sb.sha256, tile: 16 } });
+    expect(estimate).toMatchObject({ units: 6, estimate: { flops: 2 * 48 * 40 * 24 }, available: 100 });
+    expect((await api.listJobs()).jobs).toEqual([]); // an estimate creates nothing
     const job = await api.submitJob({ kind: 'matmul', spec: { a: sa.sha256, b: sb.sha256, tile: 16 } });
     expect(job.units).toBe(6);
+    expect(await api.jobUnits(job.id)).toMatchObject({ grid: { rows: 3, cols: 2 }, units: Array(6).fill('pending') });
     // A node works it; the client follows its progress over server-sent events.
     const worker = await TestClient.signup(coordinator.url, 'client-worker@example.com');
     const node = await RawNode.connect(coordinator.url, await worker.useNewKey());
@@ -79,6 +83,7 @@ describe('the OpenAPI document and the typed client', () => {
     node.close();
     expect(done.state).toBe('done');
     expect(seen.at(-1)).toBe(6);
+    expect(await api.jobUnits(job.id)).toMatchObject({ units: Array(6).fill('verified'), verification: { method: 'freivalds', executions: 6, valid: 6, invalid: 0 } });
     expectClose(parseNpy(await api.jobResult(job.id)), matmulReference(a, b), 40);
     expect((await api.listJobs()).jobs[0]!.id).toBe(job.id);
     expect((await api.getJob(job.id)).cost.credits).toBeGreaterThan(0);
