@@ -42,8 +42,8 @@ export function createApp(deps: Deps) {
   app.route('/api', nodeRoutes(deps));
   app.route('/', statsRoutes(deps));
 
-  // The pages: `/` is the contribute page, `/network` the network's figures (vite.config.ts).
-  const pages: Record<string, string> = { '/network': '/network.html' };
+  // The pages: `/` is the contribute page, `/network` the network's figures, `/portal` the developer portal (vite.config.ts).
+  const pages: Record<string, string> = { '/network': '/network.html', '/portal': '/portal.html' };
   if (existsSync(deps.config.webDir)) app.use('/*', serveStatic({ root: deps.config.webDir, rewriteRequestPath: (path) => pages[path] ?? path }));
   return app;
 }

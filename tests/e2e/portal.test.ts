@@ -1,0 +1,104 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from '@playwright/test';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../../bench/chromium.ts';
+import type { Coordinator } from '../../server/coordinator.ts';
+import { randomMatrix } from '../../server/workloads/random.ts';
+import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
+import { artifactsDir, webDir } from '../helpers/browser.ts';
+import { TestClient } from '../helpers/client.ts';
+import { spawnCli, stopChild, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
+import { expectClose } from '../helpers/matrices.ts';
+
+describe('the developer portal', () => {
+  let coordinator: Coordinator;
+  let browser: Browser;
+  const agents: ReturnType<typeof spawnCli>[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'supernet-portal-'));
+
+  beforeAll(async () => {
+    coordinator = await testCoordinator('pglite', { SUPERNET_WEB_DIR: webDir() });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => stopChild(a)));
+    await browser?.close();
+    await coordinator?.close();
+  });
+
+  it('sign up → a key → a matmul job from two uploaded .npy files → live progress to done → the download is A·B', async () => {
+    const page = await browser.newPage({ acceptDownloads: true });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${coordinator.url}/portal`);
+    await page.fill('#email', 'portal@example.com');
+    await page.fill('#password', 'correct horse battery');
+    await page.click('#signup-button');
+    await page.waitForSelector('#app:not([hidden])');
+    expect(await page.textContent('#balance')).toBe('100.0000');
+
+    // An API key: the secret is shown once, and it works.
+    await page.goto(`${coordinator.url}/portal#/keys`);
+    await page.fill('#key-name', 'laptop');
+    await page.click('#new-key button');
+    const secret = (await page.waitForSelector('#secret:not(:empty)').then((e) => e.textContent()))!;
+    expect(secret).toMatch(/^sn_/);
+    expect((await fetch(`${coordinator.url}/api/me`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
+    expect(await page.textContent('#keys')).toContain('laptop');
+
+    // A new job from two files: a bad file is refused on the spot; the estimate shows before submitting.
+    const a = randomMatrix(512, 384, 61), b = randomMatrix(384, 512, 62);
+    writeFileSync(join(dir, 'a.npy'), encodeNpy(a));
+    writeFileSync(join(dir, 'b.npy'), encodeNpy(b));
+    writeFileSync(join(dir, 'bad.npy'), 'garbage');
+    await page.goto(`${coordinator.url}/portal#/new`);
+    await page.setInputFiles('#file-a', join(dir, 'bad.npy'));
+    await page.waitForFunction(() => /is not a float32 \.npy matrix/.test(document.getElementById('estimate')!.textContent!));
+    await page.setInputFiles('#file-a', join(dir, 'a.npy'));
+    await page.setInputFiles('#file-b', join(dir, 'b.npy'));
+    await page.waitForSelector('#estimate-credits');
+    expect(await page.textContent('#estimate')).toMatch(/^16 units, 0\.20 GFLOP \(freivalds\): estimate/);
+    await page.click('#submit');
+    await page.waitForURL(/#\/job\/[0-9a-f-]{36}$/);
+    const jobId = page.url().split('/').at(-1)!;
+    expect(await page.textContent('#job-state')).toBe('queued');
+    expect(await page.locator('#grid span').count()).toBe(16);
+
+    // Nodes: two Dawn agents of another account. The page follows over server-sent events.
+    const worker = await TestClient.signup(coordinator.url, 'portal-agents@example.com');
+    for (let i = 0; i < 2; i++) {
+      const agent = spawnCli(['agent', '--url', coordinator.url, '--key', await worker.useNewKey(`agent${i}`), '--throttle', '30']);
+      agents.push(agent);
+      await waitForOutput(agent, /connected as node/, 60_000);
+    }
+    await page.waitForFunction(() => Number(document.getElementById('job-progress-text')!.textContent!.split(' ')[0]) > 0, null, { timeout: 60_000 });
+    await page.screenshot({ path: join(artifactsDir, 'portal-job-mid-run.png'), fullPage: true });
+    await page.waitForFunction(() => document.getElementById('job-state')!.textContent === 'done', null, { timeout: 120_000 });
+    await page.waitForSelector('#result:not([hidden])');
+    expect(await page.locator('#grid span.verified').count()).toBe(16);
+    expect(await page.textContent('#verification-facts')).toMatch(/^freivalds: 16 executions for 16 units, 16 valid, 0 wrong/);
+    expect(Number((await page.textContent('#cost'))!.split(' ')[0])).toBeGreaterThan(0);
+    // The heatmap shows the product: not one flat colour.
+    await page.waitForFunction(() => document.getElementById('result-size')!.textContent!.startsWith('512×512'));
+    const colours = await page.evaluate(() => {
+      const c = document.getElementById('heatmap') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      return new Set(Array.from({ length: d.length / 4 }, (_, i) => d[i * 4]! * 65536 + d[i * 4 + 1]! * 256 + d[i * 4 + 2]!)).size;
+    });
+    expect(colours).toBeGreaterThan(100);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expectClose(parseNpy(readFileSync((await download.path())!)), matmulReference(a, b), 384);
+
+    // The dashboard lists it, done; the credit history shows its escrow.
+    await page.goto(`${coordinator.url}/portal#/`);
+    await page.waitForSelector('#jobs');
+    expect(await page.textContent('#jobs')).toMatch(new RegExp(`${jobId.slice(0, 8)}matmuldone`));
+    await page.goto(`${coordinator.url}/portal#/credits`);
+    await page.waitForSelector('#history');
+    expect(await page.textContent('#history')).toContain('escrow');
+    expect(errors).toEqual([]);
+  });
+});

@@ -1,0 +1,279 @@
+// The developer portal: one page, hash routes (#/, #/new, #/job/ID, #/keys, #/credits), every
+// call through the typed client (server/api/client.ts) on the session cookie.
+import { Supernet, SupernetError, type Job } from '../../server/api/client.ts';
+import { parseNpy, type Matrix } from '../../shaders/npy.ts';
+import { drawHeatmap } from './heatmap.ts';
+
+const api = new Supernet();
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const view = () => $('view');
+const esc = (text: unknown) => String(text).replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch]!);
+const credits = (n: number) => (n === 0 ? '0' : Math.abs(n) < 0.01 ? n.toFixed(6) : n.toFixed(4));
+const reason = (err: unknown) => (err instanceof SupernetError ? err.message : `Something failed: ${(err as Error).message}`);
+let leave: (() => void) | null = null; // what the current view stops when another opens
+
+// --- signing in ------------------------------------------------------------------------------
+async function auth(kind: 'login' | 'signup') {
+  try {
+    const body = { email: $<HTMLInputElement>('email').value, password: $<HTMLInputElement>('password').value };
+    await (kind === 'login' ? api.login(body) : api.signup(body));
+    await boot();
+  } catch (err) {
+    $('signin-error').textContent = reason(err);
+  }
+}
+$('signin').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void auth('login');
+});
+$('signup-button').addEventListener('click', () => $<HTMLFormElement>('signin').reportValidity() && void auth('signup'));
+$('signout').addEventListener('click', async () => {
+  await api.logout();
+  location.hash = '#/';
+  await boot();
+});
+
+async function boot() {
+  const me = await api.me().catch(() => null);
+  $('signin-panel').hidden = !!me;
+  $('app').hidden = !me;
+  if (me) {
+    $('who').textContent = me.email;
+    await route();
+  }
+}
+
+// --- routes ----------------------------------------------------------------------------------
+async function route() {
+  leave?.();
+  leave = null;
+  const [, page, id] = location.hash.split('/');
+  try {
+    if (page === 'new') await newJob();
+    else if (page === 'job' && id) await jobPage(id);
+    else if (page === 'keys') await keysPage();
+    else if (page === 'credits') await creditsPage();
+    else await dashboard();
+  } catch (err) {
+    view().innerHTML = `<p class="error" role="alert">${esc(reason(err))}</p>`;
+  }
+}
+window.addEventListener('hashchange', () => void route());
+
+const jobRow = (j: Job) =>
+  `<tr><td><a href="#/job/${j.id}">${j.id.slice(0, 8)}</a></td><td>${esc(j.kind)}</td><td>${j.state}</td><td><div class="progress" title="${j.progress.verified}/${j.progress.units}"><div style="width:${(100 * j.progress.verified) / Math.max(1, j.progress.units)}%"></div></div></td><td>${credits(j.cost.credits)}</td><td>${new Date(j.createdAt).toLocaleString()}</td></tr>`;
+
+async function dashboard() {
+  const [me, { jobs }, market] = await Promise.all([api.me(), api.listJobs(), api.market()]);
+  const running = jobs.filter((j) => j.state === 'queued' || j.state === 'running');
+  const dayAgo = Date.now() - 24 * 3600_000;
+  const spent = jobs.filter((j) => new Date(j.createdAt).getTime() > dayAgo).reduce((sum, j) => sum + j.cost.credits, 0);
+  view().innerHTML = `
+    <section class="stats">
+      <div><strong id="balance">${credits(me.balance)}</strong><span>credits available</span></div>
+      <div><strong>${credits(me.wallet.pendingOut)}</strong><span>held for your jobs</span></div>
+      <div><strong>${credits(spent)}</strong><span>spent in the last 24 h</span></div>
+      <div><strong>${running.length}</strong><span>jobs running</span></div>
+      <div><strong>${credits(market.price)}</strong><span>credits per TFLOP now</span></div>
+      <div><strong>${credits(me.wallet.earned)}</strong><span>earned contributing</span></div>
+    </section>
+    <p><a href="#/new"><button class="primary" type="button">New job</button></a></p>
+    <h2>Your jobs</h2>
+    ${jobs.length ? `<table id="jobs"><thead><tr><th>job</th><th>kind</th><th>state</th><th>progress</th><th>cost</th><th>submitted</th></tr></thead><tbody>${jobs.map(jobRow).join('')}</tbody></table>` : '<p class="note">No jobs yet: submit one.</p>'}`;
+}
+
+async function newJob() {
+  const { workloads } = await api.workloads();
+  const market = await api.market();
+  view().innerHTML = `
+    <section class="panel">
+      <h2>New job</h2>
+      <label>Workload <select id="kind">${workloads.map((w) => `<option>${esc(w.kind)}</option>`).join('')}</select></label>
+      <p class="note" id="kind-note"></p>
+      <label><input type="radio" name="source" value="upload" checked /> Upload inputs: A <input id="file-a" type="file" accept=".npy" /> B <input id="file-b" type="file" accept=".npy" /></label>
+      <label><input type="radio" name="source" value="example" /> An example: <select id="example"></select></label>
+      <label>Bid (credits per TFLOP) <input id="bid" type="number" min="0.000001" step="any" value="${market.price}" /> <span class="note">market price now ${credits(market.price)}</span></label>
+      <label>Verification <select id="verification"><option value="">the workload's default</option><option>freivalds</option><option>replicate</option></select></label>
+      <p id="estimate" aria-live="polite">Choose the inputs to see the estimate.</p>
+      <button id="submit" class="primary" type="button" disabled>Submit</button>
+      <p id="submit-error" class="error" role="alert"></p>
+    </section>`;
+  const uploaded: Record<'a' | 'b', string | null> = { a: null, b: null };
+  const kindNote = () => {
+    const w = workloads.find((w) => w.kind === $<HTMLSelectElement>('kind').value)!;
+    $('kind-note').textContent = w.description;
+    $('example').innerHTML = w.examples.map((e, i) => `<option value="${i}">${esc(JSON.stringify(e))}</option>`).join('');
+  };
+  kindNote();
+  const body = () => {
+    const kind = $<HTMLSelectElement>('kind').value;
+    const source = (document.querySelector('input[name=source]:checked') as HTMLInputElement).value;
+    const example = workloads.find((w) => w.kind === kind)!.examples[Number($<HTMLSelectElement>('example').value)];
+    const spec = source === 'upload' ? (uploaded.a && uploaded.b ? { a: uploaded.a, b: uploaded.b } : null) : example;
+    const verification = ($<HTMLSelectElement>('verification').value || undefined) as 'freivalds' | 'replicate' | undefined;
+    return spec ? { kind, spec, bid: Number($<HTMLInputElement>('bid').value) || undefined, verification } : null;
+  };
+  let asked = 0;
+  const estimate = async () => {
+    const b = body();
+    $<HTMLButtonElement>('submit').disabled = true;
+    if (!b) return void ($('estimate').textContent = 'Choose the inputs to see the estimate.');
+    const n = ++asked;
+    $('estimate').textContent = 'Estimating…';
+    try {
+      const e = await api.estimateJob(b);
+      if (n !== asked) return;
+      const short = e.escrow > e.available;
+      $('estimate').innerHTML = `<strong>${e.units}</strong> units, ${(e.estimate.flops / 1e9).toFixed(2)} GFLOP (${e.verification}): estimate <strong id="estimate-credits">${credits(e.estimate.credits)}</strong> credits at ${credits(e.bid)} per TFLOP; ${credits(e.escrow)} held while it runs, the rest returns. ${short ? `<span class="error">You have ${credits(e.available)}.</span>` : ''}`;
+      $<HTMLButtonElement>('submit').disabled = short;
+    } catch (err) {
+      if (n === asked) $('estimate').innerHTML = `<span class="error">${esc(reason(err))}</span>`;
+    }
+  };
+  for (const which of ['a', 'b'] as const) {
+    $<HTMLInputElement>(`file-${which}`).addEventListener('change', async (e) => {
+      const file = (e.target as HTMLInputElement).files?.[0];
+      uploaded[which] = null;
+      if (!file) return;
+      (document.querySelector('input[value=upload]') as HTMLInputElement).checked = true;
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      try {
+        const m = parseNpy(bytes);
+        $('estimate').textContent = `Uploading ${which.toUpperCase()} (${m.rows}×${m.cols})…`;
+      } catch (err) {
+        return void ($('estimate').innerHTML = `<span class="error">${esc(file.name)} is not a float32 .npy matrix: ${esc((err as Error).message)}</span>`);
+      }
+      try {
+        uploaded[which] = (await api.putBlob(bytes)).sha256;
+      } catch (err) {
+        return void ($('estimate').innerHTML = `<span class="error">${esc(reason(err))}</span>`);
+      }
+      void estimate();
+    });
+  }
+  for (const id of ['kind', 'example', 'bid', 'verification']) $(id).addEventListener('change', () => (id === 'kind' && kindNote(), void estimate()));
+  for (const radio of document.querySelectorAll('input[name=source]')) radio.addEventListener('change', () => void estimate());
+  $('submit').addEventListener('click', async () => {
+    const b = body();
+    if (!b) return;
+    try {
+      const job = await api.submitJob(b);
+      location.hash = `#/job/${job.id}`;
+    } catch (err) {
+      $('submit-error').textContent = reason(err);
+    }
+  });
+}
+
+async function jobPage(id: string) {
+  view().innerHTML = `
+    <section class="panel">
+      <h2>Job <code>${esc(id)}</code></h2>
+      <p><strong id="job-state">…</strong> · <span id="job-progress-text"></span></p>
+      <div class="progress"><div id="job-progress" style="width:0%"></div></div>
+      <div id="grid" class="grid" role="img" aria-label="units by state"></div>
+      <p class="legend note"><span style="background:#d0d5e2"></span>pending <span style="background:#f59e0b"></span>running <span style="background:#16a34a"></span>verified <span style="background:#dc2626"></span>failed</p>
+      <dl class="facts" id="facts"></dl>
+      <p id="job-error" class="error"></p>
+      <p><button id="cancel" type="button">Cancel the job</button></p>
+      <div id="result" hidden>
+        <h3>Result</h3>
+        <p><a id="download" href="/api/jobs/${id}/result" download="result-${id}.npy">Download the result (.npy)</a> <span id="result-size" class="note"></span></p>
+        <canvas id="heatmap" class="heatmap" width="256" height="256" aria-label="heatmap of the result"></canvas>
+      </div>
+    </section>`;
+  $('cancel').addEventListener('click', async () => {
+    try {
+      await api.cancelJob(id);
+    } catch (err) {
+      $('job-error').textContent = reason(err);
+    }
+  });
+  let shown = false;
+  const show = async (job: Job) => {
+    $('job-state').textContent = job.state;
+    $('job-progress').style.width = `${(100 * job.progress.verified) / Math.max(1, job.progress.units)}%`;
+    $('job-progress-text').textContent = `${job.progress.verified} of ${job.progress.units} units verified`;
+    $('cancel').hidden = !['queued', 'running'].includes(job.state);
+    if (job.error) $('job-error').textContent = job.error;
+    const units = await api.jobUnits(id);
+    const grid = $('grid');
+    grid.style.gridTemplateColumns = `repeat(${Math.min(units.grid.cols, 64)}, 1fr)`;
+    grid.style.maxWidth = `${Math.min(640, Math.min(units.grid.cols, 64) * 28)}px`;
+    grid.innerHTML = units.units.map((state) => `<span class="${state}"></span>`).join('');
+    const v = units.verification;
+    $('facts').innerHTML = `
+      <dt>cost so far</dt><dd id="cost">${credits(job.cost.credits)} credits (escrowed ${credits(job.cost.escrowed)}, pending ${credits(job.cost.pending)}, returned ${credits(job.cost.refunded)})</dd>
+      <dt>bid</dt><dd>${credits(job.bid)} credits per TFLOP · estimate ${credits(job.estimate.credits)}</dd>
+      <dt>verification</dt><dd id="verification-facts">${v.method}: ${v.executions} executions for ${job.progress.units} units, ${v.valid} valid, ${v.invalid} wrong results caught, ${v.expired} leases lapsed, ${v.failed} failed</dd>`;
+    if (job.state === 'done' && !shown) {
+      shown = true;
+      $('result').hidden = false;
+      const bytes = await api.jobResult(id);
+      const m: Matrix = parseNpy(bytes);
+      $('result-size').textContent = `${m.rows}×${m.cols} float32, ${bytes.byteLength} bytes`;
+      drawHeatmap($<HTMLCanvasElement>('heatmap'), m);
+    }
+  };
+  await show(await api.getJob(id));
+  // Live: server-sent progress events (the session cookie goes along, same origin).
+  const events = new EventSource(`/api/jobs/${id}/events`);
+  events.addEventListener('progress', (e) => void show(JSON.parse((e as MessageEvent).data) as Job));
+  events.onerror = () => {
+    // the job ended (the stream closes) or the network blinked: EventSource retries by itself
+  };
+  leave = () => events.close();
+}
+
+async function keysPage() {
+  const { keys } = await api.listKeys();
+  view().innerHTML = `
+    <section class="panel">
+      <h2>API keys</h2>
+      <p>Programs, the CLI and headless agents sign in with a key: <code>Authorization: Bearer sn_…</code>.</p>
+      <form id="new-key"><input id="key-name" placeholder="a name for the key" required maxlength="100" /> <button type="submit">Create a key</button></form>
+      <div id="secret-box" hidden><p>Copy this secret now — it is shown once:</p><p id="secret" class="secret"></p></div>
+      <table id="keys"><thead><tr><th>name</th><th>key</th><th>created</th><th>last used</th><th></th></tr></thead><tbody>
+      ${keys.map((k) => `<tr><td>${esc(k.name)}</td><td><code>${esc(k.prefix)}…</code></td><td>${new Date(k.createdAt).toLocaleString()}</td><td>${k.lastUsedAt ? new Date(k.lastUsedAt).toLocaleString() : 'never'}</td><td><button data-revoke="${k.id}" type="button">Revoke</button></td></tr>`).join('') || '<tr><td colspan="5" class="note">No keys yet.</td></tr>'}
+      </tbody></table>
+    </section>`;
+  $('new-key').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const key = await api.createKey($<HTMLInputElement>('key-name').value);
+    await keysPage();
+    $('secret-box').hidden = false;
+    $('secret').textContent = key.secret;
+  });
+  for (const button of view().querySelectorAll<HTMLButtonElement>('[data-revoke]')) {
+    button.addEventListener('click', async () => {
+      await api.revokeKey(button.dataset.revoke!);
+      await keysPage();
+    });
+  }
+}
+
+async function creditsPage() {
+  const [me, { transfers }] = await Promise.all([api.me(), api.transfers({ limit: 100 })]);
+  view().innerHTML = `
+    <section class="panel">
+      <h2>Credits</h2>
+      <p>Available <strong>${credits(me.balance)}</strong> · coming in ${credits(me.wallet.pendingIn)} · held for jobs ${credits(me.wallet.pendingOut)} · earned ${credits(me.wallet.earned)}</p>
+      <form id="send"><input id="to" placeholder="recipient email or account id" required /> <input id="amount" type="number" min="0.000001" step="any" placeholder="credits" required /> <button type="submit">Send</button></form>
+      <p id="send-result" role="status"></p>
+      <table id="history"><thead><tr><th>when</th><th>what</th><th>in / out</th><th>credits</th><th>state</th></tr></thead><tbody>
+      ${transfers.map((t) => `<tr><td>${new Date(t.at).toLocaleString()}</td><td>${esc(t.code)}${t.memo ? ` — ${esc(t.memo)}` : ''}</td><td>${t.direction}</td><td>${t.direction === 'in' ? '+' : '−'}${credits(t.amount)}</td><td>${t.kind}</td></tr>`).join('')}
+      </tbody></table>
+    </section>`;
+  $('send').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      const done = await api.transfer({ to: $<HTMLInputElement>('to').value, amount: Number($<HTMLInputElement>('amount').value), idempotencyKey: crypto.randomUUID() });
+      $('send-result').textContent = `Sent ${credits(done.transfer.amount)} credits.`;
+      setTimeout(() => void creditsPage(), 800);
+    } catch (err) {
+      $('send-result').textContent = reason(err);
+    }
+  });
+}
+
+void boot();
