@@ -64,8 +64,8 @@ describe('the developer portal', () => {
     await page.click('#submit');
     await page.waitForURL(/#\/job\/[0-9a-f-]{36}$/);
     const jobId = page.url().split('/').at(-1)!;
-    expect(await page.textContent('#job-state')).toBe('queued');
-    expect(await page.locator('#grid span').count()).toBe(16);
+    await page.waitForFunction(() => document.getElementById('job-state')?.textContent === 'queued');
+    await page.waitForFunction(() => document.querySelectorAll('#grid span.pending').length === 16);
 
     // Nodes: two Dawn agents of another account. The page follows over server-sent events.
     const worker = await TestClient.signup(coordinator.url, 'portal-agents@example.com');
