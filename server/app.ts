@@ -11,6 +11,7 @@ import { AppError } from './errors.ts';
 import { jobRoutes } from './jobs/routes.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
 import { nodeRoutes } from './nodes/routes.ts';
+import { siteRoutes } from './sites/routes.ts';
 import { statsRoutes } from './stats/routes.ts';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -40,6 +41,7 @@ export function createApp(deps: Deps) {
   app.route('/api', jobRoutes(deps));
   app.route('/api', ledgerRoutes(deps));
   app.route('/api', nodeRoutes(deps));
+  app.route('/api', siteRoutes(deps));
   app.route('/', statsRoutes(deps));
 
   // The pages: `/` is the contribute page, `/network` the network's figures, `/portal` the developer portal (vite.config.ts).

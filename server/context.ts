@@ -4,10 +4,12 @@ import type { Db } from './db/index.ts';
 import type { BlobStore } from './blobs/store.ts';
 import { forbidden, unauthorized } from './errors.ts';
 
-/** Who is calling: a signed-in person (cookie), a program (API key), or a node (its token). */
+/** Who is calling: a signed-in person (cookie), a program (API key), a node (its token), or a widget. */
 export type Principal =
   | { kind: 'account'; accountId: string; via: 'cookie' | 'key' }
-  | { kind: 'node'; nodeId: string; accountId: string | null };
+  | { kind: 'node'; nodeId: string; accountId: string | null }
+  /** The widget's iframe (its `snw_` token): its nodes earn for the site's owner; nothing else. */
+  | { kind: 'widget'; siteId: string; accountId: string };
 
 /** What every feature is built from; `server/app.ts` makes one and hands it round. */
 export interface Deps {

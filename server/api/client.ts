@@ -114,6 +114,11 @@ export class Supernet {
   market = () => this.#json('market', s.market);
   stats = () => this.#json('stats', s.stats);
   nodeFigures = (id: string, query: Input<typeof s.nodeQuery> = {}) => this.#json('nodeFigures', s.nodeFigures, { params: { id }, query });
+  createSite = (body: Input<typeof s.siteBody>) => this.#json('createSite', s.site, { body });
+  listSites = () => this.#json('listSites', s.siteList);
+  deleteSite = (id: string) => this.#json('deleteSite', s.ok, { params: { id } });
+  widgetConfig = (key: string) => this.#json('widgetConfig', s.widgetConfig, { params: { key } });
+  widgetSession = (body: Input<typeof s.widgetSessionBody>) => this.#json('widgetSession', s.widgetSession, { body });
   leaderboard = (query: Input<typeof s.leaderboardQuery> = {}) => this.#json('leaderboard', s.leaderboard, { query });
 
   /**

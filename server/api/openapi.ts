@@ -53,6 +53,11 @@ export const operations: Operation[] = [
   { method: 'get', path: '/api/stats', operationId: 'stats', summary: 'Nodes online, aggregate GFLOP/s, queue depth, verification counts', tag: 'network', auth: 'none', ok: [200, s.stats] },
   { method: 'get', path: '/api/nodes/{id}', operationId: 'nodeFigures', summary: "A node's own figures, for the node (its token) or its account", tag: 'network', auth: 'node', query: s.nodeQuery, ok: [200, s.nodeFigures], errors: [401, 404] },
   { method: 'get', path: '/api/leaderboard', operationId: 'leaderboard', summary: 'Top contributors by credits earned', tag: 'network', auth: 'optional', query: s.leaderboardQuery, ok: [200, s.leaderboard], errors: [400] },
+  { method: 'post', path: '/api/sites', operationId: 'createSite', summary: 'Register a site for the widget: its name, the origins that may embed it, its throttle', tag: 'sites', auth: 'account', body: s.siteBody, ok: [201, s.site], errors: [400, 401] },
+  { method: 'get', path: '/api/sites', operationId: 'listSites', summary: 'Your sites, with their embed tag and what their widgets earned', tag: 'sites', auth: 'account', ok: [200, s.siteList], errors: [401] },
+  { method: 'delete', path: '/api/sites/{id}', operationId: 'deleteSite', summary: 'Remove a site: its widget stops working', tag: 'sites', auth: 'account', ok: [200, s.ok], errors: [401, 404] },
+  { method: 'get', path: '/api/widget/sites/{key}', operationId: 'widgetConfig', summary: "What the widget needs to know about its site (public)", tag: 'sites', auth: 'none', ok: [200, s.widgetConfig], errors: [404] },
+  { method: 'post', path: '/api/widget/sessions', operationId: 'widgetSession', summary: "The widget iframe's own token, for an origin the site allows", tag: 'sites', auth: 'none', body: s.widgetSessionBody, ok: [201, s.widgetSession], errors: [400, 403, 404] },
   { method: 'get', path: '/api/nodes/ws', operationId: 'nodeSocket', summary: 'WebSocket for nodes: JSON frames of the node protocol (server/protocol/messages.ts)', tag: 'network', auth: 'optional', ok: [101, 'websocket'] },
   { method: 'get', path: '/metrics', operationId: 'metrics', summary: 'Prometheus text format', tag: 'network', auth: 'none', ok: [200, 'text'] },
 ];
@@ -123,7 +128,7 @@ export function openApiDocument(version: string) {
       description: 'A volunteer GPU compute network. Programs send `Authorization: Bearer <api key>`; browsers use the session cookie. Errors are `{ "error": { "code", "message" } }`. Credits are decimal numbers (6 places).',
     },
     servers: [{ url: '/' }],
-    tags: ['meta', 'accounts', 'jobs', 'blobs', 'credits', 'network'].map((name) => ({ name })),
+    tags: ['meta', 'accounts', 'jobs', 'blobs', 'credits', 'network', 'sites'].map((name) => ({ name })),
     paths,
     components: {
       schemas: { Error: jsonSchema(s.errorResponse, 'output') },

@@ -37,6 +37,14 @@ export const transfersQuery = z.object({ limit: z.coerce.number().int().min(1).m
 export const leaderboardQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(10), period: z.enum(['all', 'day']).default('all') });
 export const nodeQuery = z.object({ since: z.coerce.number().optional().describe('ms since the epoch: credits.since counts from then') });
 
+const origin = z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin: scheme://host[:port], no path');
+export const siteBody = z.object({
+  name: z.string().trim().min(1).max(100),
+  origins: z.array(origin).min(1).max(20).describe('the exact origins allowed to embed the widget'),
+  throttle: z.number().min(0.1).max(1).default(0.5).describe("the most of a visitor's GPU time the widget may use (a visitor may set less)"),
+});
+export const widgetSessionBody = z.object({ site: z.string().min(1).max(100), origin: origin.describe('the page embedding the widget') });
+
 // --- responses -------------------------------------------------------------------------------
 const when = z.iso.datetime({ offset: true }).or(z.string());
 const uuid = z.uuid();
@@ -153,6 +161,21 @@ export const jobUnits = z.object({
   units: z.array(z.enum(['pending', 'running', 'verified', 'failed', 'cancelled'])),
   verification: z.object({ method: z.enum(['freivalds', 'replicate']), executions: z.number().int(), valid: z.number().int(), invalid: z.number().int(), expired: z.number().int(), failed: z.number().int() }),
 });
+
+export const site = z.object({
+  id: uuid,
+  name: z.string(),
+  key: z.string().startsWith('site_'),
+  origins: z.array(z.string()),
+  throttle: z.number(),
+  createdAt: when,
+  embed: z.string().describe('the script tag to paste into the site'),
+  earned: z.number().describe('credits earned by widget nodes on this site'),
+  nodes: z.number().int().describe('widget nodes that worked for this site'),
+});
+export const siteList = z.object({ sites: z.array(site) });
+export const widgetConfig = z.object({ name: z.string(), origins: z.array(z.string()), throttle: z.number() });
+export const widgetSession = z.object({ token: z.string().startsWith('snw_'), expiresAt: when });
 
 export type Job = z.infer<typeof job>;
 export type JobSubmitted = z.infer<typeof jobSubmitted>;

@@ -8,7 +8,7 @@ import { sha256Hex } from './secrets.ts';
 export const sessionCookie = 'sn_session';
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** Resolves a bearer secret: an API key (`sn_…`) or a node token (`snn_…`). */
+/** Resolves a bearer secret: an API key (`sn_…`), a node token (`snn_…`) or a widget token (`snw_…`). */
 export async function principalFromBearer(deps: Deps, secret: string): Promise<Principal | null> {
   const hash = sha256Hex(secret);
   if (secret.startsWith('sn_')) {
@@ -20,6 +20,17 @@ export async function principalFromBearer(deps: Deps, secret: string): Promise<P
       .returning(['account_id'])
       .executeTakeFirst();
     return key ? { kind: 'account', accountId: key.account_id, via: 'key' } : null;
+  }
+  if (secret.startsWith('snw_')) {
+    const session = await deps.db
+      .selectFrom('widget_sessions')
+      .innerJoin('sites', 'sites.id', 'widget_sessions.site_id')
+      .select(['sites.id', 'sites.account_id'])
+      .where('widget_sessions.token_hash', '=', hash)
+      .where('widget_sessions.expires_at', '>', new Date())
+      .where('sites.deleted_at', 'is', null)
+      .executeTakeFirst();
+    return session ? { kind: 'widget', siteId: session.id, accountId: session.account_id } : null;
   }
   if (secret.startsWith('snn_')) {
     const node = await deps.db.selectFrom('nodes').select(['id', 'account_id']).where('token_hash', '=', hash).executeTakeFirst();

@@ -9,6 +9,7 @@ import * as m0002 from './migrations/0002_verification.ts';
 import * as m0003 from './migrations/0003_adaptive.ts';
 import * as m0004 from './migrations/0004_prefix_known.ts';
 import * as m0005 from './migrations/0005_ledger.ts';
+import * as m0006 from './migrations/0006_sites.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -22,6 +23,7 @@ const migrations: [number, string, string][] = [
   [3, 'adaptive', m0003.up],
   [4, 'prefix_known', m0004.up],
   [5, 'ledger', m0005.up],
+  [6, 'sites', m0006.up],
 ];
 
 const int8 = 20;

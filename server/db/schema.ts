@@ -100,6 +100,26 @@ export interface Database {
     prefix: string | null;
     /** The least µcr per TFLOP this node works for. */
     ask: Generated<number>;
+    /** The site a widget node works for. */
+    site_id: string | null;
+  };
+  sites: {
+    id: Generated<string>;
+    account_id: string;
+    name: string;
+    key: string;
+    origins: Json<string[]>;
+    throttle: Generated<number>;
+    created_at: Generated<Date>;
+    deleted_at: Date | null;
+  };
+  widget_sessions: {
+    id: Generated<string>;
+    site_id: string;
+    token_hash: string;
+    origin: string;
+    created_at: Generated<Date>;
+    expires_at: Date;
   };
   attempts: {
     id: Generated<string>;

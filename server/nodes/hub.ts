@@ -186,7 +186,7 @@ export class NodeHub {
       token = `snn_${randomSecret(24)}`;
       row = await this.deps.db
         .insertInto('nodes')
-        .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops, ask, prefix: conn.prefix, connected_at: now, last_seen_at: now })
+        .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops, ask, prefix: conn.prefix, connected_at: now, last_seen_at: now, site_id: conn.principal?.kind === 'widget' ? conn.principal.siteId : null })
         .returning(['id'])
         .executeTakeFirstOrThrow();
     }
