@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -11,7 +12,7 @@ import { AppError } from './errors.ts';
 import { jobRoutes } from './jobs/routes.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
 import { nodeRoutes } from './nodes/routes.ts';
-import { siteRoutes } from './sites/routes.ts';
+import { findSite, siteRoutes } from './sites/routes.ts';
 import { statsRoutes } from './stats/routes.ts';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -44,6 +45,17 @@ export function createApp(deps: Deps) {
   app.route('/api', siteRoutes(deps));
   app.route('/', statsRoutes(deps));
 
+  // The widget's iframe: framed only by its site's origins (a header: a meta tag cannot say
+  // frame-ancestors), and never cached across sites.
+  app.get('/widget.html', async (c) => {
+    const file = join(deps.config.webDir, 'widget.html');
+    const site = await findSite(deps, c.req.query('site') ?? '').catch(() => null);
+    c.header('cache-control', 'no-store');
+    c.header('content-security-policy', `frame-ancestors ${site ? (site.origins as string[]).join(' ') : "'none'"}`);
+    if (!site) return c.text('No such site: check the data-site key of the widget.', 404);
+    if (!existsSync(file)) return c.text('The pages are not built: run vite build.', 503);
+    return c.html(readFileSync(file, 'utf8'));
+  });
   // The pages: `/` is the contribute page, `/network` the network's figures, `/portal` the developer portal (vite.config.ts).
   const pages: Record<string, string> = { '/network': '/network.html', '/portal': '/portal.html' };
   if (existsSync(deps.config.webDir)) app.use('/*', serveStatic({ root: deps.config.webDir, rewriteRequestPath: (path) => pages[path] ?? path }));

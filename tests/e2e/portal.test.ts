@@ -99,6 +99,16 @@ describe('the developer portal', () => {
     await page.goto(`${coordinator.url}/portal#/credits`);
     await page.waitForSelector('#history');
     expect(await page.textContent('#history')).toContain('escrow');
+    // A site for the widget: a bad origin is refused with the reason; a good one gets a key and its tag.
+    await page.goto(`${coordinator.url}/portal#/sites`);
+    await page.fill('#site-name', 'Recipes');
+    await page.fill('#site-origins', 'https://recipes.example/with-a-path');
+    await page.click('#new-site button');
+    await page.waitForFunction(() => /an origin/.test(document.getElementById('site-error')!.textContent!));
+    await page.fill('#site-origins', 'https://recipes.example https://www.recipes.example');
+    await page.click('#new-site button');
+    await page.waitForSelector('#sites code.embed');
+    expect(await page.textContent('#sites code.embed')).toMatch(new RegExp(`^<script src="${coordinator.url}/widget\\.js" data-site="site_[\\w-]+" async></script>$`));
     expect(errors).toEqual([]);
   });
 });

@@ -62,14 +62,14 @@ export class BrowserNode extends EventTarget {
   #lockHeld = false;
   #account: string | null;
 
-  constructor(readonly opts: { url?: string; account: string | null; throttle?: number; allowBackground?: boolean; cacheBytes?: number }) {
+  constructor(readonly opts: { url?: string; account: string | null; key?: string; throttle?: number; allowBackground?: boolean; cacheBytes?: number }) {
     super();
     this.db = openNodeDb();
     this.cache = new DexieBlobCache(this.db, opts.cacheBytes);
     this.#account = opts.account;
     this.worker = wrap<NodeWorkerApi>(new Worker(new URL('../worker/node-worker.ts', import.meta.url), { type: 'module', name: 'supernet-node' }));
     this.#configured = Promise.all([
-      this.worker.configure({ url: opts.url ?? location.origin, account: opts.account, cacheBytes: opts.cacheBytes }),
+      this.worker.configure({ url: opts.url ?? location.origin, account: opts.account, key: opts.key, cacheBytes: opts.cacheBytes }),
       this.worker.listen(proxy((event: NodeEvent) => this.#onEvent(event))),
     ]).then(() => {});
     this.#snapshot = {
@@ -166,7 +166,8 @@ export class BrowserNode extends EventTarget {
           resolve(true);
           return new Promise(() => {}); // held for the life of the page
         })
-        .catch(() => resolve(false));
+        // Timed out waiting: another tab has it. Refused outright (a frame denied storage): no lock to take, go on.
+        .catch((err: Error) => resolve(err.name !== 'AbortError' && err.name !== 'TimeoutError'));
     });
   }
 

@@ -53,6 +53,7 @@ async function route() {
     else if (page === 'job' && id) await jobPage(id);
     else if (page === 'keys') await keysPage();
     else if (page === 'credits') await creditsPage();
+    else if (page === 'sites') await sitesPage();
     else await dashboard();
   } catch (err) {
     view().innerHTML = `<p class="error" role="alert">${esc(reason(err))}</p>`;
@@ -274,6 +275,41 @@ async function creditsPage() {
       $('send-result').textContent = reason(err);
     }
   });
+}
+
+async function sitesPage() {
+  const { sites } = await api.listSites();
+  view().innerHTML = `
+    <section class="panel">
+      <h2>Sites (the widget)</h2>
+      <p>Let visitors of your site lend their GPU, with their consent, and earn credits for you: register the site, then paste its tag into your pages.</p>
+      <form id="new-site">
+        <input id="site-name" placeholder="site name" required maxlength="100" />
+        <input id="site-origins" placeholder="allowed origins, e.g. https://example.com https://www.example.com" required size="48" />
+        <label>GPU share at most <input id="site-throttle" type="number" min="10" max="100" step="10" value="50" />%</label>
+        <button type="submit">Register</button>
+      </form>
+      <p id="site-error" class="error" role="alert"></p>
+      <table id="sites"><thead><tr><th>site</th><th>origins</th><th>share</th><th>earned</th><th>embed</th><th></th></tr></thead><tbody>
+      ${sites.map((x) => `<tr><td>${esc(x.name)}<br /><code>${esc(x.key)}</code></td><td>${x.origins.map(esc).join('<br />')}</td><td>${Math.round(x.throttle * 100)}%</td><td>${credits(x.earned)} (${x.nodes} nodes)</td><td><code class="embed">${esc(x.embed)}</code></td><td><button data-remove="${x.id}" type="button">Remove</button></td></tr>`).join('') || '<tr><td colspan="6" class="note">No sites yet.</td></tr>'}
+      </tbody></table>
+      <p class="note">Or, as an element: <code>&lt;script src="${esc(location.origin)}/widget.js" async&gt;&lt;/script&gt;&lt;supernet-widget site="KEY"&gt;&lt;/supernet-widget&gt;</code>. The widget never starts before a visitor's click, stops when the tab is hidden, and uses at most the lower of your share and the visitor's.</p>
+    </section>`;
+  $('new-site').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      await api.createSite({ name: $<HTMLInputElement>('site-name').value, origins: $<HTMLInputElement>('site-origins').value.split(/[\s,]+/).filter(Boolean), throttle: Number($<HTMLInputElement>('site-throttle').value) / 100 });
+      await sitesPage();
+    } catch (err) {
+      $('site-error').textContent = reason(err);
+    }
+  });
+  for (const button of view().querySelectorAll<HTMLButtonElement>('[data-remove]')) {
+    button.addEventListener('click', async () => {
+      await api.deleteSite(button.dataset.remove!);
+      await sitesPage();
+    });
+  }
 }
 
 void boot();

@@ -17,23 +17,37 @@ export interface Calibrated {
 }
 
 const db = openNodeDb();
+/**
+ * Whether IndexedDB may be used here: a cross-site frame (the widget) may be denied storage by
+ * the browser (third-party storage blocked). Then the node keeps everything in memory: a reload
+ * loses the results not yet acknowledged, and the autotune is done again.
+ */
+const persistent: Promise<boolean> = db.open().then(() => true, () => false);
 /** Panels reused by units of one row or column stay in memory; IndexedDB holds the rest across reloads. */
 const hotBytes = 64 * 1024 * 1024;
-let settings: { url: string; account: string | null; cacheBytes?: number } | null = null;
+/** `key`: a bearer secret for the node (the widget's `snw_` token); without one the session cookie signs it in. */
+let settings: { url: string; account: string | null; key?: string; cacheBytes?: number } | null = null;
 let runtime: NodeRuntime | null = null;
 let listener: ((event: NodeEvent) => void) | null = null;
 
-function startRuntime(capabilities: Capabilities) {
+async function startRuntime(capabilities: Capabilities) {
   if (!settings) throw new Error('configure() the node first');
+  const stored = await persistent;
   runtime = new NodeRuntime({
     url: settings.url,
     name: `browser · ${capabilities.adapter.description}`,
     capabilities,
     paused: true,
-    cache: new TieredBlobCache(new DexieBlobCache(db, settings.cacheBytes), hotBytes),
-    results: new DexieResultStore(db),
-    identity: new DexieIdentityStore(db, settings.account ?? 'anonymous'),
-    connect: (wsUrl) => new WebSocket(wsUrl), // same origin: the session cookie signs it in
+    ...(stored
+      ? {
+          cache: new TieredBlobCache(new DexieBlobCache(db, settings.cacheBytes), hotBytes),
+          results: new DexieResultStore(db),
+          identity: new DexieIdentityStore(db, settings.account ?? 'anonymous'),
+        }
+      : {}),
+    key: settings.key,
+    // A browser WebSocket sends no headers: a key goes in the query; else the session cookie signs it in.
+    connect: (wsUrl) => new WebSocket(settings?.key ? `${wsUrl}?key=${encodeURIComponent(settings.key)}` : wsUrl),
     execute: (unit, inputs) => gpu.run(unit, inputs),
     onEvent: (event) => listener?.(event),
   });
@@ -46,7 +60,7 @@ const api = {
   busyShare: gpu.busyShare,
   loseDevice: gpu.loseDevice,
 
-  configure(opts: { url: string; account: string | null; cacheBytes?: number }) {
+  configure(opts: { url: string; account: string | null; key?: string; cacheBytes?: number }) {
     settings = opts;
   },
 
@@ -55,28 +69,29 @@ const api = {
     listener = onEvent;
   },
 
-  keptResults(): Promise<number> {
-    return db.results.count();
+  async keptResults(): Promise<number> {
+    return (await persistent) ? db.results.count() : 0;
   },
 
   /** Connects without working, to deliver results kept from before a reload (no GPU, no leases). */
   async deliverKept() {
     if (runtime) return;
-    const remembered = await db.tuning.toCollection().first();
-    startRuntime({ adapter: { vendor: 'browser', architecture: '', device: '', description: 'browser node' }, features: [], gflops: remembered?.tuning.gflops ?? 1, kinds: ['matmul'] });
+    const remembered = (await persistent) ? await db.tuning.toCollection().first() : undefined;
+    await startRuntime({ adapter: { vendor: 'browser', architecture: '', device: '', description: 'browser node' }, features: [], gflops: remembered?.tuning.gflops ?? 1, kinds: ['matmul'] });
   },
 
   /** Opens the GPU (or the CPU fallback), picks the kernel (remembered per adapter, or autotuned). */
   async calibrate(): Promise<Calibrated> {
     const opened = await gpu.open();
     const key = [opened.backend, opened.adapter.vendor, opened.adapter.architecture, opened.adapter.device, opened.adapter.description].join('|');
-    const known = opened.backend === 'webgpu' ? await db.tuning.get(key) : undefined;
+    const stored = (await persistent) && opened.backend === 'webgpu';
+    const known = stored ? await db.tuning.get(key) : undefined;
     const tuning = await gpu.calibrate(known?.tuning);
-    if (!known && opened.backend === 'webgpu') await db.tuning.put({ adapter: key, tuning });
+    if (!known && stored) await db.tuning.put({ adapter: key, tuning });
     const capabilities = { adapter: opened.adapter, features: opened.features, gflops: tuning.gflops, kinds: ['matmul'] };
     // Connected at load to deliver kept results with a guessed speed: say the measured one.
     if (runtime) runtime.updateCapabilities(capabilities);
-    else startRuntime(capabilities);
+    else await startRuntime(capabilities);
     return { opened, tuning, remembered: !!known };
   },
 
