@@ -67,7 +67,14 @@ async function main() {
   const share = () => Math.min(config.throttle, visitorShare()); // the lower wins
   const showShare = () => ($('throttle-value').textContent = `${Math.round(share() * 100)}%${visitorShare() > config.throttle ? ` (the site allows ${Math.round(config.throttle * 100)}%)` : ''}`);
   showShare();
-  node = new BrowserNode({ account: `site:${siteKey}`, key: token, throttle: share() });
+  const background = store.get(`${remembered}.background`) === 'true';
+  $<HTMLInputElement>('background').checked = background;
+  node = new BrowserNode({ account: `site:${siteKey}`, key: token, throttle: share(), allowBackground: background });
+  $('background').addEventListener('change', (e) => {
+    const allow = (e.target as HTMLInputElement).checked;
+    store.set(`${remembered}.background`, String(allow));
+    node!.setAllowBackground(allow);
+  });
   const toggle = $<HTMLButtonElement>('toggle');
   const render = () => {
     const s = node!.snapshot;
