@@ -343,7 +343,15 @@ export class NodeRuntime {
     got = (async () => {
       const cached = await this.#cache.get(sha).catch(() => undefined);
       if (cached) return cached;
-      const res = await fetch(`${this.opts.url}/api/blobs/${sha}`);
+      // While the coordinator is away (a restart, the network) keep trying, as uploads do: a unit
+      // whose inputs cannot come yet waits instead of failing (failures count against the unit).
+      let res: Response | null = null;
+      for (let attempt = 0; ; attempt++) {
+        res = await fetch(`${this.opts.url}/api/blobs/${sha}`).catch(() => null);
+        if (res && res.status < 500) break;
+        if (this.#stopped) throw new Error('stopped');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(backoffMs.max, backoffMs.first * 2 ** attempt)));
+      }
       if (!res.ok) throw new Error(`input ${sha.slice(0, 12)}… could not be fetched (HTTP ${res.status})`);
       const bytes = new Uint8Array(await res.arrayBuffer());
       if ((await sha256Hex(bytes)) !== sha) throw new Error(`input ${sha.slice(0, 12)}… arrived damaged`);

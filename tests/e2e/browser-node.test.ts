@@ -88,7 +88,7 @@ describe('the browser node and the contribute page', () => {
       expect(f.longestTaskMs).toBeLessThan(200);
     }
     expect([...alice.errors, ...bob.errors]).toEqual([]);
-  });
+  }, 150_000);
 
   it('a tab reloaded mid-unit while the coordinator restarts: kept results are delivered, the lost lease goes back, nothing counts twice', async () => {
     const env = { ...(await storeEnv('pglite')), PORT: String(await freePort()), SUPERNET_WEB_DIR: webDir(), SUPERNET_LEASE_TTL_MS: '60000' };
@@ -97,8 +97,9 @@ describe('the browser node and the contribute page', () => {
     await dev.useNewKey();
     const carol = await openContributePage(browser, coordinator.url, { email: 'carol@example.com' });
     const { page } = carol;
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 2048, k: 1024, n: 2048, seed: 31 }, tile: 256 } }, 201);
-    await page.fill('#throttle', '10'); // units ten times longer: the reload lands mid-unit
+    // 16 units of 537 MFLOP, at a 10% throttle about a second each: the reload lands mid-unit.
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 2048, k: 1024, n: 2048, seed: 31 }, tile: 512 } }, 201);
+    await page.fill('#throttle', '10');
     await page.click('#start');
     await until(page, 'two units accepted', (s) => s.session.unitsDone >= 2);
 
@@ -136,12 +137,12 @@ describe('the browser node and the contribute page', () => {
     expectClose(parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer())), randomSpecReference(2048, 1024, 2048, 31), 1024);
     // Each unit verified by exactly one attempt, each paid once.
     const valid = await coordinator.deps.db.selectFrom('attempts').select('unit_id').where('state', '=', 'valid').execute();
-    expect(valid.length).toBe(64);
-    expect(new Set(valid.map((v) => v.unit_id)).size).toBe(64);
+    expect(valid.length).toBe(16);
+    expect(new Set(valid.map((v) => v.unit_id)).size).toBe(16);
     const paid = await coordinator.deps.db.selectFrom('transfers').select('attempt_id').where('kind', '=', 'post').where('code', '=', 'verified').execute();
-    expect(paid.length).toBe(64);
+    expect(paid.length).toBe(16);
     expect(carol.errors).toEqual([]);
-  });
+  }, 150_000);
 
   it('is polite: the throttle holds the GPU-busy share, a hidden tab pauses, Pause stops leases within one unit, a lost device costs one unit', async () => {
     await start({ SUPERNET_LEASE_TTL_MS: '60000' });
@@ -162,7 +163,8 @@ describe('the browser node and the contribute page', () => {
       const sha = /\/api\/blobs\/([0-9a-f]{64})$/.exec(r.url())?.[1];
       if (sha && r.method() === 'GET') blobGets.set(sha, (blobGets.get(sha) ?? 0) + 1);
     });
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 4096, k: 2048, n: 4096, seed: 41 }, tile: 512 } }, 201);
+    // 64 units of 2.1 GFLOP: work for the whole test, whatever the machine's speed.
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 4096, k: 4096, n: 4096, seed: 41 }, tile: 512 } }, 201);
 
     // The throttle: the share of time the GPU is busy, measured by the worker over 8 s.
     await page.fill('#throttle', '50');
@@ -173,12 +175,11 @@ describe('the browser node and the contribute page', () => {
     await page.fill('#throttle', '100');
     await page.waitForTimeout(8000);
     const busyAt100 = await page.evaluate(() => (window as any).supernet.node.worker.busyShare(8000));
-    reportFigures('browser-node-throttle', { throttle50: +busyAt50.toFixed(3), throttle100: +busyAt100.toFixed(3), window: '8 s', units: '1.07 GFLOP each' });
+    reportFigures('browser-node-throttle', { throttle50: +busyAt50.toFixed(3), throttle100: +busyAt100.toFixed(3), window: '8 s', units: '2.1 GFLOP each' });
     expect(Math.abs(busyAt50 - 0.5)).toBeLessThanOrEqual(0.1);
     expect(busyAt100).toBeGreaterThan(busyAt50);
 
     // A lost device fails the unit in hand, is reopened, and work goes on.
-    await until(page, 'a unit running', (s) => s.running !== null);
     const lostAt = await page.evaluate(() => performance.now());
     await page.evaluate(() => (window as any).supernet.node.worker.loseDevice());
     await eventually(async () => (await eventsSince(page, lostAt)).some((e) => e.event.type === 'finished' && e.event.ok === false && /lost/.test(e.event.reason ?? '')), 'the unit to fail', 20_000);
@@ -221,9 +222,9 @@ describe('the browser node and the contribute page', () => {
     // Each input panel came over the network once (the Dexie cache kept it for the units after).
     expect(blobGets.size).toBeGreaterThan(0);
     expect([...blobGets.values()].every((n) => n === 1)).toBe(true);
-    await dev.json('DELETE', `/api/jobs/${job.id}`);
+    await dev.call('DELETE', `/api/jobs/${job.id}`); // done already, or cancelled now
     expect(errors).toEqual([]);
-  });
+  }, 180_000);
 
   it('keeps blobs in IndexedDB under a size cap, least recently used out first', async () => {
     await start();

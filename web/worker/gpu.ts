@@ -31,6 +31,7 @@ let tuning: Tuning | null = null;
 let lost: Promise<never> | null = null;
 let backend: Opened['backend'] = 'webgpu';
 let cpuGflops = 0;
+let loseInNextUnit = false;
 
 async function openDevice(): Promise<{ adapter: GPUAdapter; device: GPUDevice }> {
   if (!navigator.gpu) throw new Error('this browser has no WebGPU (navigator.gpu is missing)');
@@ -97,7 +98,13 @@ export const gpu = {
       device = (await openDevice()).device;
       context = gpuContext(device, tuning, pacer);
     }
-    return Promise.race([kernel(context, inputs, unit.params), lost!]);
+    const running = Promise.race([kernel(context, inputs, unit.params), lost!]);
+    if (loseInNextUnit) {
+      loseInNextUnit = false;
+      const doomed = device;
+      setTimeout(() => doomed.destroy(), 0); // mid-unit, as a driver reset would land
+    }
+    return running;
   },
 
   /** The most of its time the GPU may be busy, 0.05 to 1. */
@@ -111,8 +118,8 @@ export const gpu = {
     return pacer.busyShare(now - windowMs, now);
   },
 
-  /** Loses the device on purpose, as a driver reset would (tests, and the page's debug handle). */
+  /** Loses the device on purpose in the middle of the next unit, as a driver reset would (tests, and the page's debug handle). */
   loseDevice() {
-    device?.destroy();
+    loseInNextUnit = true;
   },
 };
