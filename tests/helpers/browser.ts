@@ -35,6 +35,7 @@ export async function openContributePage(browser: Browser, url: string, opts: { 
   await page.addInitScript(watchLongTasks);
   if (opts.init) await page.addInitScript(opts.init);
   await page.goto(url);
+  await page.waitForFunction(() => (window as any).supernet); // the page's module has run (it awaits /api/me first)
   if (opts.email) {
     await page.fill('#email', opts.email);
     await page.fill('#password', 'correct horse battery');
