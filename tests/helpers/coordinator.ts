@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { startCoordinator, type Coordinator } from '../../server/coordinator.ts';
+import { inject } from 'vitest';
 import { freshPostgresUrl, type StoreKind } from './stores.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
@@ -15,10 +16,14 @@ export interface StoreEnv {
   DATABASE_URL?: string;
 }
 
-/** A fresh data directory, and a fresh PostgreSQL database when the store is postgres. */
+/**
+ * A fresh data directory, and a fresh PostgreSQL database when the store is postgres. The
+ * PGlite store in it is a copy of the one tests/global-setup.ts migrated (5 s saved per store).
+ */
 export async function storeEnv(store: StoreKind): Promise<StoreEnv> {
   const env: StoreEnv = { SUPERNET_DATA: mkdtempSync(join(tmpdir(), 'supernet-test-')) };
   if (store === 'postgres') env.DATABASE_URL = await freshPostgresUrl();
+  else cpSync(inject('pgliteTemplate'), join(env.SUPERNET_DATA, 'pglite'), { recursive: true });
   return env;
 }
 
