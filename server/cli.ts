@@ -1,18 +1,10 @@
 import { parseArgs } from 'node:util';
-import { startAgent } from './agent/main.ts';
-import { loadConfig } from './config.ts';
-import { startCoordinator } from './coordinator.ts';
-import { ConfigError } from './errors.ts';
-import { randomUUID, createPrivateKey } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { inTransaction, openStore, type Db } from './db/index.ts';
-import { assertStoreFree } from './db/lock.ts';
-import { exportLedger, keyFile, loadOrCreateKey, publicPem, verifyLedgerDb, verifyLedgerFile } from './ledger/checkpoint.ts';
-import { microPerCredit, toCredits } from './ledger/credit.ts';
-import { openAccount, transfer, treasury, userAccount } from './ledger/ledger.ts';
-import { walletOf } from './ledger/views.ts';
 import { devCommands, devHelp, describeFailure } from './cli-dev.ts';
+import { ConfigError } from './errors.ts';
+
+// Each command loads only what it needs: the coordinator, the agent (Dawn) and the store are
+// imported when their command runs, so the developer's commands start in a fraction of a second.
+const adminCommands = new Set(['mint', 'verify-ledger', 'export-ledger', 'ledger-key']);
 
 const help = `supernet — a volunteer GPU compute network
 
@@ -50,6 +42,7 @@ async function main(argv: string[]) {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') return void console.log(help);
   if (command === 'serve') {
+    const [{ startCoordinator }, { loadConfig }] = await Promise.all([import('./coordinator.ts'), import('./config.ts')]);
     const coordinator = await startCoordinator(loadConfig());
     const store = coordinator.deps.config.databaseUrl ? 'PostgreSQL' : `PGlite in ${coordinator.deps.config.dataDir}`;
     console.log(`Supernet coordinator on ${coordinator.url} (store: ${store})`);
@@ -71,6 +64,7 @@ async function main(argv: string[]) {
     if (!url) fail('agent needs the coordinator: --url http://host:8787 (or SUPERNET_URL).', 2);
     const slots = values.slots === undefined ? undefined : Number(values.slots);
     if (slots !== undefined && !(Number.isInteger(slots) && slots >= 1 && slots <= 8)) fail('--slots takes a whole number from 1 to 8.', 2);
+    const { startAgent } = await import('./agent/main.ts');
     const runtime = await startAgent({ url, key: values.key ?? process.env.SUPERNET_KEY, name: values.name, slots, ask, throttle: throttle === undefined ? undefined : throttle / 100 });
     const stop = () => {
       runtime.stop();
@@ -80,11 +74,12 @@ async function main(argv: string[]) {
     process.on('SIGTERM', stop);
     return;
   }
-  if (command in admin) return admin[command as keyof typeof admin](rest);
-  if (command in devCommands) {
+  if (adminCommands.has(command) || command in devCommands) {
     try {
-      process.exitCode = await devCommands[command]!(rest);
+      if (adminCommands.has(command)) await (await import('./cli-admin.ts')).admin[command]!(rest);
+      else process.exitCode = await devCommands[command]!(rest);
     } catch (err) {
+      if (err instanceof ConfigError) fail(err.message, 2);
       const { code, message } = describeFailure(err);
       console.error(`supernet: ${message}`);
       process.exitCode = code;
@@ -93,60 +88,6 @@ async function main(argv: string[]) {
   }
   fail(`unknown command "${command}": run supernet --help.`, 2);
 }
-
-/** Opens the configured store for an admin command, runs `work`, closes it. */
-async function withStore<T>(doing: string, work: (db: Db, dataDir: string) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  if (!config.databaseUrl) assertStoreFree(config.dataDir, doing);
-  const db = await openStore(config);
-  try {
-    return await work(db, config.dataDir);
-  } finally {
-    await db.destroy();
-  }
-}
-
-const admin = {
-  async mint(args: string[]) {
-    const { values } = parseArgs({ args, options: { to: { type: 'string' }, amount: { type: 'string' }, memo: { type: 'string' } } });
-    const amount = Number(values.amount);
-    if (!values.to || !(amount > 0)) fail('mint needs --to EMAIL|ID and --amount CREDITS (a positive number).', 2);
-    const micro = Math.round(amount * microPerCredit);
-    await withStore('mint', async (db) => {
-      const account = await db.selectFrom('accounts').select(['id', 'email']).where(/^[0-9a-f-]{36}$/.test(values.to!) ? 'id' : 'email', '=', values.to!.toLowerCase()).executeTakeFirst();
-      if (!account) fail(`no account "${values.to}".`);
-      await inTransaction(db, async (trx) => {
-        await openAccount(trx, userAccount(account.id), 'user', { accountId: account.id });
-        await transfer(trx, { id: `mint:${randomUUID()}`, debit: treasury, credit: userAccount(account.id), amount: micro, code: 'mint', memo: values.memo ?? null });
-      });
-      console.log(`Minted ${toCredits(micro)} credits to ${account.email}; balance now ${(await walletOf(db, account.id)).available}.`);
-    });
-  },
-  async 'verify-ledger'(args: string[]) {
-    const { values } = parseArgs({ args, options: { file: { type: 'string' }, 'public-key': { type: 'string', multiple: true } } });
-    const config = loadConfig();
-    const trusted = (values['public-key'] ?? []).map((path) => readFileSync(path, 'utf8'));
-    const own = join(config.dataDir, keyFile);
-    if (!trusted.length && existsSync(own)) trusted.push(publicPem(createPrivateKey(readFileSync(own))));
-    if (!trusted.length) fail(`no key to check checkpoints with: give --public-key FILE (the output of supernet ledger-key), or run where ${own} is.`, 2);
-    const verdict = values.file ? await verifyLedgerFile(values.file, trusted) : await withStore('verify the ledger', (db) => verifyLedgerDb(db, trusted));
-    for (const p of verdict.problems) console.log(`problem: ${p}`);
-    console.log(`${verdict.ok ? 'ledger OK' : 'ledger BROKEN'}: ${verdict.transfers} transfers, ${verdict.checkpoints} signed checkpoints${verdict.ok ? '' : `, ${verdict.problems.length} problems`}.`);
-    process.exitCode = verdict.ok ? 0 : 1;
-  },
-  async 'export-ledger'(args: string[]) {
-    const { values } = parseArgs({ args, options: { out: { type: 'string' } } });
-    if (!values.out) fail('export-ledger needs --out FILE.', 2);
-    const lines: string[] = [];
-    const counts = await withStore('export the ledger', (db) => exportLedger(db, (line) => lines.push(line)));
-    writeFileSync(values.out, lines.join('\n') + '\n');
-    console.log(`Wrote ${counts.transfers} transfers and ${counts.checkpoints} checkpoints to ${values.out}.`);
-  },
-  async 'ledger-key'() {
-    const config = loadConfig();
-    process.stdout.write(publicPem(loadOrCreateKey(config.dataDir)));
-  },
-};
 
 main(process.argv.slice(2)).catch((err) => {
   if (err instanceof ConfigError) fail(err.message, 2);
