@@ -43,15 +43,14 @@ describe.each(storeKinds)('faults (%s)', (store) => {
     const orphaned = await leasedBy();
     expect(orphaned.length).toBeGreaterThan(0);
 
-    await agentFor(coordinator.url, 'rescuer1', children);
-    await agentFor(coordinator.url, 'rescuer2', children);
+    await Promise.all([agentFor(coordinator.url, 'rescuer1', children), agentFor(coordinator.url, 'rescuer2', children)]);
     const done = await dev.waitForJob(job.id);
     expect(done.state).toBe('done');
     const states = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', orphaned).execute();
     expect(states.every((s) => s.state === 'expired')).toBe(true);
     const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
     expectClose(result, randomSpecReference(1024, 256, 1024, 5), 256);
-  });
+  }, 180_000); // three agents start one after another (Dawn, autotune): slow beside other tests
 
   it('the coordinator SIGKILLed and restarted mid-job: the job completes, nothing lost, no unit verified twice, agents reconnect', async () => {
     const env = { ...(await storeEnv(store)), PORT: String(await freePort()), SUPERNET_LEASE_TTL_MS: '3000' };
@@ -95,5 +94,5 @@ describe.each(storeKinds)('faults (%s)', (store) => {
       expect(holders.length).toBeGreaterThanOrEqual(1);
       expect(new Set(holders).size).toBe(holders.length);
     }
-  });
+  }, 180_000);
 });

@@ -91,5 +91,5 @@ describe.each(storeKinds)('verify-ledger (%s)', (store) => {
     out = await runCli(['verify-ledger'], env);
     expect(out.output).toMatch(/checkpoint at seq \d+ is not signed by a trusted key/);
     expect(out.output).toMatch(/names a transfer that is not there/);
-  });
+  }, 240_000); // fourteen runs of the CLI, each opening the store: ~3 s apiece alone, far more beside other tests
 });
