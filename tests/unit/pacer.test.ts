@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Pacer } from '../../shaders/pacer.ts';
 
 describe('the throttle (Pacer)', () => {
-  it('rests busy·(1−s)/s after a dispatch, less the idle time since; banks nothing; measures the busy share', async () => {
+  it('rests busy·(1−s)/s after a dispatch, less the idle time since; banks at most a second of idle; measures the busy share', async () => {
     let now = 0;
     const pacer = new Pacer(() => now);
     const slept: number[] = [];
@@ -23,13 +23,26 @@ describe('the throttle (Pacer)', () => {
       now = 340; // 40 ms idle anyway (an upload): 60 ms left to rest
       await pacer.rest();
       pacer.busy(400, 500);
-      now = 5000; // a long idle spell…
+      now = 700; // 200 ms idle (an upload, the next unit): 100 pays the debt, 100 is banked…
       await pacer.rest();
-      pacer.busy(5000, 5100); // …buys no burst: the next dispatch still owes its rest
-      now = 5100;
+      pacer.busy(700, 800);
+      now = 800;
+      await pacer.rest(); // …and pays the next dispatch's rest
+      pacer.busy(800, 900);
+      now = 900;
       await pacer.rest();
       expect(slept).toEqual([100, 60, 100]);
-      expect(pacer.busyShare(0, 600)).toBeCloseTo(0.5, 5);
+      expect(pacer.busyShare(0, 1000)).toBeCloseTo(0.5, 5); // the gap was not lost: 500 busy of 1000
+      now = 60_000; // a long idle spell buys at most bankMsMax of rest: ten 100 ms dispatches…
+      for (let i = 0; i < 10; i++) {
+        await pacer.rest();
+        pacer.busy(now, (now += 100));
+      }
+      await pacer.rest();
+      expect(slept).toHaveLength(3);
+      pacer.busy(now, (now += 100)); // …then rest is owed again
+      await pacer.rest();
+      expect(slept).toEqual([100, 60, 100, 100]);
       pacer.share = 0.25;
       pacer.busy(5200, 5300);
       now = 5300;
