@@ -24,7 +24,10 @@ export type UnitKernel = (gpu: GpuContext, inputs: Uint8Array[], params: Record<
 export const kernels: Record<string, UnitKernel> = {
   async matmul(gpu, [a, b]) {
     if (!a || !b) throw new Error('a matmul unit needs two inputs: the A panel and the B panel');
-    const c = await matmulGpu(gpu.device, parseNpy(a), parseNpy(b), { config: gpu.matmul, dispatchFlopsMax: gpu.dispatchFlopsMax, pacer: gpu.pacer });
+    const [ma, mb] = [parseNpy(a), parseNpy(b)];
+    // Float16 panels (a job of precision f16) go to the f16 kernel; its sums are float32 too.
+    const precision = ma.dtype === 'f2' && mb.dtype === 'f2' ? 'f16' : 'f32';
+    const c = await matmulGpu(gpu.device, ma, mb, { config: gpu.matmul, precision, dispatchFlopsMax: gpu.dispatchFlopsMax, pacer: gpu.pacer });
     return encodeNpy(c);
   },
 };

@@ -1,6 +1,7 @@
 /**
- * `.npy` (NumPy format 1.0-3.0) for 2-D float32 matrices, the way tensors travel.
- * Isomorphic: no Node APIs, so the browser node and the agent use it too.
+ * `.npy` (NumPy format 1.0-3.0) for 2-D float32 matrices, the way tensors travel, and float16
+ * ('<f2') ones, the half-size panels of f16 jobs. Isomorphic: no Node APIs, so the browser
+ * node and the agent use it too.
  */
 
 export class NpyError extends Error {}
@@ -8,12 +9,18 @@ export class NpyError extends Error {}
 export interface Matrix {
   rows: number;
   cols: number;
+  /** The values; a float16 file's are widened, exactly. */
   data: Float32Array;
+  /** 'f2' where the file held float16. */
+  dtype?: Dtype;
 }
+
+export type Dtype = 'f4' | 'f2';
+const dtypeBytes = { f4: 4, f2: 2 } as const;
 
 const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-/** Reads a C-order little-endian float32 2-D `.npy`; says what is wrong otherwise. */
+/** Reads a C-order little-endian float32 (or float16) 2-D `.npy`; says what is wrong otherwise. */
 export function parseNpy(bytes: Uint8Array): Matrix {
   if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) {
     throw new NpyError('not a .npy file (it does not start with \\x93NUMPY); save arrays with numpy.save');
@@ -29,7 +36,8 @@ export function parseNpy(bytes: Uint8Array): Matrix {
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (descr === undefined || fortran === undefined || shapeText === undefined) throw new NpyError('.npy header is malformed');
-  if (descr !== '<f4') throw new NpyError(`.npy dtype is ${descr}; float32 ('<f4') is required: convert with a.astype(numpy.float32)`);
+  if (descr !== '<f4' && descr !== '<f2') throw new NpyError(`.npy dtype is ${descr}; float32 ('<f4') is required: convert with a.astype(numpy.float32)`);
+  const dtype: Dtype = descr === '<f2' ? 'f2' : 'f4';
   if (fortran === 'True') throw new NpyError('.npy is in Fortran order; save a C-contiguous array (numpy.ascontiguousarray)');
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
   if (shape.length !== 2 || shape.some((d) => !Number.isSafeInteger(d) || d < 1)) {
@@ -37,26 +45,82 @@ export function parseNpy(bytes: Uint8Array): Matrix {
   }
   const [rows, cols] = shape as [number, number];
   const dataStart = headerStart + headerLen;
-  const expected = rows * cols * 4;
+  const expected = rows * cols * dtypeBytes[dtype];
   if (bytes.length - dataStart !== expected) {
-    throw new NpyError(`.npy data is ${bytes.length - dataStart} bytes where shape (${rows}, ${cols}) float32 needs ${expected}: the file is truncated or damaged`);
+    throw new NpyError(`.npy data is ${bytes.length - dataStart} bytes where shape (${rows}, ${cols}) ${dtype === 'f2' ? 'float16' : 'float32'} needs ${expected}: the file is truncated or damaged`);
   }
   const data = new Float32Array(rows * cols);
-  new Uint8Array(data.buffer).set(bytes.subarray(dataStart));
-  return { rows, cols, data };
+  if (dtype === 'f4') {
+    new Uint8Array(data.buffer).set(bytes.subarray(dataStart));
+    return { rows, cols, data };
+  }
+  const halves = new Uint16Array(rows * cols);
+  new Uint8Array(halves.buffer).set(bytes.subarray(dataStart));
+  for (let i = 0; i < halves.length; i++) data[i] = halfToFloat(halves[i]!);
+  return { rows, cols, data, dtype };
 }
 
-/** Writes a float32 matrix as `.npy` version 1.0, header padded to 64 bytes. */
-export function encodeNpy({ rows, cols, data }: Matrix): Uint8Array {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
+/** Writes a matrix as `.npy` version 1.0, header padded to 64 bytes: float32, or float16 (rounded to nearest even). */
+export function encodeNpy({ rows, cols, data }: Matrix, dtype: Dtype = 'f4'): Uint8Array {
+  const body = dtype === 'f2' ? new Uint8Array(toHalves(data).buffer) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  let header = `{'descr': '<${dtype}', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
   const unpadded = 10 + header.length + 1;
   header += ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
-  const out = new Uint8Array(10 + header.length + data.byteLength);
+  const out = new Uint8Array(10 + header.length + body.byteLength);
   out.set(magic);
   out[6] = 1;
   out[7] = 0;
   new DataView(out.buffer).setUint16(8, header.length, true);
   out.set(new TextEncoder().encode(header), 10);
-  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
+  out.set(body, 10 + header.length);
+  return out;
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE binary16 bits to the number, exactly. */
+export function halfToFloat(h: number): number {
+  const exponent = (h >> 10) & 0x1f, fraction = h & 0x3ff;
+  const sign = h & 0x8000 ? -1 : 1;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 31) return fraction ? NaN : sign * Infinity;
+  return sign * (1024 + fraction) * 2 ** (exponent - 25);
+}
+
+/** A float32 to binary16 bits, rounded to nearest even (overflow to ±∞), as GPUs convert. */
+export function floatToHalf(x: number): number {
+  f32[0] = x;
+  const bits = u32[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = (bits >>> 23) & 0xff, mantissa = bits & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
+  const e = exponent - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign; // below half the smallest subnormal: zero
+    const m = mantissa | 0x800000, shift = 14 - e;
+    const half = 1 << (shift - 1), rest = m & ((1 << shift) - 1);
+    let out = m >>> shift;
+    if (rest > half || (rest === half && out & 1)) out++;
+    return sign | out;
+  }
+  let out = (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && out & 1)) out++; // a carry into the exponent is right, up to ∞
+  return sign | out;
+}
+
+/** The matrix with every element rounded to the nearest float16: what an f16 kernel multiplies. */
+export function roundedToHalf(m: Matrix): Matrix {
+  const data = new Float32Array(m.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = halfToFloat(floatToHalf(m.data[i]!));
+  return { rows: m.rows, cols: m.cols, data, dtype: 'f2' };
+}
+
+/** Every element as binary16 bits. */
+export function toHalves(data: Float32Array): Uint16Array {
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = floatToHalf(data[i]!);
   return out;
 }

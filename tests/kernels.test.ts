@@ -6,7 +6,8 @@ import { openDawnDevice, type DawnDevice } from '../server/agent/dawn.ts';
 import { tuningFile, tuningFor } from '../server/agent/tuning-cache.ts';
 import { randomMatrix } from '../server/workloads/random.ts';
 import { autotuneMatmul } from '../shaders/matmul/autotune.ts';
-import { matmulCandidates, matmulConfigNaive, matmulGpu, type MatmulStats } from '../shaders/matmul/index.ts';
+import { matmulCandidates, matmulConfigF16, matmulConfigNaive, matmulGpu, type MatmulStats } from '../shaders/matmul/index.ts';
+import { roundedToHalf } from '../shaders/npy.ts';
 import { matmulReference } from '../shaders/matmul/reference.ts';
 import { awkwardShapes } from './helpers/shapes.ts';
 import { expectClose } from './helpers/matrices.ts';
@@ -28,6 +29,31 @@ describe('matmul kernels on Dawn (SwiftShader)', () => {
       }
     });
   }
+
+  it('with precision f16 (on SwiftShader, the packed kernel), multiplies the float16-rounded inputs, summing in float32, on awkward shapes', async () => {
+    expect(matmulConfigF16(gpu.device).kernel).toBe(gpu.device.features.has('shader-f16') ? 'block8x8f16' : 'block8x8f16packed');
+    for (const [m, k, n] of awkwardShapes) {
+      const a = randomMatrix(m, k, m * 31 + k);
+      const b = randomMatrix(k, n, n * 17 + k);
+      const got = await matmulGpu(gpu.device, a, b, { precision: 'f16', dispatchFlopsMax: 2 * m * n * 64 });
+      expectClose(got, matmulReference(roundedToHalf(a), roundedToHalf(b)), k);
+    }
+    // It is the rounded product, not the float32 one: at K = 1000 the two differ far beyond float32 noise.
+    const a = randomMatrix(16, 1000, 3), b = randomMatrix(1000, 16, 4);
+    const got = await matmulGpu(gpu.device, a, b, { precision: 'f16' });
+    const exact = matmulReference(a, b);
+    const gap = Math.max(...got.data.map((v, i) => Math.abs(v - exact.data[i]!)));
+    expect(gap).toBeGreaterThan(1e-4 * Math.max(...exact.data.map(Math.abs)));
+  });
+
+  it('the packed and the native f16 kernels give the same numbers (native only where the adapter has shader-f16: a real GPU, not SwiftShader)', async (ctx) => {
+    const a = randomMatrix(200, 300, 5), b = randomMatrix(300, 100, 6);
+    const packed = await matmulGpu(gpu.device, a, b, { config: { kernel: 'block8x8f16packed', wg: [8, 8] } });
+    expectClose(packed, matmulReference(roundedToHalf(a), roundedToHalf(b)), 300);
+    if (!gpu.device.features.has('shader-f16')) return ctx.skip();
+    const native = await matmulGpu(gpu.device, a, b, { config: { kernel: 'block8x8f16', wg: [8, 8] } });
+    expect(Array.from(native.data)).toEqual(Array.from(packed.data));
+  });
 
   it('gives the same product when split over K into many dispatches, and counts them', async () => {
     const a = randomMatrix(40, 300, 1);

@@ -2,7 +2,7 @@
 // the Node side (bench/matmul.ts, tests/kernels-chromium.test.ts) drives it with Playwright.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
-import { matmulConfigNaive, matmulGpu, type MatmulConfig, type MatmulStats } from '../../shaders/matmul/index.ts';
+import { matmulConfigNaive, matmulGpu, usefulFeatures, type MatmulConfig, type MatmulStats } from '../../shaders/matmul/index.ts';
 import { autotuneMatmul } from '../../shaders/matmul/autotune.ts';
 import { randomMatrix } from '../../server/workloads/random.ts';
 import { timeRuns, type Impl } from '../timing.ts';
@@ -14,7 +14,7 @@ async function init() {
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) throw new Error('no WebGPU adapter');
   adapterName = [adapter.info.vendor, adapter.info.architecture, adapter.info.description].filter(Boolean).join(' ');
-  device = await adapter.requestDevice({ requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [], requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize } });
+  device = await adapter.requestDevice({ requiredFeatures: usefulFeatures(adapter), requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize } });
   await tf.setBackend('webgpu');
   await tf.ready();
   document.getElementById('status')!.textContent = `ready: ${adapterName}`;

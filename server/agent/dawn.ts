@@ -1,4 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
+import { usefulFeatures } from '../../shaders/matmul/configs.ts';
 
 /**
  * WebGPU in Node through Dawn (the `webgpu` package).
@@ -38,7 +39,7 @@ export async function openDawnDevice(): Promise<DawnDevice> {
   }
   const device = await adapter.requestDevice({
     label: 'supernet-agent',
-    requiredFeatures: adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [],
+    requiredFeatures: usefulFeatures(adapter),
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,

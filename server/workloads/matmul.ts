@@ -19,12 +19,18 @@ const dim = z.number().int().min(1).max(16384);
 /** Rows and columns of C per unit. 128² keeps a unit near 2·128²·K FLOPs: 34 MFLOP at K=1024. */
 export const tileDefault = 128;
 const tile = z.number().int().min(8).max(2048).optional();
+/**
+ * 'f16': A and B are rounded to float16 (nearest even) when the job is sharded, panels travel
+ * at half the bytes, and kernels read halves and sum in float32. C = A₁₆·B₁₆ to float32
+ * accuracy, so Freivalds' check and replica agreement hold as they are (tests/unit/freivalds.test.ts).
+ */
+const precision = z.enum(['f32', 'f16']).optional();
 const elementsMax = 2 ** 26; // 256 MiB of float32 per matrix
 const unitsMax = 20_000;
 
 export const matmulSpec = z.union([
-  z.object({ a: sha, b: sha, tile }).strict(),
-  z.object({ random: z.object({ m: dim, k: dim, n: dim, seed: z.number().int().min(0).max(2 ** 32 - 1) }).strict(), tile }).strict(),
+  z.object({ a: sha, b: sha, tile, precision }).strict(),
+  z.object({ random: z.object({ m: dim, k: dim, n: dim, seed: z.number().int().min(0).max(2 ** 32 - 1) }).strict(), tile, precision }).strict(),
 ]);
 export type MatmulSpec = z.infer<typeof matmulSpec>;
 
@@ -34,6 +40,7 @@ export interface MatmulUnitParams {
   rows: number;
   cols: number;
   k: number;
+  precision: 'f32' | 'f16';
 }
 
 /**
@@ -84,9 +91,9 @@ const bands = (size: number, step: number) => Array.from({ length: Math.ceil(siz
 
 export const matmul: Workload<MatmulSpec> = {
   kind: 'matmul',
-  description: 'C = A·B for float32 matrices given as .npy blobs (or made from a seed). The result is C as a float32 .npy.',
+  description: 'C = A·B for float32 matrices given as .npy blobs (or made from a seed); precision "f16" rounds A and B to float16 (half the bytes to move, sums still float32). The result is C as a float32 .npy.',
   specSchema: matmulSpec,
-  examples: [{ random: { m: 256, k: 512, n: 384, seed: 1 } }, { random: { m: 64, k: 64, n: 64, seed: 7 }, tile: 32 }],
+  examples: [{ random: { m: 256, k: 512, n: 384, seed: 1 } }, { random: { m: 64, k: 64, n: 64, seed: 7 }, tile: 32 }, { random: { m: 128, k: 256, n: 128, seed: 3 }, precision: 'f16' }],
 
   async shard(spec, blobs, accountId) {
     const [a, b] = await inputs(spec, blobs);
@@ -95,33 +102,35 @@ export const matmul: Workload<MatmulSpec> = {
     }
     const m = a.rows, k = a.cols, n = b.cols;
     const t = spec.tile ?? tileDefault;
+    const dtype = spec.precision === 'f16' ? 'f2' : 'f4';
     const rowBands = bands(m, t), colBands = bands(n, t);
     if (rowBands.length * colBands.length > unitsMax) throw badRequest(`That makes over ${unitsMax} units: choose a larger spec.tile.`);
     const aPanels: string[] = [];
     for (const [r0, r1] of rowBands) {
       const panel = { rows: r1 - r0, cols: k, data: a.data.subarray(r0 * k, r1 * k) };
-      aPanels.push((await blobs.put(encodeNpy(panel), accountId)).sha256);
+      aPanels.push((await blobs.put(encodeNpy(panel, dtype), accountId)).sha256);
     }
     const bPanels: string[] = [];
     for (const [c0, c1] of colBands) {
       const cols = c1 - c0;
       const data = new Float32Array(k * cols);
       for (let p = 0; p < k; p++) data.set(b.data.subarray(p * n + c0, p * n + c1), p * cols);
-      bPanels.push((await blobs.put(encodeNpy({ rows: k, cols, data }), accountId)).sha256);
+      bPanels.push((await blobs.put(encodeNpy({ rows: k, cols, data }, dtype), accountId)).sha256);
     }
     const units = rowBands.flatMap(([r0, r1], i) =>
       colBands.map(([c0, c1], j) => {
-        const params: MatmulUnitParams = { row0: r0, col0: c0, rows: r1 - r0, cols: c1 - c0, k };
+        const params: MatmulUnitParams = { row0: r0, col0: c0, rows: r1 - r0, cols: c1 - c0, k, precision: spec.precision ?? 'f32' };
         return { params: { ...params }, inputs: [aPanels[i]!, bPanels[j]!], flops: 2 * params.rows * params.cols * k };
       }),
     );
-    return { plan: { m, k, n, tile: t }, units, flops: 2 * m * k * n };
+    return { plan: { m, k, n, tile: t, precision: spec.precision ?? 'f32' }, units, flops: 2 * m * k * n };
   },
 
   malformed(params, result) {
     const { rows, cols } = params as unknown as MatmulUnitParams;
     try {
       const c = parseNpy(result);
+      if (c.dtype === 'f2') return 'the result is float16; C is float32 at every precision';
       return c.rows === rows && c.cols === cols ? null : `the result is ${c.rows}×${c.cols}, the unit asked for ${rows}×${cols}`;
     } catch (err) {
       return `the result is not a float32 .npy (${(err as Error).message})`;

@@ -6,6 +6,11 @@
 // variable: SwiftShader spills arrays indexed in loops to memory, and Tint does not unroll.
 // A dispatch adds rows [k0, k1) of the product into C; when k0 > 0 it starts from C's value,
 // so a long product is split over K into dispatches that each stay short (GPU watchdogs).
+//
+// A and B come through loadA/loadB, declared by the inputs file the runner puts before this
+// one (configs.ts): float32 (inputs-f32.wgsl), or float16 read as f16 (inputs-f16.wgsl, where
+// the adapter has shader-f16) or unpacked from u32 pairs (inputs-f16-packed.wgsl, anywhere).
+// Sums are float32 in every case.
 
 struct Dims {
   m: u32,
@@ -18,8 +23,6 @@ struct Dims {
 override wgX: u32 = 8;
 override wgY: u32 = 8;
 
-@group(0) @binding(0) var<storage, read> a: array<vec4f>;
-@group(0) @binding(1) var<storage, read> b: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> c: array<vec4f>;
 @group(0) @binding(3) var<uniform> dims: Dims;
 
@@ -59,19 +62,19 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
     c71 = c[(row + 7u) * n4 + col + 1u];
   }
   for (var kk = dims.k0 / 4u; kk < dims.k1 / 4u; kk++) {
-    let a0 = a[(row + 0u) * k4 + kk];
-    let a1 = a[(row + 1u) * k4 + kk];
-    let a2 = a[(row + 2u) * k4 + kk];
-    let a3 = a[(row + 3u) * k4 + kk];
-    let a4 = a[(row + 4u) * k4 + kk];
-    let a5 = a[(row + 5u) * k4 + kk];
-    let a6 = a[(row + 6u) * k4 + kk];
-    let a7 = a[(row + 7u) * k4 + kk];
+    let a0 = loadA((row + 0u) * k4 + kk);
+    let a1 = loadA((row + 1u) * k4 + kk);
+    let a2 = loadA((row + 2u) * k4 + kk);
+    let a3 = loadA((row + 3u) * k4 + kk);
+    let a4 = loadA((row + 4u) * k4 + kk);
+    let a5 = loadA((row + 5u) * k4 + kk);
+    let a6 = loadA((row + 6u) * k4 + kk);
+    let a7 = loadA((row + 7u) * k4 + kk);
     let b0 = (kk * 4u) * n4 + col;
-    let b00 = b[b0 + 0u * n4 + 0u]; let b01 = b[b0 + 0u * n4 + 1u];
-    let b10 = b[b0 + 1u * n4 + 0u]; let b11 = b[b0 + 1u * n4 + 1u];
-    let b20 = b[b0 + 2u * n4 + 0u]; let b21 = b[b0 + 2u * n4 + 1u];
-    let b30 = b[b0 + 3u * n4 + 0u]; let b31 = b[b0 + 3u * n4 + 1u];
+    let b00 = loadB(b0 + 0u * n4 + 0u); let b01 = loadB(b0 + 0u * n4 + 1u);
+    let b10 = loadB(b0 + 1u * n4 + 0u); let b11 = loadB(b0 + 1u * n4 + 1u);
+    let b20 = loadB(b0 + 2u * n4 + 0u); let b21 = loadB(b0 + 2u * n4 + 1u);
+    let b30 = loadB(b0 + 3u * n4 + 0u); let b31 = loadB(b0 + 3u * n4 + 1u);
     c00 += a0.x * b00 + a0.y * b10 + a0.z * b20 + a0.w * b30;
     c01 += a0.x * b01 + a0.y * b11 + a0.z * b21 + a0.w * b31;
     c10 += a1.x * b00 + a1.y * b10 + a1.z * b20 + a1.w * b30;

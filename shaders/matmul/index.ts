@@ -1,6 +1,6 @@
-import type { Matrix } from '../npy.ts';
+import { toHalves, type Matrix } from '../npy.ts';
 import type { Pacer } from '../pacer.ts';
-import { matmulConfigDefault, matmulKernels, type MatmulConfig } from './configs.ts';
+import { matmulConfigDefault, matmulConfigF16, matmulKernels, type MatmulConfig } from './configs.ts';
 
 export * from './configs.ts';
 
@@ -26,7 +26,13 @@ export interface MatmulStats {
 }
 
 export interface MatmulOptions {
+  /** The kernel for float32 inputs (autotune's choice). */
   config?: MatmulConfig;
+  /**
+   * 'f16': A and B go to the GPU as float16 (their values rounded to nearest even, exact for
+   * float16 panels) and C is summed in float32; the kernel is matmulConfigF16's.
+   */
+  precision?: 'f32' | 'f16';
   dispatchFlopsMax?: number;
   /** Filled in with what the run did. */
   stats?: MatmulStats;
@@ -50,11 +56,12 @@ function pipelineFor(device: GPUDevice, { kernel, wg }: MatmulConfig): GPUComput
   return pipeline;
 }
 
-/** Copies `m` into a zeroed rows×cols matrix (no copy when it already has that shape). */
-function padded(m: Matrix, rows: number, cols: number): Float32Array {
-  if (m.rows === rows && m.cols === cols) return m.data;
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < m.rows; r++) out.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), r * cols);
+/** Copies `m` into a zeroed rows×cols matrix (no copy when it already has that shape), as float16 bits for f16 kernels. */
+function padded(m: Matrix, rows: number, cols: number, input: 'f32' | 'f16'): Float32Array | Uint16Array {
+  const data = input === 'f16' ? toHalves(m.data) : m.data;
+  if (m.rows === rows && m.cols === cols) return data;
+  const out = input === 'f16' ? new Uint16Array(rows * cols) : new Float32Array(rows * cols);
+  for (let r = 0; r < m.rows; r++) out.set(data.subarray(r * m.cols, (r + 1) * m.cols), r * cols);
   return out;
 }
 
@@ -62,7 +69,7 @@ const roundUp = (x: number, step: number) => Math.ceil(x / step) * step;
 
 export async function matmulGpu(device: GPUDevice, a: Matrix, b: Matrix, options: MatmulOptions = {}): Promise<Matrix> {
   if (a.cols !== b.rows) throw new Error(`cannot multiply ${a.rows}×${a.cols} by ${b.rows}×${b.cols}`);
-  const config = options.config ?? matmulConfigDefault;
+  const config = options.precision === 'f16' ? matmulConfigF16(device) : (options.config ?? matmulConfigDefault);
   const kernel = matmulKernels[config.kernel];
   const m = a.rows, k = a.cols, n = b.cols;
   const [mp, kp, np] = kernel.padded ? [roundUp(m, kernel.rows), roundUp(k, 4), roundUp(n, kernel.cols)] : [m, k, n];
@@ -80,7 +87,7 @@ export async function matmulGpu(device: GPUDevice, a: Matrix, b: Matrix, options
   device.pushErrorScope('out-of-memory');
   try {
     const S = GPUBufferUsage;
-    const dataA = padded(a, mp, kp), dataB = padded(b, kp, np);
+    const dataA = padded(a, mp, kp, kernel.input), dataB = padded(b, kp, np, kernel.input);
     const bufA = buffer('matmul/a', dataA.byteLength, S.STORAGE | S.COPY_DST);
     const bufB = buffer('matmul/b', dataB.byteLength, S.STORAGE | S.COPY_DST);
     const bufC = buffer('matmul/c', mp * np * 4, S.STORAGE | S.COPY_SRC);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { matmulReference } from '../../shaders/matmul/reference.ts';
-import { parseNpy } from '../../shaders/npy.ts';
+import { parseNpy, roundedToHalf } from '../../shaders/npy.ts';
 import { randomMatrix } from '../../server/workloads/random.ts';
 import { TestClient } from '../helpers/client.ts';
 import { spawnCli, stopChild, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
@@ -89,5 +89,21 @@ describe.each(storeKinds)('a matmul job from submission to verified result (%s)'
       .where('units.job_id', '=', submitted.id)
       .execute();
     expect(attempts.map((a) => a.state)).toEqual(Array(6).fill('valid'));
+  });
+
+  it('with precision f16: half-size float16 panels, the f16 kernel on the agents, C = A₁₆·B₁₆ in float32', async () => {
+    const dev = await TestClient.signup(coordinator.url, `dev3-${store}@example.com`);
+    await dev.useNewKey();
+    const a = randomMatrix(256, 512, 21), b = randomMatrix(512, 384, 22);
+    const spec = { a: await dev.uploadMatrix(a), b: await dev.uploadMatrix(b), precision: 'f16' };
+    const submitted = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec }, 201);
+    expect(await dev.waitForJob(submitted.id)).toMatchObject({ state: 'done', progress: { verified: 6 } });
+    const units = await coordinator.deps.db.selectFrom('units').select(['inputs', 'params']).where('job_id', '=', submitted.id).execute();
+    const panel = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/blobs/${units[0]!.inputs[0]}`)).arrayBuffer()));
+    expect(panel.dtype).toBe('f2');
+    expect(units[0]!.params).toMatchObject({ precision: 'f16' });
+    const c = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${submitted.id}/result`)).arrayBuffer()));
+    expect(c.dtype).toBeUndefined(); // C is float32
+    expectClose(c, matmulReference(roundedToHalf(a), roundedToHalf(b)), 512);
   });
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { Matrix } from '../../shaders/npy.ts';
+import { encodeNpy, parseNpy, type Matrix } from '../../shaders/npy.ts';
 import { freivaldsCheck, freivaldsTolerance } from '../../server/verify/freivalds.ts';
 
 /** A small seeded PRNG, so a failure can be replayed. */
@@ -88,6 +88,16 @@ describe("Freivalds' check", () => {
       lie.data[at] = honest + sign * delta;
       expect(Math.abs(lie.data[i * c.cols + j]! - c.data[i * c.cols + j]!), 'the planted error survives float32 rounding').toBeGreaterThan(2 * t[i]!);
       expect(freivaldsCheck(a, b, lie, randomBytes, 1).ok, `seed ${seed}`).toBe(false);
+    }
+  });
+
+  it('raises no false alarm on 2,000 honest tiles of f16 jobs: float16 panels, float32 sums', () => {
+    for (let seed = 0; seed < 2_000; seed++) {
+      const tile = honestTile(seed + 2_000_000);
+      // The panels as the coordinator stores them for an f16 job, read back as a node and the check do.
+      const [a, b] = [parseNpy(encodeNpy(tile.a, 'f2')), parseNpy(encodeNpy(tile.b, 'f2'))];
+      const c = f32Product(a, b, (['forward', 'reverse', 'pairwise', 'fma'] as const)[seed % 4]!);
+      expect(freivaldsCheck(a, b, c, randomBytes, 2).ok, `seed ${seed}`).toBe(true);
     }
   });
 

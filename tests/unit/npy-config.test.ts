@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
 import { ConfigError } from '../../server/errors.ts';
-import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
+import { encodeNpy, floatToHalf, halfToFloat, parseNpy } from '../../shaders/npy.ts';
 
 describe('.npy', () => {
   it('round-trips a float32 matrix with a 64-byte aligned header', () => {
@@ -9,6 +9,28 @@ describe('.npy', () => {
     const bytes = encodeNpy(m);
     expect((bytes.length - 15 * 4) % 64).toBe(0);
     expect(parseNpy(bytes)).toEqual(m);
+  });
+
+  it('writes and reads float16 (the panels of f16 jobs): every half round-trips, floats round to the nearest, ties to even', () => {
+    for (let h = 0; h < 0x10000; h++) {
+      const x = halfToFloat(h);
+      if (Number.isNaN(x)) expect(floatToHalf(x) & 0x7c00).toBe(0x7c00);
+      else expect(floatToHalf(x)).toBe(h);
+    }
+    // Nearest: checked against the two neighbours of the answer, over a spread of magnitudes.
+    for (let i = 0; i < 20_000; i++) {
+      const x = Math.fround((i % 2 ? -1 : 1) * Math.sin(i) * 2 ** ((i % 44) - 28));
+      const h = floatToHalf(x);
+      const err = Math.abs(halfToFloat(h) - x);
+      for (const nb of [h - 1, h + 1]) if ((nb & 0x7fff) < 0x7c00 && (nb & 0x8000) === (h & 0x8000)) expect(err).toBeLessThanOrEqual(Math.abs(halfToFloat(nb) - x));
+    }
+    expect(floatToHalf(1 + 2 ** -11)).toBe(floatToHalf(1)); // a tie goes to the even neighbour…
+    expect(floatToHalf(1 + 3 * 2 ** -11)).toBe(floatToHalf(1 + 2 ** -9)); // …up as well as down
+    expect(floatToHalf(65520)).toBe(0x7c00); // past the largest half: infinity
+    const m = { rows: 2, cols: 3, data: new Float32Array([1, -2.5, 0.1, 65504, 2 ** -24, 1e-9]) };
+    const bytes = encodeNpy(m, 'f2');
+    expect((bytes.length - 6 * 2) % 64).toBe(0); // 2 bytes an element after a 64-byte aligned header
+    expect(parseNpy(bytes)).toEqual({ rows: 2, cols: 3, dtype: 'f2', data: new Float32Array([1, -2.5, 0.0999755859375, 65504, 2 ** -24, 0]) });
   });
 
   it('says what is wrong with a 1-D array, Fortran order and a bad magic', () => {

@@ -2,7 +2,7 @@
 // units with the same kernels as the Dawn agent (shaders/kernels.ts).
 import { gpuContext, kernels, type GpuContext } from '../../shaders/kernels.ts';
 import { autotuneMatmul, type Tuning } from '../../shaders/matmul/autotune.ts';
-import { matmulKernels } from '../../shaders/matmul/configs.ts';
+import { matmulKernels, usefulFeatures } from '../../shaders/matmul/configs.ts';
 import { matmulReference } from '../../shaders/matmul/reference.ts';
 import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
 import { Pacer } from '../../shaders/pacer.ts';
@@ -39,7 +39,7 @@ async function openDevice(): Promise<{ adapter: GPUAdapter; device: GPUDevice }>
   if (!adapter) throw new Error('the browser offers no WebGPU adapter (WebGPU is off, or the GPU is blocklisted)');
   const made = await adapter.requestDevice({
     label: 'supernet-browser-node',
-    requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [],
+    requiredFeatures: usefulFeatures(adapter),
     requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
   });
   // A lost device fails the unit in hand at once (run() races this), and the next unit opens a new one.
