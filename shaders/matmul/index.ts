@@ -42,18 +42,45 @@ export interface MatmulOptions {
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
-function pipelineFor(device: GPUDevice, { kernel, wg }: MatmulConfig): GPUComputePipeline {
+function pipelineDescriptor(device: GPUDevice, { kernel, wg }: MatmulConfig): GPUComputePipelineDescriptor & { label: string } {
+  const label = `matmul/${kernel}/${wg[0]}x${wg[1]}`;
+  const module = device.createShaderModule({ label, code: matmulKernels[kernel].source });
+  const constants: Record<string, number> = matmulKernels[kernel].needs === 'subgroups' ? { wgX: wg[0] } : { wgX: wg[0], wgY: wg[1] };
+  return { label, layout: 'auto', compute: { module, entryPoint: 'main', constants } };
+}
+
+function cacheOf(device: GPUDevice) {
   let cache = pipelines.get(device);
   if (!cache) pipelines.set(device, (cache = new Map()));
-  const label = `matmul/${kernel}/${wg[0]}x${wg[1]}`;
+  return cache;
+}
+
+function pipelineFor(device: GPUDevice, config: MatmulConfig): GPUComputePipeline {
+  const cache = cacheOf(device);
+  const label = `matmul/${config.kernel}/${config.wg[0]}x${config.wg[1]}`;
   let pipeline = cache.get(label);
   if (!pipeline) {
-    const module = device.createShaderModule({ label, code: matmulKernels[kernel].source });
-    const constants: Record<string, number> = matmulKernels[kernel].needs === 'subgroups' ? { wgX: wg[0] } : { wgX: wg[0], wgY: wg[1] };
-    pipeline = device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
+    pipeline = device.createComputePipeline(pipelineDescriptor(device, config));
     cache.set(label, pipeline);
   }
   return pipeline;
+}
+
+/**
+ * Compiles the configs' pipelines at once, asynchronously (the browser and Dawn compile them on
+ * threads of their own), into the cache matmulGpu uses. A config that fails to compile is left
+ * out; matmulGpu then reports it when it is used.
+ */
+export async function compileMatmul(device: GPUDevice, configs: MatmulConfig[]): Promise<void> {
+  const cache = cacheOf(device);
+  await Promise.all(
+    configs.map(async (config) => {
+      const descriptor = pipelineDescriptor(device, config);
+      if (cache.has(descriptor.label)) return;
+      const pipeline = await device.createComputePipelineAsync(descriptor).catch(() => null);
+      if (pipeline) cache.set(descriptor.label, pipeline);
+    }),
+  );
 }
 
 /** Copies `m` into a zeroed rows×cols matrix (no copy when it already has that shape), as float16 bits for f16 kernels. */
