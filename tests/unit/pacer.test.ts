@@ -7,9 +7,10 @@ describe('the throttle (Pacer)', () => {
     const pacer = new Pacer(() => now);
     const slept: number[] = [];
     const realSetTimeout = globalThis.setTimeout;
+    let late = 0;
     globalThis.setTimeout = ((fn: () => void, ms: number) => {
       slept.push(ms);
-      now += ms;
+      now += ms + late;
       fn();
       return 0;
     }) as typeof setTimeout;
@@ -43,6 +44,13 @@ describe('the throttle (Pacer)', () => {
       pacer.busy(now, (now += 100)); // …then rest is owed again
       await pacer.rest();
       expect(slept).toEqual([100, 60, 100, 100]);
+      late = 30; // a timer that fires 30 ms late: the extra rest is banked
+      pacer.busy(now, (now += 100));
+      await pacer.rest();
+      pacer.busy(now, (now += 100));
+      late = 0;
+      await pacer.rest();
+      expect(slept.slice(-2)).toEqual([100, 70]);
       pacer.share = 0.25;
       pacer.busy(5200, 5300);
       now = 5300;
