@@ -184,7 +184,12 @@ describe('the browser node and the contribute page', () => {
     await page.evaluate(() => (window as any).supernet.node.worker.loseDevice());
     await eventually(async () => (await eventsSince(page, lostAt)).some((e) => e.event.type === 'finished' && e.event.ok === false && /lost/.test(e.event.reason ?? '')), 'the unit to fail', 20_000);
     await eventually(async () => (await eventsSince(page, lostAt)).some((e) => e.event.type === 'ack' && (e.event as any).status === 'accepted'), 'a unit accepted after the loss', 30_000);
-    const failed = await coordinator.deps.db.selectFrom('attempts').select('error').where('state', '=', 'failed').execute();
+    // The failure report travels like a result (kept, then delivered): an ack seen since the loss
+    // can be an earlier unit's, so wait for the report itself.
+    const failed = await eventually(async () => {
+      const rows = await coordinator.deps.db.selectFrom('attempts').select('error').where('state', '=', 'failed').execute();
+      return rows.length > 0 && rows;
+    }, 'the failed unit reported', 30_000);
     expect(failed.map((f) => f.error)).toEqual([expect.stringMatching(/device was lost/)]);
 
     // Hidden tab: paused; shown again: working; allowed in the background: it keeps going.
