@@ -212,7 +212,9 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
 export function describeFailure(err: unknown): { code: number; message: string } {
   if (err instanceof CliError) return { code: err.code, message: err.message };
   if (err instanceof SupernetError) return { code: exitCodes.refused, message: `${err.message} (HTTP ${err.status})` };
-  const cause = (err as { cause?: { code?: string } }).cause;
-  if (err instanceof TypeError && cause?.code) return { code: exitCodes.unreachable, message: `cannot reach the coordinator (${cause.code}): check --url or SUPERNET_URL.` };
+  // fetch fails with a TypeError whose cause says why: ECONNREFUSED, ENOTFOUND… or, for a port
+  // it will not use (1, 6000…), only "bad port".
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  if (err instanceof TypeError && cause) return { code: exitCodes.unreachable, message: `cannot reach the coordinator (${cause.code ?? cause.message}): check --url or SUPERNET_URL.` };
   return { code: exitCodes.refused, message: (err as Error).message };
 }

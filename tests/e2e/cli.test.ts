@@ -93,5 +93,7 @@ describe('the developer CLI, from a shell', () => {
     const away = await sh(`${supernet} balance --url http://127.0.0.1:${await freePort()}`, env);
     expect(away.code).toBe(4);
     expect(away.stderr).toMatch(/^supernet: cannot reach the coordinator \(ECONNREFUSED\)/);
+    const badPort = await sh(`${supernet} status some-id --url http://127.0.0.1:1`, env); // fetch refuses port 1 before connecting
+    expect(badPort).toMatchObject({ code: 4, stderr: expect.stringMatching(/^supernet: cannot reach the coordinator \(bad port\)/) });
   });
 });
