@@ -42,8 +42,11 @@ export interface MatmulOptions {
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
-function pipelineDescriptor(device: GPUDevice, { kernel, wg }: MatmulConfig): GPUComputePipelineDescriptor & { label: string } {
-  const label = `matmul/${kernel}/${wg[0]}x${wg[1]}`;
+const labelOf = ({ kernel, wg }: MatmulConfig) => `matmul/${kernel}/${wg[0]}x${wg[1]}`;
+
+function pipelineDescriptor(device: GPUDevice, config: MatmulConfig): GPUComputePipelineDescriptor {
+  const { kernel, wg } = config;
+  const label = labelOf(config);
   const module = device.createShaderModule({ label, code: matmulKernels[kernel].source });
   const constants: Record<string, number> = matmulKernels[kernel].needs === 'subgroups' ? { wgX: wg[0] } : { wgX: wg[0], wgY: wg[1] };
   return { label, layout: 'auto', compute: { module, entryPoint: 'main', constants } };
@@ -57,7 +60,7 @@ function cacheOf(device: GPUDevice) {
 
 function pipelineFor(device: GPUDevice, config: MatmulConfig): GPUComputePipeline {
   const cache = cacheOf(device);
-  const label = `matmul/${config.kernel}/${config.wg[0]}x${config.wg[1]}`;
+  const label = labelOf(config);
   let pipeline = cache.get(label);
   if (!pipeline) {
     pipeline = device.createComputePipeline(pipelineDescriptor(device, config));
@@ -75,10 +78,10 @@ export async function compileMatmul(device: GPUDevice, configs: MatmulConfig[]):
   const cache = cacheOf(device);
   await Promise.all(
     configs.map(async (config) => {
-      const descriptor = pipelineDescriptor(device, config);
-      if (cache.has(descriptor.label)) return;
-      const pipeline = await device.createComputePipelineAsync(descriptor).catch(() => null);
-      if (pipeline) cache.set(descriptor.label, pipeline);
+      const label = labelOf(config);
+      if (cache.has(label)) return;
+      const pipeline = await device.createComputePipelineAsync(pipelineDescriptor(device, config)).catch(() => null);
+      if (pipeline) cache.set(label, pipeline);
     }),
   );
 }
