@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { openBenchPage, type BenchPage } from '../bench/chromium.ts';
 import { randomMatrix } from '../server/workloads/random.ts';
-import { matmulCandidates, matmulConfigNaive, type MatmulConfig } from '../shaders/matmul/index.ts';
+import { matmulCandidates, matmulConfigNaive, matmulKernels, type MatmulConfig } from '../shaders/matmul/index.ts';
 import { matmulReference } from '../shaders/matmul/reference.ts';
 import { roundedToHalf, type Matrix } from '../shaders/npy.ts';
 import { expectClose } from './helpers/matrices.ts';
@@ -14,11 +14,15 @@ beforeAll(async () => {
 afterAll(() => bench?.close());
 
 describe('matmul kernels in Chromium (WebGPU on SwiftShader)', () => {
-  // The f16 kernel reads A and B as float16: its oracle multiplies the rounded inputs.
-  const f16: MatmulConfig = { kernel: 'block8x8f16packed', wg: [8, 8] };
-  for (const config of [matmulConfigNaive, ...matmulCandidates, f16]) {
+  // The f16 kernels read A and B as float16: their oracle multiplies the rounded inputs.
+  const f16: MatmulConfig[] = [
+    { kernel: 'block8x8f16packed', wg: [8, 8] },
+    { kernel: 'swap16x8f16packed', wg: [64, 1] },
+    { kernel: 'swap12x8f16packed', wg: [64, 1] },
+  ];
+  for (const config of [matmulConfigNaive, ...matmulCandidates, ...f16]) {
     it(`${config.kernel} ${config.wg.join('×')} matches the CPU reference on awkward shapes`, async () => {
-      const input = config === f16 ? roundedToHalf : (x: Matrix) => x;
+      const input = matmulKernels[config.kernel].input === 'f16' ? roundedToHalf : (x: Matrix) => x;
       for (const [m, k, n] of awkwardShapes) {
         const [seedA, seedB] = [m * 31 + k, n * 17 + k];
         const base64 = await bench.page.evaluate(([m, k, n, seedA, seedB, config]) => window.supernetBench.matmul(m, k, n, seedA, seedB, config), [m, k, n, seedA, seedB, config] as const);

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { usefulFeatures } from '../../shaders/matmul/configs.ts';
+import { restWhileGpuBusy } from '../../shaders/matmul/index.ts';
 
 /**
  * WebGPU in Node through Dawn (the `webgpu` package).
@@ -45,6 +46,8 @@ export async function openDawnDevice(): Promise<DawnDevice> {
       maxBufferSize: adapter.limits.maxBufferSize,
     },
   });
+  // Dawn's promises spin this thread; on a CPU driver the runner sleeps instead (index.ts).
+  restWhileGpuBusy(device);
   const info = adapter.info;
   return {
     device,

@@ -13,9 +13,10 @@ export * from './configs.ts';
  * (Chrome kills a device at 15 s, Windows resets the GPU at 2 s). Long products are split
  * over K into dispatches of at most `dispatchFlopsMax`. Nodes set it from their calibrated
  * speed (dispatchSecondsTarget of work); the default suits the naive kernel on SwiftShader
- * here (0.35 GFLOP/s, so 256 MFLOP ≈ 0.7 s).
+ * here (0.19-0.35 GFLOP/s, so 64 MFLOP ≈ 0.2-0.35 s; 256 MFLOP made 1.5 s dispatches on
+ * 12-02's slower machine). A dispatch that runs over twice the aim halves those after it.
  */
-export const dispatchFlopsMaxDefault = 256e6;
+export const dispatchFlopsMaxDefault = 64e6;
 /** The share of a second a node aims each dispatch at; 4× headroom under the 1 s bound. */
 export const dispatchSecondsTarget = 0.25;
 
@@ -30,7 +31,8 @@ export interface MatmulOptions {
   config?: MatmulConfig;
   /**
    * 'f16': A and B go to the GPU as float16 (their values rounded to nearest even, exact for
-   * float16 panels) and C is summed in float32; the kernel is matmulConfigF16's.
+   * float16 panels) and C is summed in float32; the kernel is matmulConfigF16's (the f16 twin
+   * of `config` where it has one).
    */
   precision?: 'f32' | 'f16';
   dispatchFlopsMax?: number;
@@ -42,13 +44,32 @@ export interface MatmulOptions {
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
+/**
+ * Devices whose host spins its JS thread while a GPU promise is pending: Dawn in Node ticks
+ * its event loop with setImmediate until every onSubmittedWorkDone or mapAsync has resolved.
+ * Where the GPU is the CPU (SwiftShader), that thread takes a core from the driver's: in a
+ * 2.6 s dispatch on 2 cores here, the main thread burnt 1.7 s of CPU and Dawn ran at 55% of
+ * Chromium's speed on the same driver. On such devices the runner sleeps through 70% of a
+ * dispatch's expected time before it waits, expected from the fastest rate (FLOPs per ms) a
+ * dispatch of that pipeline has shown: a rate can only be measured too slow, so the sleep
+ * errs short. Small dispatches teach nothing: their time is mostly fixed cost (a pipeline's
+ * first use, a 37×29·29×45 check "at" 0.02 GFLOP/s), and sleeping by such a rate made a
+ * 512² product take 27 s. So only dispatches of 50 MFLOP or more set the rate.
+ */
+const restless = new WeakSet<GPUDevice>();
+export const restWhileGpuBusy = (device: GPUDevice) => void restless.add(device);
+const bestRates = new WeakMap<GPUDevice, Map<string, number>>();
+const restShare = 0.7;
+const rateFlopsMin = 50e6;
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
 const labelOf = ({ kernel, wg }: MatmulConfig) => `matmul/${kernel}/${wg[0]}x${wg[1]}`;
 
 function pipelineDescriptor(device: GPUDevice, config: MatmulConfig): GPUComputePipelineDescriptor {
   const { kernel, wg } = config;
   const label = labelOf(config);
   const module = device.createShaderModule({ label, code: matmulKernels[kernel].source });
-  const constants: Record<string, number> = matmulKernels[kernel].needs === 'subgroups' ? { wgX: wg[0] } : { wgX: wg[0], wgY: wg[1] };
+  const constants: Record<string, number> = matmulKernels[kernel].oneRow ? { wgX: wg[0] } : { wgX: wg[0], wgY: wg[1] };
   return { label, layout: 'auto', compute: { module, entryPoint: 'main', constants } };
 }
 
@@ -99,13 +120,13 @@ const roundUp = (x: number, step: number) => Math.ceil(x / step) * step;
 
 export async function matmulGpu(device: GPUDevice, a: Matrix, b: Matrix, options: MatmulOptions = {}): Promise<Matrix> {
   if (a.cols !== b.rows) throw new Error(`cannot multiply ${a.rows}×${a.cols} by ${b.rows}×${b.cols}`);
-  const config = options.precision === 'f16' ? matmulConfigF16(device) : (options.config ?? matmulConfigDefault);
+  const config = options.precision === 'f16' ? matmulConfigF16(device, options.config) : (options.config ?? matmulConfigDefault);
   const kernel = matmulKernels[config.kernel];
   const m = a.rows, k = a.cols, n = b.cols;
   const [mp, kp, np] = kernel.padded ? [roundUp(m, kernel.rows), roundUp(k, 4), roundUp(n, kernel.cols)] : [m, k, n];
   const flopsMax = options.dispatchFlopsMax ?? dispatchFlopsMaxDefault;
   const kStep = kernel.padded ? 4 : 1;
-  const kChunk = Math.min(kp, Math.max(kStep, Math.floor(flopsMax / (2 * mp * np) / kStep) * kStep));
+  let kChunk = Math.min(kp, Math.max(kStep, Math.floor(flopsMax / (2 * mp * np) / kStep) * kStep));
   const stats = options.stats ?? { dispatches: 0, maxDispatchMs: 0 };
   const created: GPUBuffer[] = [];
   const buffer = (label: string, size: number, usage: number) => {
@@ -128,10 +149,11 @@ export async function matmulGpu(device: GPUDevice, a: Matrix, b: Matrix, options
     device.queue.writeBuffer(bufA, 0, dataA.buffer, dataA.byteOffset, dataA.byteLength);
     device.queue.writeBuffer(bufB, 0, dataB.buffer, dataB.byteOffset, dataB.byteLength);
     const pipeline = pipelineFor(device, config);
-    const groups = [Math.ceil(np / kernel.cols / config.wg[0]), Math.ceil(mp / kernel.rows / config.wg[1])] as const;
-    for (let k0 = 0; k0 < kp; k0 += kChunk) {
+    const groups = [Math.ceil((np / kernel.cols) * kernel.lanes / config.wg[0]), Math.ceil(mp / kernel.rows / config.wg[1])] as const;
+    for (let k0 = 0, k1 = 0; k0 < kp; k0 = k1) {
+      k1 = Math.min(kp, k0 + kChunk);
       const dims = buffer('matmul/dims', 32, S.UNIFORM | S.COPY_DST);
-      device.queue.writeBuffer(dims, 0, new Uint32Array([mp, kp, np, k0, Math.min(kp, k0 + kChunk), 0, 0, 0]));
+      device.queue.writeBuffer(dims, 0, new Uint32Array([mp, kp, np, k0, k1, 0, 0, 0]));
       const bind = device.createBindGroup({
         label: 'matmul/bind',
         layout: pipeline.getBindGroupLayout(0),
@@ -143,19 +165,27 @@ export async function matmulGpu(device: GPUDevice, a: Matrix, b: Matrix, options
       pass.setBindGroup(0, bind);
       pass.dispatchWorkgroups(groups[0], groups[1]);
       pass.end();
-      const last = k0 + kChunk >= kp;
+      const last = k1 >= kp;
       if (last) encoder.copyBufferToBuffer(bufC, 0, read, 0, mp * np * 4);
       if (k0 > 0) {
         await options.pacer?.rest();
         segment = performance.now();
       }
+      const flops = 2 * mp * np * (k1 - k0);
       const started = performance.now();
       device.queue.submit([encoder.finish()]);
+      const rates = bestRates.get(device) ?? new Map<string, number>();
+      const rate = rates.get(labelOf(config));
+      if (restless.has(device) && rate) await sleep((restShare * flops) / rate);
       await device.queue.onSubmittedWorkDone();
       const ended = performance.now();
+      if (flops >= rateFlopsMin) bestRates.set(device, rates.set(labelOf(config), Math.max(rate ?? 0, flops / (ended - started))));
       if (!last) options.pacer?.busy(segment, ended);
       stats.dispatches++;
       stats.maxDispatchMs = Math.max(stats.maxDispatchMs, ended - started);
+      // Calibration can be wrong (measured on a smaller product, on a machine then less busy):
+      // a dispatch over twice the aim halves the ones after it, as often as it takes.
+      if (ended - started > 2 * dispatchSecondsTarget * 1000) kChunk = Math.max(kStep, Math.floor(kChunk / 2 / kStep) * kStep);
     }
     await read.mapAsync(GPUMapMode.READ);
     options.pacer?.busy(segment, performance.now());
