@@ -15,7 +15,20 @@ import { timeRuns, type Impl } from './timing.ts';
 
 interface Row { size: number; impl: Impl; host: 'chromium' | 'dawn' | 'node'; gflops: number; ms: number; maxDispatchMs: number | null }
 
-const sizes = [256, 512, 1024, 2048];
+/**
+ * Knobs for a run on a real GPU (see docs in README): BENCH_HOSTS picks the sections
+ * (chromium, dawn, node; default all), BENCH_SIZES the sizes, BENCH_PEAK_GFLOPS the
+ * adapter's fp32 peak, for a share-of-peak column, BENCH_OUT the results' file name (default
+ * matmul: bench/results/matmul.{json,md}). Defaults measure this project's machines.
+ */
+const hosts = (process.env.BENCH_HOSTS ?? 'chromium,dawn,node').split(',');
+const sizes = (process.env.BENCH_SIZES ?? '256,512,1024,2048').split(',').map(Number);
+const peakGflops = Number(process.env.BENCH_PEAK_GFLOPS ?? 0) || null;
+const outName = process.env.BENCH_OUT ?? 'matmul';
+if (sizes.some((s) => !Number.isInteger(s) || s < 1) || !hosts.every((h) => ['chromium', 'dawn', 'node'].includes(h)) || !/^[\w.-]+$/.test(outName)) {
+  console.error('BENCH_SIZES is a list of sizes such as 256,512; BENCH_HOSTS a list of chromium, dawn, node; BENCH_OUT a plain file name');
+  process.exit(2);
+}
 const runs = Math.max(5, Number(process.env.BENCH_RUNS ?? 5));
 /** The naive kernel and the CPU take minutes at 2048² here (0.4 and ~1 GFLOP/s): measured to 1024². */
 const slowSizeMax = 1024;
@@ -36,52 +49,63 @@ const log = (row: Row) => {
   console.log(`  ${String(row.size).padStart(4)}²  ${row.impl.padEnd(5)} ${row.host.padEnd(8)} ${row.gflops.toFixed(2).padStart(6)} GFLOP/s (median ${row.ms.toFixed(0)} ms${dispatch})`);
 };
 
-console.log(`Chromium (WebGPU), ${runs} runs per figure:`);
-const { page, close } = await openBenchPage();
-const chromiumAdapter = await page.evaluate(() => window.supernetBench.adapter());
-const chromiumTuning = await page.evaluate(() => window.supernetBench.autotune());
-console.log(`  ${chromiumAdapter}; autotune chose ${chromiumTuning.config.kernel} ${chromiumTuning.config.wg.join('×')}`);
-const chromiumBudget = chromiumTuning.gflops * 1e9 * dispatchSecondsTarget;
-for (const size of sizes) {
-  const impls = (size <= slowSizeMax ? ['ours', 'naive', 'tfjs'] : ['ours', 'tfjs']).filter((impl) => {
-    const before = find(size / 2, impl as Impl, 'chromium');
-    if (!before || before.ms * 8 <= runMsMax) return true;
-    skipped.push({ size, impl: impl as Impl, predictedMs: Math.round(before.ms * 8) });
-    return false;
-  }) as Impl[];
-  const results = await page.evaluate(([size, impls, runs, config, budget]) => window.supernetBench.run(size, impls, runs, config, budget), [size, impls, runs, chromiumTuning.config, chromiumBudget] as const);
-  for (const r of results) log({ size, impl: r.impl, host: 'chromium', gflops: gflops(size, r.ms), ms: r.ms, maxDispatchMs: r.maxDispatchMs });
-}
-await close();
-
-console.log('Dawn (WebGPU in Node):');
-const dawn = await openDawnDevice();
-const dawnTuning = await autotuneMatmul(dawn.device);
-console.log(`  ${dawn.adapter.description}; autotune chose ${dawnTuning.config.kernel} ${dawnTuning.config.wg.join('×')}`);
-for (const size of sizes) {
-  const a = randomMatrix(size, size, 1), b = randomMatrix(size, size, 2);
-  const stats: MatmulStats = { dispatches: 0, maxDispatchMs: 0 };
-  const options = { config: dawnTuning.config, dispatchFlopsMax: dawnTuning.gflops * 1e9 * dispatchSecondsTarget, stats };
-  const { ours } = await timeRuns(['ours'], runs, () => matmulGpu(dawn.device, a, b, options));
-  log({ size, impl: 'ours', host: 'dawn', gflops: gflops(size, ours!), ms: ours!, maxDispatchMs: stats.maxDispatchMs });
-}
-dawn.device.destroy();
-
-console.log('CPU reference (JS, one thread):');
-for (const size of sizes.filter((s) => s <= slowSizeMax)) {
-  const a = randomMatrix(size, size, 1), b = randomMatrix(size, size, 2);
-  const { cpu } = await timeRuns(['cpu'], runs, async () => matmulReference(a, b));
-  log({ size, impl: 'cpu', host: 'node', gflops: gflops(size, cpu!), ms: cpu!, maxDispatchMs: null });
+let chromiumAdapter = '', chromiumTuning: { config: { kernel: string; wg: number[] } } | null = null;
+if (hosts.includes('chromium')) {
+  console.log(`Chromium (WebGPU), ${runs} runs per figure:`);
+  const { page, close } = await openBenchPage();
+  chromiumAdapter = await page.evaluate(() => window.supernetBench.adapter());
+  const tuning = (chromiumTuning = await page.evaluate(() => window.supernetBench.autotune()));
+  console.log(`  ${chromiumAdapter}; autotune chose ${tuning.config.kernel} ${tuning.config.wg.join('×')}`);
+  const chromiumBudget = tuning.gflops * 1e9 * dispatchSecondsTarget;
+  for (const size of sizes) {
+    const impls = (size <= slowSizeMax ? ['ours', 'naive', 'tfjs'] : ['ours', 'tfjs']).filter((impl) => {
+      const before = find(size / 2, impl as Impl, 'chromium');
+      if (!before || before.ms * 8 <= runMsMax) return true;
+      skipped.push({ size, impl: impl as Impl, predictedMs: Math.round(before.ms * 8) });
+      return false;
+    }) as Impl[];
+    const results = await page.evaluate(([size, impls, runs, config, budget]) => window.supernetBench.run(size, impls, runs, config, budget), [size, impls, runs, tuning.config, chromiumBudget] as const);
+    for (const r of results) log({ size, impl: r.impl, host: 'chromium', gflops: gflops(size, r.ms), ms: r.ms, maxDispatchMs: r.maxDispatchMs });
+  }
+  await close();
 }
 
-const device = `${chromiumAdapter} (Chromium) / ${dawn.adapter.description} (Dawn), ${cpus().length} CPU cores`;
-const longest = Math.max(...rows.filter((r) => r.impl === 'ours').map((r) => r.maxDispatchMs ?? 0));
+let dawnAdapter = '', dawnTuning: { config: { kernel: string; wg: number[] } } | null = null;
+if (hosts.includes('dawn')) {
+  console.log('Dawn (WebGPU in Node):');
+  const dawn = await openDawnDevice();
+  dawnAdapter = dawn.adapter.description;
+  const tuning = (dawnTuning = await autotuneMatmul(dawn.device));
+  console.log(`  ${dawn.adapter.description} (features: ${dawn.features.join(', ')}); autotune chose ${tuning.config.kernel} ${tuning.config.wg.join('×')}`);
+  for (const size of sizes) {
+    const a = randomMatrix(size, size, 1), b = randomMatrix(size, size, 2);
+    const stats: MatmulStats = { dispatches: 0, maxDispatchMs: 0 };
+    const options = { config: tuning.config, dispatchFlopsMax: tuning.gflops * 1e9 * dispatchSecondsTarget, stats };
+    const { ours } = await timeRuns(['ours'], runs, () => matmulGpu(dawn.device, a, b, options));
+    log({ size, impl: 'ours', host: 'dawn', gflops: gflops(size, ours!), ms: ours!, maxDispatchMs: stats.maxDispatchMs });
+  }
+  dawn.device.destroy();
+}
+
+if (hosts.includes('node')) {
+  console.log('CPU reference (JS, one thread):');
+  for (const size of sizes.filter((s) => s <= slowSizeMax)) {
+    const a = randomMatrix(size, size, 1), b = randomMatrix(size, size, 2);
+    const { cpu } = await timeRuns(['cpu'], runs, async () => matmulReference(a, b));
+    log({ size, impl: 'cpu', host: 'node', gflops: gflops(size, cpu!), ms: cpu!, maxDispatchMs: null });
+  }
+}
+
+const device = [chromiumAdapter && `${chromiumAdapter} (Chromium)`, dawnAdapter && `${dawnAdapter} (Dawn)`].filter(Boolean).join(' / ') + `, ${cpus().length} CPU cores`;
+const tuned = (t: typeof dawnTuning) => (t ? `${t.config.kernel} ${t.config.wg.join('×')}` : 'not run');
+const longest = Math.max(0, ...rows.filter((r) => r.impl === 'ours').map((r) => r.maxDispatchMs ?? 0));
 const seconds = (performance.now() - started) / 1000;
 const result = {
   device,
   date: new Date().toISOString(),
   runs,
-  tuning: { chromium: chromiumTuning.config, dawn: dawnTuning.config },
+  tuning: { chromium: chromiumTuning?.config ?? null, dawn: dawnTuning?.config ?? null },
+  peakGflops,
   dispatchBoundMs: 1000,
   skipped,
   longestDispatchMs: { ours: longest },
@@ -93,16 +117,19 @@ const md = [
   `# matmul GFLOP/s (f32, square, upload + dispatch + read-back; median of ${runs})`,
   '',
   `Device: ${device}. Date: ${result.date}.`,
-  `Autotune: ${chromiumTuning.config.kernel} ${chromiumTuning.config.wg.join('×')} in Chromium, ${dawnTuning.config.kernel} ${dawnTuning.config.wg.join('×')} in Dawn.`,
+  `Autotune: ${tuned(chromiumTuning)} in Chromium, ${tuned(dawnTuning)} in Dawn.`,
   '',
-  '| size | ours (Chromium) | naive (Chromium) | TF.js WebGPU (Chromium) | ours ÷ TF.js | ours (Dawn) | CPU reference (JS) |',
-  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  `| size | ours (Chromium) | naive (Chromium) | TF.js WebGPU (Chromium) | ours ÷ TF.js | ours (Dawn) |${peakGflops ? ' share of fp32 peak (Dawn) |' : ''} CPU reference (JS) |`,
+  `| ---: | ---: | ---: | ---: | ---: | ---: |${peakGflops ? ' ---: |' : ''} ---: |`,
   ...sizes.map((s) => {
     const ours = find(s, 'ours', 'chromium'), tfjs = find(s, 'tfjs', 'chromium');
     const ratio = ours && tfjs ? `${(ours.gflops / tfjs.gflops).toFixed(1)}×` : '—';
-    return `| ${s} | ${cell(ours)} | ${cell(find(s, 'naive', 'chromium'))} | ${cell(tfjs)} | ${ratio} | ${cell(find(s, 'ours', 'dawn'))} | ${cell(find(s, 'cpu', 'node'))} |`;
+    const dawn = find(s, 'ours', 'dawn');
+    const share = peakGflops ? ` ${dawn ? `${((100 * dawn.gflops) / peakGflops).toFixed(1)}%` : '—'} |` : '';
+    return `| ${s} | ${cell(ours)} | ${cell(find(s, 'naive', 'chromium'))} | ${cell(tfjs)} | ${ratio} | ${cell(dawn)} |${share} ${cell(find(s, 'cpu', 'node'))} |`;
   }),
   '',
+  ...(peakGflops ? [`fp32 peak given: ${peakGflops} GFLOP/s (BENCH_PEAK_GFLOPS).`] : []),
   `Longest single dispatch of ours: ${longest.toFixed(0)} ms (bound: 1000 ms; each node aims at ${dispatchSecondsTarget * 1000} ms of work per dispatch).`,
   `Naive and CPU are measured up to ${slowSizeMax}² (at 2048² they would take minutes per run here). The bench took ${seconds.toFixed(0)} s.`,
   ...skipped.map((k) => `Not measured: ${k.impl} at ${k.size}², about ${(k.predictedMs / 1000).toFixed(0)} s a run (over ${runMsMax / 1000} s: the bench must end within 5 minutes).`),
@@ -110,7 +137,7 @@ const md = [
 ].join('\n');
 const dir = resolve(import.meta.dirname, 'results');
 mkdirSync(dir, { recursive: true });
-writeFileSync(resolve(dir, 'matmul.json'), JSON.stringify(result, null, 2) + '\n');
-writeFileSync(resolve(dir, 'matmul.md'), md);
+writeFileSync(resolve(dir, `${outName}.json`), JSON.stringify(result, null, 2) + '\n');
+writeFileSync(resolve(dir, `${outName}.md`), md);
 console.log('\n' + md);
 process.exit(0);
