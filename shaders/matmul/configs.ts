@@ -8,8 +8,7 @@ import naive from './naive.wgsl?raw';
 import quad12x8 from './quad12x8.wgsl?raw';
 import quad16x4 from './quad16x4.wgsl?raw';
 import quad24x4 from './quad24x4.wgsl?raw';
-import swap12x8 from './swap12x8.wgsl?raw';
-import swap16x8 from './swap16x8.wgsl?raw';
+import { swapKernel } from './swap.ts';
 
 /**
  * The matmul kernels: WGSL source, the tile of C one invocation computes (`rows` × `cols`; for
@@ -37,6 +36,7 @@ interface MatmulKernel {
 const plain = { lanes: 1, padded: true, oneRow: false, needs: [], input: 'f32' } as const;
 const quad = { lanes: 1, padded: true, oneRow: true, needs: ['subgroups'], input: 'f32' } as const;
 const swap = { lanes: 4, padded: true, oneRow: true, needs: ['subgroups'], input: 'f32' } as const;
+const [swap12x8, swap16x8] = [swapKernel(12), swapKernel(16)];
 
 export const matmulKernels = {
   naive: { ...plain, source: naive, rows: 1, cols: 1, padded: false },
