@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loginFailuresPerIpMax, recordLoginFailure } from '../../server/auth/limits.ts';
 import { sha256Hex } from '../../server/auth/secrets.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { TestClient } from '../helpers/client.ts';
@@ -103,5 +104,20 @@ describe.each(storeKinds)('accounts, sessions and API keys (%s)', (store) => {
     // Another account is untouched.
     await TestClient.signup(url, 'bystander@example.com', 'the right password');
     expect((await loginFrom(url, '127.0.0.99', 'bystander@example.com', 'the right password')).status).toBe(200);
+  });
+
+  it('refuses an address after 100 failed sign-ins across many emails (a sprayer), and only that address', async () => {
+    await TestClient.signup(url, 'sprayed@example.com', 'the right password');
+    // 99 failures recorded as the route records them (no scrypt: the limit is what is tested),
+    // then the 100th through HTTP from that address, one guess per email so no account locks.
+    // Counts by address live in the process's memory, shared by both stores' runs: one address each.
+    const sprayer = store === 'pglite' ? '127.0.0.150' : '127.0.0.160';
+    for (let i = 0; i < loginFailuresPerIpMax - 1; i++) await recordLoginFailure(coordinator.deps.db, `victim${i}@example.com`, sprayer);
+    expect((await loginFrom(url, sprayer, 'last-victim@example.com', 'a guess')).status).toBe(401);
+    const refused = await loginFrom(url, sprayer, 'sprayed@example.com', 'the right password');
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.message).toMatch(/Too many failed sign-ins from your address/);
+    // The account itself is not locked: from another address the right password works.
+    expect((await loginFrom(url, '127.0.0.200', 'sprayed@example.com', 'the right password')).status).toBe(200);
   });
 });
