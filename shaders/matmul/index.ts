@@ -54,7 +54,9 @@ const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
  * dispatch of that pipeline has shown: a rate can only be measured too slow, so the sleep
  * errs short. Small dispatches teach nothing: their time is mostly fixed cost (a pipeline's
  * first use, a 37×29·29×45 check "at" 0.02 GFLOP/s), and sleeping by such a rate made a
- * 512² product take 27 s. So only dispatches of 50 MFLOP or more set the rate.
+ * 512² product take 27 s. So only dispatches of 50 MFLOP or more set the rate. A pipeline not
+ * timed yet (each candidate in autotune's first round) sleeps by the fastest rate any pipeline
+ * of the device has shown, with half the share: it oversleeps only if it is 2.9× faster.
  */
 const restless = new WeakSet<GPUDevice>();
 export const restWhileGpuBusy = (device: GPUDevice) => void restless.add(device);
@@ -62,6 +64,16 @@ const bestRates = new WeakMap<GPUDevice, Map<string, number>>();
 const restShare = 0.7;
 const rateFlopsMin = 50e6;
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** How long to sleep after submitting `flops` of `label`'s pipeline before waiting on the GPU. */
+function restMs(device: GPUDevice, label: string, flops: number): number {
+  const rates = bestRates.get(device);
+  if (!restless.has(device) || !rates) return 0;
+  const own = rates.get(label);
+  if (own) return (restShare * flops) / own;
+  const fastest = Math.max(0, ...rates.values());
+  return fastest > 0 ? (restShare / 2) * (flops / fastest) : 0;
+}
 
 const labelOf = ({ kernel, wg }: MatmulConfig) => `matmul/${kernel}/${wg[0]}x${wg[1]}`;
 
@@ -174,12 +186,14 @@ export async function matmulGpu(device: GPUDevice, a: Matrix, b: Matrix, options
       const flops = 2 * mp * np * (k1 - k0);
       const started = performance.now();
       device.queue.submit([encoder.finish()]);
-      const rates = bestRates.get(device) ?? new Map<string, number>();
-      const rate = rates.get(labelOf(config));
-      if (restless.has(device) && rate) await sleep((restShare * flops) / rate);
+      const rest = restMs(device, labelOf(config), flops);
+      if (rest > 0) await sleep(rest);
       await device.queue.onSubmittedWorkDone();
       const ended = performance.now();
-      if (flops >= rateFlopsMin) bestRates.set(device, rates.set(labelOf(config), Math.max(rate ?? 0, flops / (ended - started))));
+      if (flops >= rateFlopsMin) {
+        const rates = bestRates.get(device) ?? new Map<string, number>();
+        bestRates.set(device, rates.set(labelOf(config), Math.max(rates.get(labelOf(config)) ?? 0, flops / (ended - started))));
+      }
       if (!last) options.pacer?.busy(segment, ended);
       stats.dispatches++;
       stats.maxDispatchMs = Math.max(stats.maxDispatchMs, ended - started);
