@@ -95,7 +95,8 @@ describe('matmul kernels on Dawn (SwiftShader)', () => {
     const [cpu0, wall0] = [cpuMs(), performance.now()];
     for (let i = 0; i < 2; i++) await matmulGpu(gpu.device, a, a, options);
     const share = (cpuMs() - cpu0) / (performance.now() - wall0);
-    // Waiting on the promise alone: 0.64 of the time here; sleeping through 70% first: 0.03.
+    // Waiting on the promise alone: 0.58-0.64 of the time here; sleeping through 90% first: see the log.
+    console.info(`[figures] JS thread busy ${share.toFixed(2)} of a Dawn product`);
     expect(share).toBeLessThan(0.3);
   });
 
