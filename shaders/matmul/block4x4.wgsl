@@ -7,21 +7,12 @@
 // A dispatch adds rows [k0, k1) of the product into C; when k0 > 0 it starts from C's value,
 // so a long product is split over K into dispatches that each stay short (GPU watchdogs).
 
-struct Dims {
-  m: u32,
-  k: u32,
-  n: u32,
-  k0: u32,
-  k1: u32,
-}
-
 override wgX: u32 = 8;
 override wgY: u32 = 8;
 
 @group(0) @binding(0) var<storage, read> a: array<vec4f>;
 @group(0) @binding(1) var<storage, read> b: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> c: array<vec4f>;
-@group(0) @binding(3) var<uniform> dims: Dims;
 
 @compute @workgroup_size(wgX, wgY)
 fn main(@builtin(global_invocation_id) id: vec3u) {

@@ -12,19 +12,10 @@
 // the adapter has shader-f16) or unpacked from u32 pairs (inputs-f16-packed.wgsl, anywhere).
 // Sums are float32 in every case.
 
-struct Dims {
-  m: u32,
-  k: u32,
-  n: u32,
-  k0: u32,
-  k1: u32,
-}
-
 override wgX: u32 = 8;
 override wgY: u32 = 8;
 
 @group(0) @binding(2) var<storage, read_write> c: array<vec4f>;
-@group(0) @binding(3) var<uniform> dims: Dims;
 
 @compute @workgroup_size(wgX, wgY)
 fn main(@builtin(global_invocation_id) id: vec3u) {

@@ -1,6 +1,7 @@
 import block4x4 from './block4x4.wgsl?raw';
 import block8x4 from './block8x4.wgsl?raw';
 import block8x8 from './block8x8.wgsl?raw';
+import dims from './dims.wgsl?raw';
 import inputsF16 from './inputs-f16.wgsl?raw';
 import inputsF16Packed from './inputs-f16-packed.wgsl?raw';
 import inputsF32 from './inputs-f32.wgsl?raw';
@@ -20,7 +21,9 @@ import { swapKernel } from './swap.ts';
  * for precision f16) and sum in float32, natively with shader-f16 or unpacked from u32 pairs.
  * block8x8 and the swap kernels read A and B through an inputs file (its variants: one kernel
  * body, WGSL having no includes); measured on SwiftShader, the call costs nothing against
- * inline reads. Directives go before the inputs file: WGSL wants them first.
+ * inline reads. `wgsl` puts a module together: directives first (WGSL wants them there), then
+ * the inputs file, then dims.wgsl (what the runner writes, the same for every kernel), then
+ * the body.
  */
 interface MatmulKernel {
   source: string;
@@ -33,27 +36,29 @@ interface MatmulKernel {
   input: 'f32' | 'f16';
 }
 
+const wgsl = (body: string, { inputs = '', subgroups = false } = {}) => (subgroups ? 'enable subgroups;\n' : '') + inputs + dims + body;
+
 const plain = { lanes: 1, padded: true, oneRow: false, needs: [], input: 'f32' } as const;
 const quad = { lanes: 1, padded: true, oneRow: true, needs: ['subgroups'], input: 'f32' } as const;
 const swap = { lanes: 4, padded: true, oneRow: true, needs: ['subgroups'], input: 'f32' } as const;
 const [swap12x8, swap16x8] = [swapKernel(12), swapKernel(16)];
 
 export const matmulKernels = {
-  naive: { ...plain, source: naive, rows: 1, cols: 1, padded: false },
-  block4x4: { ...plain, source: block4x4, rows: 4, cols: 4 },
-  block8x4: { ...plain, source: block8x4, rows: 8, cols: 4 },
-  block8x8: { ...plain, source: inputsF32 + block8x8, rows: 8, cols: 8 },
-  quad16x4: { ...quad, source: quad16x4, rows: 16, cols: 4 },
-  quad12x8: { ...quad, source: quad12x8, rows: 12, cols: 8 },
-  quad24x4: { ...quad, source: quad24x4, rows: 24, cols: 4 },
-  swap12x8: { ...swap, source: 'enable subgroups;\n' + inputsF32 + swap12x8, rows: 24, cols: 16 },
-  swap16x8: { ...swap, source: 'enable subgroups;\n' + inputsF32 + swap16x8, rows: 32, cols: 16 },
-  block8x8f16: { ...plain, source: inputsF16 + block8x8, rows: 8, cols: 8, needs: ['shader-f16'], input: 'f16' },
-  block8x8f16packed: { ...plain, source: inputsF16Packed + block8x8, rows: 8, cols: 8, input: 'f16' },
-  swap12x8f16: { ...swap, source: 'enable subgroups;\n' + inputsF16 + swap12x8, rows: 24, cols: 16, needs: ['subgroups', 'shader-f16'], input: 'f16' },
-  swap12x8f16packed: { ...swap, source: 'enable subgroups;\n' + inputsF16Packed + swap12x8, rows: 24, cols: 16, input: 'f16' },
-  swap16x8f16: { ...swap, source: 'enable subgroups;\n' + inputsF16 + swap16x8, rows: 32, cols: 16, needs: ['subgroups', 'shader-f16'], input: 'f16' },
-  swap16x8f16packed: { ...swap, source: 'enable subgroups;\n' + inputsF16Packed + swap16x8, rows: 32, cols: 16, input: 'f16' },
+  naive: { ...plain, source: wgsl(naive), rows: 1, cols: 1, padded: false },
+  block4x4: { ...plain, source: wgsl(block4x4), rows: 4, cols: 4 },
+  block8x4: { ...plain, source: wgsl(block8x4), rows: 8, cols: 4 },
+  block8x8: { ...plain, source: wgsl(block8x8, { inputs: inputsF32 }), rows: 8, cols: 8 },
+  quad16x4: { ...quad, source: wgsl(quad16x4, { subgroups: true }), rows: 16, cols: 4 },
+  quad12x8: { ...quad, source: wgsl(quad12x8, { subgroups: true }), rows: 12, cols: 8 },
+  quad24x4: { ...quad, source: wgsl(quad24x4, { subgroups: true }), rows: 24, cols: 4 },
+  swap12x8: { ...swap, source: wgsl(swap12x8, { inputs: inputsF32, subgroups: true }), rows: 24, cols: 16 },
+  swap16x8: { ...swap, source: wgsl(swap16x8, { inputs: inputsF32, subgroups: true }), rows: 32, cols: 16 },
+  block8x8f16: { ...plain, source: wgsl(block8x8, { inputs: inputsF16 }), rows: 8, cols: 8, needs: ['shader-f16'], input: 'f16' },
+  block8x8f16packed: { ...plain, source: wgsl(block8x8, { inputs: inputsF16Packed }), rows: 8, cols: 8, input: 'f16' },
+  swap12x8f16: { ...swap, source: wgsl(swap12x8, { inputs: inputsF16, subgroups: true }), rows: 24, cols: 16, needs: ['subgroups', 'shader-f16'], input: 'f16' },
+  swap12x8f16packed: { ...swap, source: wgsl(swap12x8, { inputs: inputsF16Packed, subgroups: true }), rows: 24, cols: 16, input: 'f16' },
+  swap16x8f16: { ...swap, source: wgsl(swap16x8, { inputs: inputsF16, subgroups: true }), rows: 32, cols: 16, needs: ['subgroups', 'shader-f16'], input: 'f16' },
+  swap16x8f16packed: { ...swap, source: wgsl(swap16x8, { inputs: inputsF16Packed, subgroups: true }), rows: 32, cols: 16, input: 'f16' },
 } satisfies Record<string, MatmulKernel>;
 
 export type MatmulKernelName = keyof typeof matmulKernels;

@@ -53,11 +53,12 @@ const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
  * dispatch's expected time before it waits (spinning for the rest), expected from the fastest
  * rate (FLOPs per ms) a dispatch of that pipeline has shown: a rate can only be measured too
  * slow, so the sleep errs short, and when the device speeds up an oversleep is timed as 0.9
- * of the guess, which raises the rate by 1/0.9 a dispatch until the guess is right again. Small dispatches teach nothing: their time is mostly fixed cost (a pipeline's
- * first use, a 37×29·29×45 check "at" 0.02 GFLOP/s), and sleeping by such a rate made a
- * 512² product take 27 s. So only dispatches of 50 MFLOP or more set the rate. A pipeline not
- * timed yet (each candidate in autotune's first round) sleeps by the fastest rate any pipeline
- * of the device has shown, with half the share: it oversleeps only if it is 2.2× faster.
+ * of the guess, which raises the rate by 1/0.9 a dispatch until the guess is right again.
+ * Small dispatches teach nothing: their time is mostly fixed cost (a pipeline's first use, a
+ * 37×29·29×45 check "at" 0.02 GFLOP/s), and sleeping by such a rate made a 512² product take
+ * 27 s. So only dispatches of 50 MFLOP or more set the rate. A pipeline not timed yet (each
+ * candidate in autotune's first round) sleeps by the fastest rate any pipeline of the device
+ * has shown, with half the share: it oversleeps only if it is 2.2× faster.
  */
 const restless = new WeakSet<GPUDevice>();
 export const restWhileGpuBusy = (device: GPUDevice) => void restless.add(device);

@@ -3,18 +3,9 @@
 // A unit can be split over K into several dispatches (watchdog budget): each dispatch adds
 // rows [k0, k1) of the product into C, which the first dispatch zeroes.
 
-struct Dims {
-  m: u32,
-  k: u32,
-  n: u32,
-  k0: u32,
-  k1: u32,
-}
-
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
-@group(0) @binding(3) var<uniform> dims: Dims;
 
 override wgX: u32 = 8;
 override wgY: u32 = 8;

@@ -1,5 +1,3 @@
-enable subgroups;
-
 // C = A·B, a 16×4 block of C per invocation, with A's rows shared across each quad.
 //
 // Each invocation needs 16 vec4s of A per step of 4 along k, the same for every invocation of
@@ -10,20 +8,11 @@ enable subgroups;
 // must stay whole), so lanes past the last column compute a clamped copy and skip the store.
 // Padding and K-splitting are as in block8x8.wgsl.
 
-struct Dims {
-  m: u32,
-  k: u32,
-  n: u32,
-  k0: u32,
-  k1: u32,
-}
-
 override wgX: u32 = 64;
 
 @group(0) @binding(0) var<storage, read> a: array<vec4f>;
 @group(0) @binding(1) var<storage, read> b: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> c: array<vec4f>;
-@group(0) @binding(3) var<uniform> dims: Dims;
 
 @compute @workgroup_size(wgX, 1)
 fn main(@builtin(global_invocation_id) id: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
