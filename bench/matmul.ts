@@ -7,7 +7,7 @@ import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { openDawnDevice } from '../server/agent/dawn.ts';
 import { randomMatrix } from '../server/workloads/random.ts';
-import { autotuneMatmul } from '../shaders/matmul/autotune.ts';
+import { autotuneMatmul, type Tuning } from '../shaders/matmul/autotune.ts';
 import { dispatchSecondsTarget, matmulGpu, type MatmulStats } from '../shaders/matmul/index.ts';
 import { matmulReference } from '../shaders/matmul/reference.ts';
 import { openBenchPage } from './chromium.ts';
@@ -16,7 +16,7 @@ import { timeRuns, type Impl } from './timing.ts';
 interface Row { size: number; impl: Impl; host: 'chromium' | 'dawn' | 'node'; gflops: number; ms: number; maxDispatchMs: number | null }
 
 /**
- * Knobs for a run on a real GPU (see docs in README): BENCH_HOSTS picks the sections
+ * Knobs for a run on a real GPU (README, "Kernels and the bench"): BENCH_HOSTS picks the sections
  * (chromium, dawn, node; default all), BENCH_SIZES the sizes, BENCH_PEAK_GFLOPS the
  * adapter's fp32 peak, for a share-of-peak column, BENCH_OUT the results' file name (default
  * matmul: bench/results/matmul.{json,md}). Defaults measure this project's machines.
@@ -49,7 +49,7 @@ const log = (row: Row) => {
   console.log(`  ${String(row.size).padStart(4)}²  ${row.impl.padEnd(5)} ${row.host.padEnd(8)} ${row.gflops.toFixed(2).padStart(6)} GFLOP/s (median ${row.ms.toFixed(0)} ms${dispatch})`);
 };
 
-let chromiumAdapter = '', chromiumTuning: { config: { kernel: string; wg: number[] } } | null = null;
+let chromiumAdapter = '', chromiumTuning: Tuning | null = null;
 if (hosts.includes('chromium')) {
   console.log(`Chromium (WebGPU), ${runs} runs per figure:`);
   const { page, close } = await openBenchPage();
@@ -70,7 +70,7 @@ if (hosts.includes('chromium')) {
   await close();
 }
 
-let dawnAdapter = '', dawnTuning: { config: { kernel: string; wg: number[] } } | null = null;
+let dawnAdapter = '', dawnTuning: Tuning | null = null;
 if (hosts.includes('dawn')) {
   console.log('Dawn (WebGPU in Node):');
   const dawn = await openDawnDevice();
