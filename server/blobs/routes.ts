@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import type { AppEnv, Deps } from '../context.ts';
 import { badRequest, notFound, tooLarge, unauthorized } from '../errors.ts';
 import { sha256Pattern } from './store.ts';
+import { recordUpload, uploaderOf } from './uploads.ts';
 
 /** Blobs never change, so clients and proxies may keep them for a year. */
 const immutable = 'public, max-age=31536000, immutable';
@@ -23,6 +24,7 @@ export function blobRoutes(deps: Deps) {
     const body = c.req.raw.body;
     if (!body) throw badRequest('Send the blob as the request body.');
     const stored = await blobs.put(body as unknown as AsyncIterable<Uint8Array>, principal.accountId, { limited: true, expectedSha256: expected });
+    await recordUpload(deps.db, stored.sha256, uploaderOf(principal));
     return c.json(stored, 201);
   });
 

@@ -10,6 +10,7 @@ import * as m0003 from './migrations/0003_adaptive.ts';
 import * as m0004 from './migrations/0004_prefix_known.ts';
 import * as m0005 from './migrations/0005_ledger.ts';
 import * as m0006 from './migrations/0006_sites.ts';
+import * as m0007 from './migrations/0007_adversaries.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -24,6 +25,7 @@ const migrations: [number, string, string][] = [
   [4, 'prefix_known', m0004.up],
   [5, 'ledger', m0005.up],
   [6, 'sites', m0006.up],
+  [7, 'adversaries', m0007.up],
 ];
 
 const int8 = 20;

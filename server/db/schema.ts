@@ -80,6 +80,9 @@ export interface Database {
     result_sha256: string | null;
     created_at: Generated<Date>;
     verified_at: Date | null;
+    /** The node dealt this unit's next replica (server/verify/deal.ts), until partner_due. */
+    partner_node: string | null;
+    partner_due: Date | null;
   };
   nodes: {
     id: Generated<string>;
@@ -102,6 +105,13 @@ export interface Database {
     ask: Generated<number>;
     /** The site a widget node works for. */
     site_id: string | null;
+    draw: Generated<number>;
+    /** GFLOP/s as the coordinator measured it from results; 0 before the first. */
+    rate_gflops: Generated<number>;
+    last_result_at: Date | null;
+    paused_at: Date | null;
+    releases: Generated<number>;
+    releases_since: Generated<Date>;
   };
   sites: {
     id: Generated<string>;
@@ -136,6 +146,15 @@ export interface Database {
     lone: Generated<boolean>;
     prefix: string | null;
     known: Generated<boolean>;
+    /** A result of a node caught lying: judged again, but no vote of its own. */
+    suspect: Generated<boolean>;
+    released: Generated<boolean>;
+    streak_lost: Generated<number>;
+  };
+  uploads: {
+    sha256: string;
+    uploader: string;
+    at: Generated<Date>;
   };
   ledger_accounts: {
     id: string;

@@ -74,14 +74,17 @@ export async function assembleJob(deps: Deps, jobId: string) {
   });
 }
 
-/** The sweeper's other duties: give up units lost too often, finish jobs left complete. */
+/** The sweeper's other duties: give up units that failed on many nodes, finish jobs left complete. */
 export async function sweepJobs(deps: Deps) {
+  // Evidence about the unit, not about nodes: failures reported by distinct nodes. Leases that
+  // lapsed (a node vanished, a tab closed, a coordinator restarted) never count: churn alone
+  // must not fail a job, so such a unit goes back to the queue for as long as the job lives.
   const exhausted = await sql<{ id: string; job_id: string }>`
     select u.id, u.job_id from units u
     where u.state = 'pending'
-      and (select count(*) from attempts a where a.unit_id = u.id and a.state in ('expired', 'failed')) >= ${failuresMax}`.execute(deps.db);
+      and (select count(distinct a.node_id) from attempts a where a.unit_id = u.id and a.state = 'failed') >= ${failuresMax}`.execute(deps.db);
   for (const u of exhausted.rows) {
-    await inTransaction(deps.db, (trx) => failJobOfUnit(trx, u.id, u.job_id, `it was lost or failed on ${failuresMax} nodes`));
+    await inTransaction(deps.db, (trx) => failJobOfUnit(trx, u.id, u.job_id, `it failed on ${failuresMax} different nodes`));
   }
   const complete = await deps.db.selectFrom('jobs').select('id').where('state', '=', 'running').whereRef('units_verified', '=', 'units_total').execute();
   for (const job of complete) await assembleJob(deps, job.id);

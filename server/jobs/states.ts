@@ -10,7 +10,8 @@
  *
  * Unit
  *   pending ──quorum of agreeing replicas from different accounts──▶ verified
- *   pending ──replicas disagree past `replicasMax`, or `failuresMax` attempts lost──▶ failed
+ *   pending ──replicas disagree past `replicasMax`, or `failuresMax` distinct nodes report failure──▶ failed
+ *   (a lease that lapsed is not evidence about the unit: it goes back to the queue)
  *   pending ──job cancelled──▶ cancelled
  *   While pending, a unit wants `replicas` live attempts (leased or returned); a disagreement
  *   raises `replicas` by one to break the tie.
@@ -32,5 +33,5 @@ export const quorum = 2;
  * nodes lying in different ways, one honest result among three distinct lies happened in
  * 2 of 800 units in the chaos run, and a job must not fail for it. */
 export const replicasMax = 6;
-/** Expired or failed attempts after which a unit is given up as failing everywhere. */
+/** Distinct nodes whose failure reports give a unit up as failing everywhere (lapses never count). */
 export const failuresMax = 8;

@@ -40,6 +40,7 @@ interface Conn {
   busy: Promise<void>;
   /** When its hello was taken: a late close of this socket must not mark a resumed node gone. */
   helloAt: Date | null;
+  paused: boolean;
 }
 
 export class NodeHub {
@@ -88,7 +89,7 @@ export class NodeHub {
   }
 
   #open(ws: WebSocket, principal: Principal | null, prefix: string | null) {
-    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), helloAt: null };
+    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), helloAt: null, paused: false };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
@@ -101,7 +102,11 @@ export class NodeHub {
     ws.on('close', () => {
       this.conns.delete(conn);
       if (conn.node && conn.helloAt) {
-        void this.deps.db.updateTable('nodes').set({ disconnected_at: new Date() }).where('id', '=', conn.node.nodeId).where('connected_at', '<=', conn.helloAt).execute().catch(() => {});
+        const nodeId = conn.node.nodeId;
+        // Gone: units dealt to it are drawn again by the next sweep, not after their deal lapses.
+        void this.deps.db.updateTable('nodes').set({ disconnected_at: new Date() }).where('id', '=', nodeId).where('connected_at', '<=', conn.helloAt).execute()
+          .then(() => this.deps.db.updateTable('units').set({ partner_due: new Date() }).where('partner_node', '=', nodeId).where('state', '=', 'pending').execute())
+          .catch(() => {});
       }
     });
     ws.on('error', () => ws.terminate());
@@ -137,16 +142,22 @@ export class NodeHub {
           return this.#send(conn, { type: 'error', code: 'quarantined', message: 'This account is quarantined after repeated wrong results: it gets no more work.' });
         }
         conn.wanted = Math.min(slotsMax, conn.wanted + msg.slots);
+        if (conn.paused) {
+          conn.paused = false;
+          await this.deps.db.updateTable('nodes').set({ paused_at: null }).where('id', '=', node.nodeId).execute();
+        }
         return this.pump();
       case 'heartbeat':
         return extendLeases(this.deps.db, node.nodeId, msg.attempts, this.deps.config.leaseTtlMs);
       case 'pause':
         conn.wanted = 0;
+        conn.paused = true; // and dealt no partners meanwhile (server/verify/deal.ts)
+        await this.deps.db.updateTable('nodes').set({ paused_at: new Date() }).where('id', '=', node.nodeId).execute();
         return;
       case 'fail':
       case 'release': {
         const [state, reason] = msg.type === 'fail' ? (['failed', msg.reason] as const) : (['cancelled', `released by the node: ${msg.reason}`] as const);
-        const done = await failAttempt(this.deps.db, node.holder, msg.attemptId, msg.token, reason, state);
+        const done = await failAttempt(this.deps.db, node.holder, msg.attemptId, msg.token, reason, state, this.deps.config.leaseTtlMs);
         if (msg.type === 'fail') this.#send(conn, { type: 'ack', attemptId: msg.attemptId, status: done ? 'accepted' : 'refused' });
         return this.pump();
       }
@@ -175,7 +186,7 @@ export class NodeHub {
     let row = msg.resume
       ? await this.deps.db
           .updateTable('nodes')
-          .set({ caps, gflops: msg.capabilities.gflops, name, ask, prefix: conn.prefix, connected_at: now, last_seen_at: now, disconnected_at: null })
+          .set({ caps, gflops: msg.capabilities.gflops, name, ask, prefix: conn.prefix, connected_at: now, last_seen_at: now, disconnected_at: null, paused_at: null, draw: Math.random() })
           .where('id', '=', msg.resume.nodeId)
           .where('token_hash', '=', sha256Hex(msg.resume.token))
           .where((eb) => (accountId ? eb('account_id', '=', accountId) : eb('account_id', 'is', null)))
@@ -191,10 +202,10 @@ export class NodeHub {
         .executeTakeFirstOrThrow();
     }
     if (msg.resume && row.id === msg.resume.nodeId) {
-      const released = await releaseForgotten(this.deps.db, row.id, msg.holding ?? []);
+      const released = await releaseForgotten(this.deps.db, row.id, msg.holding ?? [], this.deps.config.leaseTtlMs);
       if (released) this.deps.onWork();
     }
-    conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops, prefix: conn.prefix, ask };
+    conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops, prefix: conn.prefix, ask, kinds: msg.capabilities.kinds };
     this.#send(conn, { type: 'welcome', nodeId: row.id, token, accountId, heartbeatMs: Math.floor(this.deps.config.leaseTtlMs / 3) });
   }
 
@@ -241,7 +252,7 @@ export class NodeHub {
   async sweep() {
     if (this.#closed) return;
     try {
-      if ((await expireLeases(this.deps.db)) > 0) void this.pump();
+      if ((await expireLeases(this.deps.db, this.deps.config.leaseTtlMs)) > 0) void this.pump();
       await sweepJobs(this.deps);
     } catch (err) {
       console.error('sweeper failed:', (err as Error).message);

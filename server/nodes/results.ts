@@ -1,4 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
+import { sql } from 'kysely';
+import { uploadedSince } from '../blobs/uploads.ts';
 import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { failJobOfUnit } from '../jobs/finish.ts';
@@ -6,6 +8,7 @@ import { payVetting, settlePays, settleUnit } from '../ledger/payments.ts';
 import { workloads } from '../workloads/registry.ts';
 import { decide, type Returned } from '../verify/replicate.ts';
 import { disagreed } from '../verify/adaptive.ts';
+import { dealPartners } from '../verify/deal.ts';
 import { recordInvalid, recordValid } from '../verify/reputation.ts';
 
 export type Outcome =
@@ -66,6 +69,12 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
       await trx.updateTable('attempts').set({ state: 'expired', error: 'result came after the deadline' }).where('id', '=', attemptId).execute();
       return { status: 'refused', reason: 'the lease expired before the result came' };
     }
+    // A replica is work the node did: bytes its holder uploaded since the lease, not a hash
+    // another node computed. (Left as it is: the node may upload and report again.)
+    if (!(await uploadedSince(trx, output, holder, attempt.created_at))) {
+      return { status: 'refused', reason: 'upload the output with this node\'s credentials after taking the lease (PUT /api/blobs), then report it' };
+    }
+    await measureRate(trx, attempt.node_id, about.flops, attempt.created_at);
     const returned = { result_sha256: output, returned_at: new Date() };
     if (attempt.known) {
       // A known-answer unit: judged against the answer two accounts agreed on; the unit stays as it is.
@@ -91,18 +100,35 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
   }
 }
 
+/**
+ * The node's throughput as the coordinator sees it: this result's FLOPs over the time since
+ * the later of its lease and the node's previous result (so prefetched leases are not counted
+ * twice), smoothed. It bounds the leases a node may hold (server/nodes/leases.ts); it never
+ * sets a pay.
+ */
+async function measureRate(trx: Trx, nodeId: string, flops: number, leasedAt: Date) {
+  const node = await trx.selectFrom('nodes').select(['rate_gflops', 'last_result_at']).where('id', '=', nodeId).executeTakeFirstOrThrow();
+  const now = Date.now();
+  const since = Math.max(leasedAt.getTime(), node.last_result_at?.getTime() ?? 0);
+  const measured = flops / Math.max(1, now - since) / 1e6;
+  const rate = node.rate_gflops === 0 ? measured : 0.7 * node.rate_gflops + 0.3 * measured;
+  await trx.updateTable('nodes').set({ rate_gflops: rate, last_result_at: new Date(now) }).where('id', '=', nodeId).execute();
+}
+
 async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: string; replicas: number }, agree: (x: Uint8Array, y: Uint8Array) => boolean): Promise<Outcome> {
-  const rows = await trx.selectFrom('attempts').select(['id', 'holder', 'result_sha256', 'lone']).where('unit_id', '=', unit.id).where('state', '=', 'returned').orderBy('returned_at').execute();
+  const rows = await trx.selectFrom('attempts').select(['id', 'holder', 'result_sha256', 'lone', 'suspect']).where('unit_id', '=', unit.id).where('state', '=', 'returned').orderBy('returned_at').execute();
   // A trusted node's lone result stands provisionally (server/verify/adaptive.ts).
-  if (unit.replicas === 1 && rows.length === 1 && rows[0]!.lone) return markVerified(trx, unit, rows[0]!.result_sha256!, [rows[0]!.id], []);
+  if (unit.replicas === 1 && rows.length === 1 && rows[0]!.lone && !rows[0]!.suspect) return markVerified(trx, unit, rows[0]!.result_sha256!, [rows[0]!.id], []);
   const returned: Returned[] = [];
-  for (const r of rows) returned.push({ id: r.id, holder: r.holder, sha256: r.result_sha256!, bytes: await deps.blobs.readKnown(r.result_sha256!) });
+  for (const r of rows) returned.push({ id: r.id, holder: r.holder, sha256: r.result_sha256!, bytes: await deps.blobs.readKnown(r.result_sha256!), suspect: r.suspect });
   const decision = decide(returned, unit.replicas, agree);
   switch (decision.kind) {
     case 'wait':
-      return waiting;
+      await dealPartners(trx, [unit.id], deps.config.leaseTtlMs); // the next replica, now that this one is committed
+      return { ...waiting, newWork: true };
     case 'escalate':
       await trx.updateTable('units').set({ replicas: decision.replicas }).where('id', '=', unit.id).execute();
+      await dealPartners(trx, [unit.id], deps.config.leaseTtlMs);
       return { ...waiting, newWork: true };
     case 'failed':
       await failJobOfUnit(trx, unit.id, unit.job_id, decision.reason);
@@ -115,14 +141,21 @@ async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: stri
 /** unit pending ─▶ verified with `sha256`; its attempts judged; the job's count goes up. */
 async function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha256: string, valid: string[], invalid: string[]): Promise<Outcome> {
   const now = new Date();
-  await trx.updateTable('units').set({ state: 'verified', result_sha256: sha256, verified_at: now }).where('id', '=', unit.id).where('state', '=', 'pending').execute();
-  await trx.updateTable('attempts').set({ state: 'valid' }).where('id', 'in', valid).execute();
-  await recordValid(trx, valid);
+  await trx.updateTable('units').set({ state: 'verified', result_sha256: sha256, verified_at: now, partner_node: null, partner_due: null }).where('id', '=', unit.id).where('state', '=', 'pending').execute();
+  // Results of a node caught since (suspect) are paid when right but build no trust back.
+  const vindicated = (await trx.selectFrom('attempts').select('id').where('id', 'in', valid).where('suspect', '=', true).execute()).map((r) => r.id);
+  await trx.updateTable('attempts').set({ state: 'valid', suspect: false }).where('id', 'in', valid).execute();
+  await recordValid(trx, valid.filter((id) => !vindicated.includes(id)));
   if (valid.length >= 2) {
-    // Agreement with an independent result: a passed spot check for each supporter, and no
-    // result here is lone any more.
+    // Agreement with an independent result: a passed spot check for each supporter, dated by
+    // when that supporter's lease was granted — it confirms the lone results it took before
+    // then, never one taken after (server/verify/adaptive.ts) — and no result here is lone any more.
     await trx.updateTable('attempts').set({ lone: false }).where('id', 'in', valid).execute();
-    await trx.updateTable('nodes').set({ spot_ok_at: now }).where('id', 'in', trx.selectFrom('attempts').select('node_id').where('id', 'in', valid)).execute();
+    const checked = valid.filter((id) => !vindicated.includes(id));
+    if (checked.length) {
+      await sql`update nodes n set spot_ok_at = greatest(n.spot_ok_at, a.created_at)
+        from attempts a where a.id in (${sql.join(checked)}) and a.node_id = n.id and not a.known`.execute(trx);
+    }
   }
   if (invalid.length) {
     await trx.updateTable('attempts').set({ state: 'invalid', error: disagreed }).where('id', 'in', invalid).execute();
@@ -145,24 +178,34 @@ async function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha2
  * leased ─node gives it back unstarted─▶ cancelled (a pause; held against no one).
  * Either way the unit goes back to the queue and the reserved pay is voided.
  */
-export async function failAttempt(db: Db, holder: string, attemptId: string, token: string, reason: string, state: 'failed' | 'cancelled' = 'failed'): Promise<boolean> {
+export async function failAttempt(db: Db, holder: string, attemptId: string, token: string, reason: string, state: 'failed' | 'cancelled', leaseTtlMs: number): Promise<boolean> {
   return inTransaction(db, async (trx) => {
+    const released = state === 'cancelled';
     const row = await trx
       .updateTable('attempts')
-      .set({ state, error: reason.slice(0, 2000) })
+      .set({ state, error: reason.slice(0, 2000), released })
       .where('id', '=', attemptId)
       .where('holder', '=', holder)
       .where('token', '=', token)
       .where('state', '=', 'leased')
-      .returning('id')
+      .returning(['id', 'unit_id', 'node_id'])
       .executeTakeFirst();
-    if (row) await settlePays(trx, { attemptIds: [row.id] });
-    return !!row;
+    if (!row) return false;
+    // Releases count (server/nodes/leases.ts limits them per hour) and bar the unit for this node.
+    if (released) {
+      await sql`update nodes set
+          releases = case when releases_since < now() - interval '1 hour' then 1 else releases + 1 end,
+          releases_since = case when releases_since < now() - interval '1 hour' then now() else releases_since end
+        where id = ${row.node_id}`.execute(trx);
+    }
+    await settlePays(trx, { attemptIds: [row.id] });
+    await dealPartners(trx, [row.unit_id], leaseTtlMs);
+    return true;
   });
 }
 
 /** On a resumed node: its leases it no longer holds (a reload lost them) go back to the queue now. */
-export async function releaseForgotten(db: Db, nodeId: string, holding: string[]): Promise<number> {
+export async function releaseForgotten(db: Db, nodeId: string, holding: string[], leaseTtlMs: number): Promise<number> {
   return inTransaction(db, async (trx) => {
     let query = trx
       .updateTable('attempts')
@@ -170,8 +213,9 @@ export async function releaseForgotten(db: Db, nodeId: string, holding: string[]
       .where('node_id', '=', nodeId)
       .where('state', '=', 'leased');
     if (holding.length) query = query.where('id', 'not in', holding);
-    const rows = await query.returning('id').execute();
+    const rows = await query.returning(['id', 'unit_id']).execute();
     await settlePays(trx, { attemptIds: rows.map((r) => r.id) });
+    await dealPartners(trx, rows.map((r) => r.unit_id), leaseTtlMs);
     return rows.length;
   });
 }

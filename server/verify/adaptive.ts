@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Trx } from '../db/index.ts';
-import { spotRate, trustedStreakMin } from './reputation.ts';
+import { clearOffence, spotRate, trustedStreakMin } from './reputation.ts';
 
 /** The error an attempt gets when a verdict finds it disagreeing (server/nodes/results.ts). */
 export const disagreed = 'disagreed with the verified result';
@@ -39,11 +39,12 @@ export async function chooseLone(trx: Trx, unit: { id: string; replication: numb
   return lone;
 }
 
-/** Back to pending: the unit's verdict is withdrawn and it wants `replicas` live results again. */
+/** Back to pending: the unit's verdict is withdrawn and it wants `replicas` voting results
+ * again. Its next replica is dealt by the sweeper within a second (server/verify/deal.ts). */
 async function reopen(trx: Trx, unitId: string, jobId: string, replicas: number) {
   const reopened = await trx
     .updateTable('units')
-    .set({ state: 'pending', result_sha256: null, verified_at: null, replicas })
+    .set({ state: 'pending', result_sha256: null, verified_at: null, replicas, partner_node: null, partner_due: new Date() })
     .where('id', '=', unitId)
     .where('state', '=', 'verified')
     .returning('id')
@@ -52,12 +53,13 @@ async function reopen(trx: Trx, unitId: string, jobId: string, replicas: number)
 }
 
 /**
- * A node was caught lying: every unit of an open replicate job that it helped verify is
- * judged again. Its own results there turn invalid; the other results go back to 'returned'
- * and need one more agreeing replica from another account. Results the withdrawn verdict had
- * judged invalid for disagreeing with it go back to 'returned' too, and the invalid mark is
- * taken off their nodes' and accounts' counts: a colluding pair must not frame honest nodes.
- * (Their streak, reset then, is not given back.)
+ * A node was caught with a wrong result: every unit of an open replicate job that it helped
+ * verify is judged again. Its own results there become suspect: judged with the rest, paid if
+ * right, but no vote (server/verify/replicate.ts) — so a result of a node convicted by a vote
+ * that is later withdrawn is not lost, and a liar's results cannot confirm each other. The
+ * other results go back to 'returned' and one more replica is dealt at random. Results the
+ * withdrawn verdict had judged invalid for disagreeing with it go back to 'returned' too, and
+ * the offence is cleared (clearOffence): a colluding pair must not frame honest nodes.
  */
 export async function reopenSupported(trx: Trx, nodeIds: string[]): Promise<number> {
   if (!nodeIds.length) return 0;
@@ -68,7 +70,7 @@ export async function reopenSupported(trx: Trx, nodeIds: string[]): Promise<numb
     where j.verification = 'replicate' and j.state in ('queued', 'running') and u.state = 'verified'
       and a.state = 'valid' and not a.known and a.node_id in (${sql.join(nodeIds)})`.execute(trx);
   for (const u of units.rows) {
-    await trx.updateTable('attempts').set({ state: 'invalid', error: 're-checked: its node was caught with a wrong result' }).where('unit_id', '=', u.id).where('node_id', 'in', nodeIds).where('state', '=', 'valid').where('known', '=', false).execute();
+    await trx.updateTable('attempts').set({ state: 'returned', suspect: true }).where('unit_id', '=', u.id).where('node_id', 'in', nodeIds).where('state', '=', 'valid').where('known', '=', false).execute();
     const framed = await trx
       .updateTable('attempts')
       .set({ state: 'returned', error: null })
@@ -76,12 +78,9 @@ export async function reopenSupported(trx: Trx, nodeIds: string[]): Promise<numb
       .where('state', '=', 'invalid')
       .where('error', '=', disagreed)
       .where('node_id', 'not in', nodeIds)
-      .returning('node_id')
+      .returning(['node_id', 'streak_lost'])
       .execute();
-    for (const { node_id } of framed) {
-      const n = await trx.updateTable('nodes').set((eb) => ({ invalid: eb('invalid', '-', 1) })).where('id', '=', node_id).where('invalid', '>', 0).returning('account_id').executeTakeFirst();
-      if (n?.account_id) await trx.updateTable('accounts').set((eb) => ({ invalid: eb('invalid', '-', 1) })).where('id', '=', n.account_id).where('invalid', '>', 0).execute();
-    }
+    for (const attempt of framed) await clearOffence(trx, attempt);
     const kept = await trx.updateTable('attempts').set({ state: 'returned' }).where('unit_id', '=', u.id).where('state', '=', 'valid').where('known', '=', false).returning('id').execute();
     await reopen(trx, u.id, u.job_id, Math.max(u.replication, kept.length + framed.length + 1));
   }
@@ -102,7 +101,7 @@ export async function confirmLone(trx: Trx, jobId: string): Promise<number> {
     .where('units.job_id', '=', jobId)
     .where('attempts.lone', '=', true)
     .where('attempts.state', '=', 'valid')
-    .where((eb) => eb.or([eb('nodes.spot_ok_at', 'is', null), eb('nodes.spot_ok_at', '<', eb.ref('attempts.created_at'))]))
+    .where((eb) => eb.or([eb('nodes.spot_ok_at', 'is', null), eb('nodes.spot_ok_at', '<=', eb.ref('attempts.created_at'))]))
     .execute();
   for (const a of unconfirmed) {
     await trx.updateTable('attempts').set({ state: 'returned' }).where('id', '=', a.id).execute();

@@ -6,6 +6,8 @@ export interface Returned {
   holder: string;
   sha256: string;
   bytes: Uint8Array;
+  /** A result of a node caught lying since: judged, but it neither votes nor counts as a replica. */
+  suspect?: boolean;
 }
 
 export type Decision =
@@ -21,10 +23,12 @@ export type Decision =
  * (Cheap checks such as Freivalds' for matmul, and adaptive replication, build on this seam.)
  */
 export function decide(returned: Returned[], replicas: number, agree: (x: Uint8Array, y: Uint8Array) => boolean): Decision {
-  for (const candidate of returned) {
-    const supporters = returned.filter((r) => r === candidate || (r.holder !== candidate.holder && agree(candidate.bytes, r.bytes)));
+  const voters = returned.filter((r) => !r.suspect);
+  for (const candidate of voters) {
+    const supporters = voters.filter((r) => r === candidate || (r.holder !== candidate.holder && agree(candidate.bytes, r.bytes)));
     if (new Set(supporters.map((r) => r.holder)).size >= quorum) {
-      const valid = new Set(supporters.map((r) => r.id));
+      // Suspect results that agree with the verdict are vindicated; the rest are wrong.
+      const valid = new Set([...supporters, ...returned.filter((r) => r.suspect && agree(candidate.bytes, r.bytes))].map((r) => r.id));
       return {
         kind: 'verified',
         accepted: candidate,
@@ -33,7 +37,7 @@ export function decide(returned: Returned[], replicas: number, agree: (x: Uint8A
       };
     }
   }
-  if (returned.length < replicas) return { kind: 'wait' };
+  if (voters.length < replicas) return { kind: 'wait' };
   if (replicas < replicasMax) return { kind: 'escalate', replicas: replicas + 1 };
   return { kind: 'failed', reason: `${returned.length} results from different nodes disagree and no ${quorum} of them agree` };
 }

@@ -39,12 +39,14 @@ export async function recordValid(trx: Trx, attemptIds: string[]) {
   await trx.updateTable('accounts').set((eb) => ({ valid: eb('valid', '+', 1) })).where('id', 'in', accounts).execute();
 }
 
-/** Records caught lies: streaks to zero, offences counted, repeat offenders quarantined. */
+/** Records caught lies: streaks to zero (kept on the attempt, to give back if the verdict is
+ * withdrawn), offences counted, repeat offenders quarantined; their open results re-checked. */
 export async function recordInvalid(trx: Trx, attemptIds: string[]) {
   if (!attemptIds.length) return;
   const now = new Date();
-  const nodeIds = (await trx.selectFrom('attempts').select('node_id').where('id', 'in', attemptIds).execute()).map((r) => r.node_id);
-  for (const nodeId of nodeIds) {
+  const rows = await trx.selectFrom('attempts').innerJoin('nodes', 'nodes.id', 'attempts.node_id').select(['attempts.id', 'attempts.node_id', 'nodes.streak']).where('attempts.id', 'in', attemptIds).execute();
+  for (const { id, node_id: nodeId, streak } of rows) {
+    await trx.updateTable('attempts').set({ streak_lost: streak }).where('id', '=', id).execute();
     const node = await trx
       .updateTable('nodes')
       .set((eb) => ({ invalid: eb('invalid', '+', 1), streak: 0 }))
@@ -61,7 +63,28 @@ export async function recordInvalid(trx: Trx, attemptIds: string[]) {
       await trx.updateTable('nodes').set({ quarantined_at: now }).where('id', '=', nodeId).where('quarantined_at', 'is', null).execute();
     }
   }
-  await reopenSupported(trx, nodeIds);
+  await reopenSupported(trx, [...new Set(rows.map((r) => r.node_id))]);
+}
+
+/**
+ * A verdict against this attempt was withdrawn (its accusers were caught): the offence is taken
+ * off its node and account, a quarantine that rested on it is lifted, and the streak it took
+ * is given back. The node is not treated as a liar for it.
+ */
+export async function clearOffence(trx: Trx, attempt: { node_id: string; streak_lost: number }) {
+  const node = await trx
+    .updateTable('nodes')
+    .set((eb) => ({ invalid: sql`greatest(invalid - 1, 0)`, streak: eb('streak', '+', attempt.streak_lost), quarantined_at: sql`case when invalid - 1 < ${offencesMax} then null else quarantined_at end` }))
+    .where('id', '=', attempt.node_id)
+    .returning('account_id')
+    .executeTakeFirstOrThrow();
+  if (node.account_id) {
+    await trx
+      .updateTable('accounts')
+      .set({ invalid: sql`greatest(invalid - 1, 0)`, quarantined_at: sql`case when invalid - 1 < ${offencesMax} then null else quarantined_at end` })
+      .where('id', '=', node.account_id)
+      .execute();
+  }
 }
 
 /** Records leases that lapsed (the sweeper calls it with what it expired). */

@@ -23,6 +23,8 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
     return Object.assign(n, { nodeId: welcome.nodeId });
   }
   const jobState = (dev: TestClient, id: string) => dev.json('GET', `/api/jobs/${id}`);
+  /** The node dealt the unit's next replica (server/verify/deal.ts), if any. */
+  const dealtTo = async (unitId: string) => (await coordinator.deps.db.selectFrom('units').select('partner_node').where('id', '=', unitId).executeTakeFirstOrThrow()).partner_node;
   const lone = async (lease: Lease) => (await coordinator.deps.db.selectFrom('attempts').select('lone').where('id', '=', lease.attemptId).executeTakeFirstOrThrow()).lone;
 
   it('lets a trusted node run a unit alone, but holds the job until a second replica confirms it', async () => {
@@ -104,30 +106,44 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
       const right = await n.compute(l);
       return n.submit(l, { ...right, data: right.data.map((v, i) => (i === 0 ? v + 1 : v)) });
     };
-    // Two units; the colluders must land on the same one (claims are spread at random).
+    // Two units; the colluders must land on the same one: once colluder1 has committed its
+    // result, the second replica is dealt at random among the three other nodes, so the pair is
+    // there one time in three (the job is cancelled and tried again otherwise).
     let job, a1, a2;
     for (let seed = 1; ; seed++) {
       job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed }, tile: 8 }, verification: 'replicate' }, 201);
       a1 = await c1.lease();
-      a2 = await c2.lease();
-      if (a1.unit.id === a2.unit.id) break;
+      await wrong(c1, a1);
+      if ((await eventually(() => dealtTo(a1!.unit.id), 'a partner dealt')) === c2.nodeId) {
+        a2 = await c2.lease();
+        break;
+      }
       await dev.json('DELETE', `/api/jobs/${job.id}`);
-      expect(seed).toBeLessThan(20);
+      expect(seed).toBeLessThan(40);
     }
-    await wrong(c1, a1);
+    expect(a2.unit.id).toBe(a1.unit.id);
     await wrong(c2, a2);
     expect((await jobState(dev, job.id)).progress.verified).toBe(1); // the pair agreed: verified, for now
+    c2.close(); // its part is done; the honest nodes are the only partners left
+    await eventually(async () => (await coordinator.deps.db.selectFrom('nodes').select('disconnected_at').where('id', '=', c2.nodeId).executeTakeFirstOrThrow()).disconnected_at, 'colluder2 gone');
     // colluder1 lies again on the other unit, next to honest nodes, and is caught.
     const b1 = await c1.lease();
     await wrong(c1, b1);
-    const bh1 = await h1.lease();
-    await h1.submit(bh1, await h1.compute(bh1));
-    const bh2 = await h2.lease();
-    expect(bh2.unit.id).toBe(b1.unit.id);
-    await h2.submit(bh2, await h2.compute(bh2));
-    // Its partner's unit is open again, and the honest nodes settle it.
+    const honest = [h1, h2];
+    const dealtHonest = async (unitId: string) => {
+      const id = await eventually(() => dealtTo(unitId), 'a partner dealt');
+      return honest.find((h) => h.nodeId === id)!;
+    };
+    for (let i = 0; i < 2; i++) {
+      const h = await dealtHonest(b1.unit.id);
+      const l = await h.lease();
+      expect(l.unit.id).toBe(b1.unit.id);
+      await h.submit(l, await h.compute(l));
+    }
+    // Its partner's unit is open again: the honest nodes are dealt it and settle it.
     await eventually(async () => (await coordinator.deps.db.selectFrom('units').select('state').where('id', '=', a1!.unit.id).executeTakeFirstOrThrow()).state === 'pending', 'the colluded unit to reopen');
-    for (const h of [h1, h2]) {
+    for (let i = 0; i < 2; i++) {
+      const h = await dealtHonest(a1.unit.id);
       const l = await h.lease();
       expect(l.unit.id).toBe(a1.unit.id);
       await h.submit(l, await h.compute(l));
