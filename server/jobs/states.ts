@@ -13,8 +13,10 @@
  *   pending ──replicas disagree past `replicasMax`, or `failuresMax` distinct nodes report failure──▶ failed
  *   (a lease that lapsed is not evidence about the unit: it goes back to the queue)
  *   pending ──job cancelled──▶ cancelled
- *   While pending, a unit wants `replicas` live attempts (leased or returned); a disagreement
- *   raises `replicas` by one to break the tie.
+ *   While pending, a unit wants `replicas` agreeing results; a disagreement raises `replicas` by
+ *   one to break the tie. With no live attempt it is in the queue (any eligible node may claim
+ *   it); once its replicas in flight have all returned, each further one is dealt to a node
+ *   drawn at random (units.partner_node, server/verify/deal.ts) and the queue passes it by.
  *
  * Attempt (one execution of a unit by one node; state 'leased' is the lease)
  *   leased ──result with the lease's token before the deadline──▶ returned
@@ -23,6 +25,9 @@
  *   leased | returned ──unit decided without it, or job cancelled──▶ cancelled
  *   returned ──agrees with the accepted result──▶ valid
  *   returned ──disagrees, or malformed──▶ invalid
+ *   valid ──its node, or its partner's, caught lying while the job is open──▶ returned (the
+ *     caught node's own as suspect: judged again without a vote)
+ *   invalid ──the verdict that outvoted it withdrawn──▶ returned (its offence cleared)
  */
 export const jobOpen = ['queued', 'running'] as const;
 export const jobTerminal = ['done', 'failed', 'cancelled'] as const;

@@ -28,6 +28,7 @@ const pumpMs = 250;
  * makes waits at most this long. Without it, 50 idle nodes cost 200 claim transactions/s. */
 const quietMs = 1000;
 const sweepMs = 1000;
+const seenWriteMs = 1000;
 
 interface Conn {
   ws: WebSocket;
@@ -41,6 +42,8 @@ interface Conn {
   /** When its hello was taken: a late close of this socket must not mark a resumed node gone. */
   helloAt: Date | null;
   paused: boolean;
+  /** When its liveness was last written (nodes.last_seen_at). */
+  seenAt: number;
 }
 
 export class NodeHub {
@@ -89,7 +92,7 @@ export class NodeHub {
   }
 
   #open(ws: WebSocket, principal: Principal | null, prefix: string | null) {
-    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), helloAt: null, paused: false };
+    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), helloAt: null, paused: false, seenAt: Date.now() };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
@@ -136,6 +139,11 @@ export class NodeHub {
     if (msg.type === 'hello') return this.#hello(conn, msg);
     const node = conn.node;
     if (!node) return this.#bad(conn, 'Say hello first.');
+    // Any frame says the node is alive (only live nodes are dealt replicas); written once a second at most.
+    if (msg.type !== 'heartbeat' && Date.now() - conn.seenAt > seenWriteMs) {
+      conn.seenAt = Date.now();
+      await this.deps.db.updateTable('nodes').set({ last_seen_at: new Date() }).where('id', '=', node.nodeId).execute();
+    }
     switch (msg.type) {
       case 'request':
         if (await isQuarantined(this.deps.db, node.nodeId)) {

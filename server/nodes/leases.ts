@@ -43,7 +43,8 @@ export const holdMin = 2;
 export const holdMax = 8;
 /** Releases a node may make in an hour; past it, no new leases until the hour is over. */
 export const releasesPerHourMax = 60;
-/** A unit a node released is not leased to it again from the queue for this long. */
+/** A unit of a replicate job that a node released is not leased to it again from the queue for
+ * this long (fishing for pairs; where each result is checked alone there is nothing to fish). */
 export const releaseBarMs = 10 * 60_000;
 
 type Candidate = { id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number; verification: string; replication: number; bid: number; partner_node: string | null };
@@ -93,8 +94,8 @@ export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): P
           ? sql`u.partner_node = ${who.nodeId}`
           : sql`u.partner_node is null and not exists (select 1 from attempts a where a.unit_id = u.id and not a.known and not a.suspect
                and (a.state = 'returned' or (a.state = 'leased' and a.deadline > now())))
-             and not exists (select 1 from attempts a where a.unit_id = u.id and a.node_id = ${who.nodeId} and a.released
-               and a.created_at > now() - ${`${releaseBarMs} milliseconds`}::interval)`}
+             and (j.verification <> 'replicate' or not exists (select 1 from attempts a where a.unit_id = u.id
+               and a.node_id = ${who.nodeId} and a.released and a.created_at > now() - ${`${releaseBarMs} milliseconds`}::interval))`}
         and not exists (select 1 from attempts a where a.unit_id = u.id and a.holder = ${who.holder}
              and a.state in ('leased', 'returned', 'valid', 'invalid') and not a.known)
         and (${who.prefix}::text is null or not exists (select 1 from attempts a where a.unit_id = u.id
@@ -143,13 +144,18 @@ export async function insertLease(trx: Trx, who: LeaseHolder, unit: UnitPayload,
   return { attemptId: attempt.id, token, deadline, unit };
 }
 
-/** Extends the deadlines of a node's live leases by `leaseTtlMs` from now. */
+/** Heartbeats keep a lease alive for at most this many lease times: a node that heartbeats and
+ * never returns a result (a hoarder) cannot hold a unit for ever. 10 × 30 s: any unit sized for
+ * the slowest adapter (server/workloads) finishes well inside it. */
+export const leaseLifeTtls = 10;
+
+/** Extends the deadlines of a node's live leases by `leaseTtlMs` from now, up to their life. */
 export async function extendLeases(db: Db, nodeId: string, attemptIds: string[], leaseTtlMs: number) {
   await db.updateTable('nodes').set({ last_seen_at: new Date() }).where('id', '=', nodeId).execute();
   if (attemptIds.length === 0) return;
   await db
     .updateTable('attempts')
-    .set({ deadline: sql`greatest(deadline, now() + ${`${leaseTtlMs} milliseconds`}::interval)` })
+    .set({ deadline: sql`greatest(deadline, least(now() + ${`${leaseTtlMs} milliseconds`}::interval, created_at + ${`${leaseTtlMs * leaseLifeTtls} milliseconds`}::interval))` })
     .where('id', 'in', attemptIds)
     .where('node_id', '=', nodeId)
     .where('state', '=', 'leased')

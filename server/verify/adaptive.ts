@@ -13,15 +13,18 @@ export const disagreed = 'disagreed with the verified result';
  * probability 1 − spotRate (the rest are spot checks: ordinary replicated units, which it
  * cannot tell apart). The spot-check rate falls with its streak and never goes under 5%.
  *
- * What a developer is promised for a unit run by a trusted node alone: the result is
- * provisional until that node passes a spot check leased after the unit; the job does not
- * complete, and no result is released, while any lone unit is unconfirmed. Units still
- * unconfirmed when the rest of the job is verified get a second replica. A node caught with a
- * wrong result has every unit it helped verify in open jobs re-checked (reopenSupported).
- * So a node that lies on every unit after earning trust is always caught before its lies
- * are released; a node that lies on a share q of units and tells the truth on the next spot
- * check slips a lie through — each lie meets a spot check with probability spotRate(streak),
- * so it is caught after 1/spotRate lies on average and loses its trust and all unconfirmed work.
+ * The promise for a unit run by a trusted node alone: the result is provisional until that
+ * node passes a spot check *leased after* the unit (nodes.spot_ok_at is the lease time of its
+ * latest passed check, not when it was judged: a check already in hand when the node lied
+ * proves nothing about the lie). The job does not complete, no result is released and nothing
+ * is paid while any lone unit is unconfirmed; units still unconfirmed when the rest of the job
+ * is verified get a second replica (confirmLone). So a node that lies and leaves, or lies on
+ * every unit once trusted, never gets a lie through. A node that lies on a share q of its units
+ * and keeps working slips one through with probability at most (1 − p)(1 − q) for spot rate p
+ * (the lie is a spot check itself with probability p; otherwise it slips if the next check
+ * passes): a one-off lie, 50% at streak 10, 95% at the 5% floor. Each lie risks the node's
+ * record: caught, its trust goes to zero, its results in open jobs are judged again
+ * (reopenSupported), and a second offence quarantines the account.
  */
 
 /** Decides, under the claim's lock on a fresh unit, whether this node runs it alone. */

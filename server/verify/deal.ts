@@ -24,7 +24,7 @@ import { releasesPerHourMax } from '../nodes/leases.ts';
  * did succeed. A ring that lies on k units goes uncaught with probability ((r − 1)/(n − 1))^k.
  * (Each node counts once; the one-replica-per-account and per-network rules exclude more.)
  *
- * Eligible: connected (a heartbeat within the lease time), not paused, not quarantined, not over
+ * Eligible: connected (a frame within three lease times; nodes heartbeat every third of one), not paused, not quarantined, not over
  * its hourly releases, its
  * `kinds` include the job's, its ask within the bid, and neither its holder (account) nor its
  * network already on the unit. Nodes that released this unit are drawn only when nobody else is
@@ -95,7 +95,7 @@ async function draw(trx: Trx, u: DealUnit, leaseTtlMs: number, barReleased: bool
   const candidates = (above: boolean) => sql<{ id: string }>`
     select n.id from nodes n left join accounts acc on acc.id = n.account_id
     where n.disconnected_at is null and ${above ? sql`n.draw >= ${from}` : sql`n.draw < ${from}`}
-      and n.last_seen_at > now() - ${`${leaseTtlMs} milliseconds`}::interval
+      and n.last_seen_at > now() - ${`${3 * leaseTtlMs} milliseconds`}::interval
       and n.paused_at is null and n.quarantined_at is null and acc.quarantined_at is null
       and not (n.releases >= ${releasesPerHourMax} and n.releases_since > now() - interval '1 hour')
       and n.ask <= ${u.bid} and n.caps->'kinds' @> to_jsonb(${u.kind}::text)

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
-import { holdMin, releasesPerHourMax } from '../../server/nodes/leases.ts';
+import { holdMin, leaseLifeTtls, releasesPerHourMax } from '../../server/nodes/leases.ts';
 import { sha256Hex } from '../../server/agent/runtime.ts';
 import { encodeNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../helpers/client.ts';
@@ -24,8 +24,8 @@ describe('adversaries', () => {
     await coordinator?.close();
   });
 
-  async function setup(names: string[]) {
-    coordinator = await testCoordinator('pglite', { SUPERNET_LEASE_TTL_MS: '10000' });
+  async function setup(names: string[], leaseTtlMs = 10_000) {
+    coordinator = await testCoordinator('pglite', { SUPERNET_LEASE_TTL_MS: String(leaseTtlMs) });
     const dev = await TestClient.signup(coordinator.url, 'developer@crowd.test');
     await dev.useNewKey();
     const members: Member[] = [];
@@ -169,8 +169,8 @@ describe('adversaries', () => {
     expect((await paidTo(coordinator, rows.map((a) => a.id))).paid).toBe(0);
   }, 180_000);
 
-  it('hoarding: 500 request frames leave one socket holding no more than its bound, and an honest node keeps getting work', async () => {
-    const { dev, members } = await setup(['hoarder', 'honest']);
+  it('hoarding: 500 request frames leave one socket holding no more than its bound, an honest node keeps getting work, and heartbeats hold a lease only so long', async () => {
+    const { dev, members } = await setup(['hoarder', 'honest'], 1000);
     const [hoarder, worker] = [members[0]!, members[1]!];
     const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 8, n: 32, seed: 3 }, tile: 8 }, verification: 'freivalds' }, 201);
     for (let i = 0; i < 500; i++) hoarder.send({ type: 'request', slots: 8 });
@@ -187,6 +187,9 @@ describe('adversaries', () => {
       expect(live.length).toBeLessThanOrEqual(holdMin);
       expect(hoarder.received.filter((m) => m.type === 'lease').length).toBe(live.length);
       expect(done).toBe(8);
+      // Heartbeating without ever returning: its first leases lapse after leaseLifeTtls lease times.
+      const first = live.map((a) => a.id);
+      await eventually(async () => (await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', first).execute()).every((a) => a.state === 'expired'), 'the hoarded leases to lapse', (leaseLifeTtls + 5) * 1000);
     } finally {
       clearInterval(beat);
       await dev.json('DELETE', `/api/jobs/${job.id}`);

@@ -30,7 +30,11 @@ export interface ChaosOptions {
 export interface ChaosReport {
   verification: string;
   units: number;
+  /** Every attempt: executions, lapsed leases and cancelled ones. */
   attempts: number;
+  /** Attempts that ran and reported; `overhead` is executions ÷ units. */
+  executions: number;
+  lapsed: number;
   overhead: number;
   wrongAccepted: number;
   liarsEarned: number;
@@ -69,8 +73,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
   const behaviours: Behaviour[] = [];
   const liars = Math.round(opts.agents * opts.liarShare), vanishers = Math.round(opts.agents * opts.vanishShare);
-  // Liars of every kind, colluders always in pairs (a lone colluder is just a liar).
-  const liarList: Behaviour[] = liars >= 2 ? ['colluder', 'colluder'] : [];
+  // Adversaries of every kind; the colluders a ring of three where there is room (two at least:
+  // a lone colluder is just a liar).
+  const liarList: Behaviour[] = liars >= 6 ? ['colluder', 'colluder', 'colluder'] : liars >= 2 ? ['colluder', 'colluder'] : [];
   for (let i = 0; liarList.length < liars; i++) liarList.push(liarKinds.filter((k) => k !== 'colluder')[i % (liarKinds.length - 1)]!);
   for (let i = 0; i < opts.agents; i++) behaviours.push(i < liars ? liarList[i]! : i < liars + vanishers ? 'vanisher' : 'honest');
   const lied = new Set<string>();
@@ -87,6 +92,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       url,
       key,
       name: `${behaviour}-${i}`,
+      slots: behaviour === 'hoarder' ? 8 : 2,
       capabilities: { adapter: { vendor: 'chaos', architecture: 'cpu', device: behaviour, description: 'simulated agent' }, features: [], gflops: 1, kinds: ['matmul'] },
       connect: (wsUrl, headers) => new WebSocket(wsUrl, { headers }) as unknown as globalThis.WebSocket,
       async execute(unit, [a, b]) {
@@ -94,6 +100,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           runtime.stop(); // gone mid-unit: the lease is never returned
           return new Promise<Uint8Array>(() => {});
         }
+        // Holds what it is leased, heartbeating, and never returns a result.
+        if (behaviour === 'hoarder') return new Promise<Uint8Array>(() => {});
         const right = matmulReference(parseNpy(a!), parseNpy(b!));
         const wrong = lie(behaviour, right, done);
         done++;
@@ -101,6 +109,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         board.length = Math.min(board.length, 20);
         if (wrong) lied.add(`${unit.id}:${i}`);
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+        if (wrong && behaviour === 'hitAndRun') setTimeout(() => runtime.stop(), 500); // the lie reported, gone
         return encodeNpy(wrong ?? right);
       },
     });
@@ -116,8 +125,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   runtimes.forEach((r) => r.start());
   log(`${opts.agents} agents (${liars} liars, ${vanishers} vanishing), ${unitsTotal} units, ${opts.verification}`);
 
-  const progress = async () => {
-    const rows = await dev.json('GET', '/api/jobs');
+  // Across a restart the coordinator is briefly away: a poll that cannot connect is tried again.
+  const progress = async (): Promise<{ verified: number; ended: number }> => {
+    const rows = await dev.json('GET', '/api/jobs').catch(async () => {
+      await new Promise((r) => setTimeout(r, 200));
+      return null;
+    });
+    if (!rows) return progress();
     const mine = rows.jobs.filter((j: any) => jobIds.includes(j.id));
     return { verified: mine.reduce((s: number, j: any) => s + j.progress.verified, 0), ended: mine.filter((j: any) => j.state !== 'queued' && j.state !== 'running').length };
   };
@@ -185,7 +199,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   for (const j of jobs) if (j.error) log(`job ${j.state}: ${j.error}`);
   const unitsPerJob = await db.selectFrom('units').select(['job_id', (eb) => eb.fn.countAll<number>().as('n')]).where('job_id', 'in', jobIds).groupBy('job_id').execute();
   await coordinator.close();
-  const overheadByJob = jobIds.map((id) => Number((attempts.filter((a) => a.job_id === id).length / Number(unitsPerJob.find((u) => u.job_id === id)!.n)).toFixed(3)));
+  // Executions: attempts that ran and reported (a result or a failure). Leases that lapsed
+  // (vanished, hoarded) or were cancelled unstarted are counted apart.
+  const ran = attempts.filter((a) => ['returned', 'valid', 'invalid', 'failed'].includes(a.state));
+  const overheadByJob = jobIds.map((id) => Number((ran.filter((a) => a.job_id === id).length / Number(unitsPerJob.find((u) => u.job_id === id)!.n)).toFixed(3)));
   const attemptsByState: Record<string, number> = {};
   for (const a of attempts) attemptsByState[a.state] = (attemptsByState[a.state] ?? 0) + 1;
   const agents: Record<string, number> = {};
@@ -194,7 +211,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     verification: opts.verification,
     units: unitsTotal,
     attempts: attempts.length,
-    overhead: Number((attempts.length / unitsTotal).toFixed(3)),
+    executions: ran.length,
+    lapsed: attempts.filter((a) => a.state === 'expired').length,
+    overhead: Number((ran.length / unitsTotal).toFixed(3)),
     wrongAccepted,
     liarsEarned,
     ledger,

@@ -4,9 +4,12 @@ import type { Matrix } from '../../shaders/npy.ts';
  * How a chaos agent behaves. Honest agents compute with the CPU reference; liars change
  * what they return in one of the ways volunteers' results go wrong.
  */
-export type Behaviour = 'honest' | 'noise' | 'bias' | 'oneWrong' | 'copier' | 'colluder' | 'turncoat' | 'vanisher';
+export type Behaviour = 'honest' | 'noise' | 'bias' | 'oneWrong' | 'copier' | 'colluder' | 'turncoat' | 'hitAndRun' | 'hoarder' | 'vanisher';
 
-export const liarKinds: Behaviour[] = ['noise', 'bias', 'oneWrong', 'copier', 'colluder', 'turncoat'];
+/** The adversaries: liars of every kind, a ring (colluders, three when there is room), a
+ * hit-and-run node (honest until trusted, one lie, gone), a hoarder (asks for 8 slots, heartbeats,
+ * never returns anything). */
+export const liarKinds: Behaviour[] = ['noise', 'bias', 'oneWrong', 'copier', 'colluder', 'turncoat', 'hitAndRun', 'hoarder'];
 
 /** Results other agents produced lately, for copiers. */
 export const board: Matrix[] = [];
@@ -37,6 +40,7 @@ export function lie(kind: Behaviour, right: Matrix, unitsDone: number): Matrix |
       data[0] = data[0]! + 1;
       break;
     case 'turncoat':
+    case 'hitAndRun':
       if (unitsDone < turncoatHonestUnits) return null;
       for (let i = 0; i < data.length; i++) data[i] = data[i]! + 0.05;
       break;

@@ -4,7 +4,7 @@ import { parseNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually, testCoordinator } from '../helpers/coordinator.ts';
 import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
-import { RawNode } from '../helpers/raw-node.ts';
+import { type Lease, RawNode } from '../helpers/raw-node.ts';
 import { storeKinds } from '../helpers/stores.ts';
 
 describe.each(storeKinds)('the node protocol (%s)', (store) => {
@@ -122,15 +122,28 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     const honest1 = await contributor('honest1');
     const honest2 = await contributor('honest2');
     const liarLease = await liar.lease();
-    const lease1 = await honest1.lease();
-    const right = await honest1.compute(lease1);
+    const right = await liar.compute(liarLease);
     const wrong = { ...right, data: right.data.map((v, i) => (i === 5 ? v + 0.5 : v)) };
     expect(await liar.submit(liarLease, wrong)).toMatchObject({ status: 'accepted' }); // received; not yet judged
-    expect(await honest1.submit(lease1, right)).toMatchObject({ status: 'accepted' });
+    // The second replica is dealt to one of the honest nodes at random, the tie-break to the other.
+    const honest = [honest1, honest2];
+    honest.forEach((h) => h.send({ type: 'request', slots: 1 }));
+    const dealt = async () =>
+      eventually(async () => {
+        for (const h of honest) {
+          const i = h.received.findIndex((m) => m.type === 'lease');
+          if (i >= 0) return [h, h.received.splice(i, 1)[0] as Lease] as const;
+        }
+        return null;
+      }, 'a dealt replica', 15_000, 50);
+    const [first, lease1] = await dealt();
+    expect(lease1.unit.id).toBe(liarLease.unit.id);
+    expect(await first.submit(lease1, right)).toMatchObject({ status: 'accepted' });
     expect((await dev.json('GET', `/api/jobs/${job.id}`)).progress.verified).toBe(0);
-    const lease2 = await honest2.lease(); // the tie-break replica
+    const [second, lease2] = await dealt(); // the tie-break replica
+    expect(second).not.toBe(first);
     expect(lease2.unit.id).toBe(liarLease.unit.id);
-    await honest2.submit(lease2, await honest2.compute(lease2));
+    await second.submit(lease2, right);
     const done = await dev.waitForJob(job.id);
     expect(done.state).toBe('done');
     const liarAttempt = await coordinator.deps.db.selectFrom('attempts').select('state').where('id', '=', liarLease.attemptId).executeTakeFirstOrThrow();
