@@ -6,7 +6,7 @@ import { encodeNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually, testCoordinator } from '../helpers/coordinator.ts';
 import type { Lease } from '../helpers/raw-node.ts';
-import { earnTrust, expectRightResult, honest, isLone, member, paidTo, work, wrongTile, type Act, type Member } from './crowd.ts';
+import { earnTrust, expectRightResult, honest, isLone, member, paidTo, watchJob, work, wrongTile, type Act, type Member } from './crowd.ts';
 
 /**
  * The attacks a few accounts can make through the public API and the node protocol, each as
@@ -63,15 +63,9 @@ describe('adversaries', () => {
         return { keep: true };
       };
     };
-    let state = 'queued';
-    const watch = (async () => {
-      while (!ended(state)) {
-        state = await jobState(dev, job.id);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    })();
-    await Promise.all([watch, ...members.map((m, i) => work(m, () => ended(state), i < 3 ? honest(m) : hitAndRun(m)))]);
-    expect(state).toBe('done');
+    const watch = watchJob(dev, job.id);
+    await Promise.all([watch.state, ...members.map((m, i) => work(m, watch.over, i < 3 ? honest(m) : hitAndRun(m)))]);
+    expect(await watch.state).toBe('done');
     expect(lies.length).toBeGreaterThanOrEqual(2); // the attack was made
     await expectRightResult(dev, job.id, target);
     const { paid, whole } = await paidTo(coordinator, lies);
@@ -109,15 +103,9 @@ describe('adversaries', () => {
       released.set(m.name, mine.add(lease.unit.id));
       return { release: true };
     };
-    let state = 'queued';
-    const watch = (async () => {
-      while (!ended(state)) {
-        state = await jobState(dev, job.id);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    })();
-    await Promise.all([watch, ...members.map((m, i) => work(m, () => ended(state), i < 4 ? honest(m) : fisher(m)))]);
-    expect(state).toBe('done');
+    const watch = watchJob(dev, job.id);
+    await Promise.all([watch.state, ...members.map((m, i) => work(m, watch.over, i < 4 ? honest(m) : fisher(m)))]);
+    expect(await watch.state).toBe('done');
     await expectRightResult(dev, job.id, target);
     expect(lies).toEqual([]); // it never held a pair
     expect((await paidTo(coordinator, lies)).whole).toBe(true);
@@ -152,15 +140,9 @@ describe('adversaries', () => {
       if (ack.status === 'refused') copier.send({ type: 'release', attemptId: lease.attemptId, token: lease.token, reason: 'copy refused' });
       return { keep: true };
     };
-    let state = 'queued';
-    const watch = (async () => {
-      while (!ended(state)) {
-        state = await jobState(dev, job.id);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    })();
-    await Promise.all([watch, ...members.map((m, i) => work(m, () => ended(state), i < 3 ? honest(m) : i === 3 ? friendly : copying))]);
-    expect(state).toBe('done');
+    const watch = watchJob(dev, job.id);
+    await Promise.all([watch.state, ...members.map((m, i) => work(m, watch.over, i < 3 ? honest(m) : i === 3 ? friendly : copying))]);
+    expect(await watch.state).toBe('done');
     await expectRightResult(dev, job.id, target);
     expect(acks.length).toBeGreaterThan(0); // it did try
     expect(acks.every((a) => a === 'refused')).toBe(true);
@@ -170,11 +152,13 @@ describe('adversaries', () => {
   }, 180_000);
 
   it('hoarding: 500 request frames leave one socket holding no more than its bound, an honest node keeps getting work, and heartbeats hold a lease only so long', async () => {
-    const { dev, members } = await setup(['hoarder', 'honest'], 1000);
+    const leaseTtlMs = 2000;
+    const { dev, members } = await setup(['hoarder', 'honest'], leaseTtlMs);
     const [hoarder, worker] = [members[0]!, members[1]!];
     const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 8, n: 32, seed: 3 }, tile: 8 }, verification: 'freivalds' }, 201);
     for (let i = 0; i < 500; i++) hoarder.send({ type: 'request', slots: 8 });
-    const beat = setInterval(() => hoarder.send({ type: 'heartbeat', attempts: hoarder.received.filter((m) => m.type === 'lease').map((m) => (m as Lease).attemptId) }), 1000);
+    const held = () => hoarder.received.filter((m) => m.type === 'lease').map((m) => (m as Lease).attemptId);
+    const beat = setInterval(() => hoarder.send({ type: 'heartbeat', attempts: held() }), leaseTtlMs / 4);
     try {
       // The honest node on another socket is served while the flood is held.
       let done = 0;
@@ -182,14 +166,14 @@ describe('adversaries', () => {
         done++;
         return { result: await worker.compute(lease) };
       });
-      const live = await coordinator.deps.db.selectFrom('attempts').select('id').where('node_id', '=', hoarder.nodeId).where('state', '=', 'leased').execute();
-      expect(live.length).toBeGreaterThan(0);
-      expect(live.length).toBeLessThanOrEqual(holdMin);
-      expect(hoarder.received.filter((m) => m.type === 'lease').length).toBe(live.length);
       expect(done).toBe(8);
-      // Heartbeating without ever returning: its first leases lapse after leaseLifeTtls lease times.
-      const first = live.map((a) => a.id);
-      await eventually(async () => (await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', first).execute()).every((a) => a.state === 'expired'), 'the hoarded leases to lapse', (leaseLifeTtls + 5) * 1000);
+      // Every lease the flood ever won (none has lapsed yet: heartbeats keep them).
+      const won = await coordinator.deps.db.selectFrom('attempts').select(['id', 'state']).where('node_id', '=', hoarder.nodeId).execute();
+      expect(won.length).toBeGreaterThan(0);
+      expect(won.length).toBeLessThanOrEqual(holdMin);
+      expect(won.map((a) => a.state)).toEqual(won.map(() => 'leased'));
+      // Heartbeating without ever returning: they lapse after leaseLifeTtls lease times.
+      await eventually(async () => (await coordinator.deps.db.selectFrom('attempts').select('state').where('id', 'in', won.map((a) => a.id)).execute()).every((a) => a.state === 'expired'), 'the hoarded leases to lapse', (leaseLifeTtls + 5) * leaseTtlMs);
     } finally {
       clearInterval(beat);
       await dev.json('DELETE', `/api/jobs/${job.id}`);
@@ -294,18 +278,9 @@ describe('adversaries', () => {
     clearInterval(beat);
     await liar.submit(y, wrongTile(await liar.compute(y)));
     liar.close();
-    let state = 'running';
-    let watchDone = false;
-    const watch = (async () => {
-      const until = Date.now() + 60_000;
-      while (!ended(state) && Date.now() < until) {
-        state = await jobState(dev, job.id);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      watchDone = true;
-    })();
-    await Promise.all([watch, ...[veteran, ...newcomers].map((m) => work(m, () => watchDone, honest(m)))]);
-    expect(state).toBe('done');
+    const watch = watchJob(dev, job.id, 60_000);
+    await Promise.all([watch.state, ...[veteran, ...newcomers].map((m) => work(m, watch.over, honest(m)))]);
+    expect(await watch.state).toBe('done');
     await expectRightResult(dev, job.id, { m: 16, k: 8, n: 8, seed: 5 });
   }, 120_000);
 });

@@ -96,3 +96,19 @@ export async function paidTo(coordinator: Coordinator, attemptIds: string[]) {
   const posted = await db.selectFrom('transfers').select('amount').where('kind', '=', 'post').where('attempt_id', 'in', attemptIds).execute();
   return { paid: posted.reduce((s, p) => s + p.amount, 0), whole };
 }
+
+/** Watches a job until it ends (or `timeoutMs` passes): `over` for the work loops, `state` its last state. */
+export function watchJob(dev: TestClient, jobId: string, timeoutMs = 150_000) {
+  let over = false;
+  const state = (async () => {
+    const until = Date.now() + timeoutMs;
+    let now = 'queued';
+    while (!['done', 'failed', 'cancelled'].includes(now) && Date.now() < until) {
+      now = (await dev.json('GET', `/api/jobs/${jobId}`)).state;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    over = true;
+    return now;
+  })();
+  return { over: () => over, state };
+}

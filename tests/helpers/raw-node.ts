@@ -65,9 +65,9 @@ export class RawNode {
   nodeToken: string | undefined;
 
   /** `gflops` is what the node claims to calibrate at; `ask` its least price (credits/TFLOP). */
-  async hello(claims: { gflops?: number; ask?: number; resume?: { nodeId: string; token: string }; holding?: string[] } = {}): Promise<Extract<CoordinatorMessage, { type: 'welcome' }>> {
-    const { gflops, ask, resume, holding } = claims;
-    this.send({ type: 'hello', protocol: 1, capabilities: { ...capabilities, gflops: gflops ?? capabilities.gflops }, ...(ask === undefined ? {} : { ask }), ...(resume ? { resume, holding } : {}) });
+  async hello(claims: { gflops?: number; ask?: number; kinds?: string[]; resume?: { nodeId: string; token: string }; holding?: string[] } = {}): Promise<Extract<CoordinatorMessage, { type: 'welcome' }>> {
+    const { gflops, ask, kinds, resume, holding } = claims;
+    this.send({ type: 'hello', protocol: 1, capabilities: { ...capabilities, gflops: gflops ?? capabilities.gflops, kinds: kinds ?? capabilities.kinds }, ...(ask === undefined ? {} : { ask }), ...(resume ? { resume, holding } : {}) });
     const welcome = await this.next('welcome');
     this.nodeToken = welcome.token;
     return welcome;

@@ -199,6 +199,19 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     await expect(liar.next('lease', 1000)).rejects.toThrow(/no lease/);
   });
 
+  it('never leases a unit to a node without its workload kind, and leases it to one that has it', async () => {
+    coordinator = await testCoordinator(store);
+    await oneUnitJob('freivalds');
+    const client = await TestClient.signup(coordinator.url, 'renderer@example.com');
+    const other = await RawNode.connect(coordinator.url, await client.useNewKey());
+    nodes.push(other);
+    await other.hello({ kinds: ['render'] });
+    other.send({ type: 'request', slots: 2 });
+    await expect(other.next('lease', 2500)).rejects.toThrow(/no lease/);
+    const matmul = await contributor('matmul-node');
+    expect((await matmul.lease()).unit.kind).toBe('matmul');
+  });
+
   it('never gives two replicas of one unit to one account', async () => {
     coordinator = await testCoordinator(store);
     await oneUnitJob();
