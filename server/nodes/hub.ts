@@ -44,6 +44,10 @@ interface Conn {
   paused: boolean;
   /** When its liveness was last written (nodes.last_seen_at). */
   seenAt: number;
+  /** It may take no more leases now (server/nodes/leases.ts): the pump passes it by until its
+   * holdings change (a result, a failure, a release) or the next sweep. Without it, every pump
+   * round re-tried every full node: 34,000 claims for 522 leases in a 30-node run. */
+  full: boolean;
 }
 
 export class NodeHub {
@@ -92,7 +96,7 @@ export class NodeHub {
   }
 
   #open(ws: WebSocket, principal: Principal | null, prefix: string | null) {
-    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), helloAt: null, paused: false, seenAt: Date.now() };
+    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), helloAt: null, paused: false, seenAt: Date.now(), full: false };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
@@ -144,6 +148,7 @@ export class NodeHub {
       conn.seenAt = Date.now();
       await this.deps.db.updateTable('nodes').set({ last_seen_at: new Date() }).where('id', '=', node.nodeId).execute();
     }
+    if (msg.type === 'result' || msg.type === 'fail' || msg.type === 'release') conn.full = false;
     switch (msg.type) {
       case 'request':
         if (await isQuarantined(this.deps.db, node.nodeId)) {
@@ -241,9 +246,10 @@ export class NodeHub {
         this.#again = false;
         progress = false;
         for (const conn of this.conns) {
-          if (!conn.node || conn.wanted <= 0 || conn.ws.readyState !== conn.ws.OPEN) continue;
+          if (!conn.node || conn.wanted <= 0 || conn.full || conn.ws.readyState !== conn.ws.OPEN) continue;
           const lease = await claimUnit(this.deps.db, conn.node, this.deps.config.leaseTtlMs);
-          if (!lease) continue;
+          if (lease === 'full') conn.full = true;
+          if (!lease || lease === 'full') continue;
           conn.wanted--;
           progress = leased = true;
           this.#send(conn, { type: 'lease', attemptId: lease.attemptId, token: lease.token, deadline: lease.deadline.getTime(), unit: lease.unit });
@@ -260,6 +266,7 @@ export class NodeHub {
   async sweep() {
     if (this.#closed) return;
     try {
+      for (const conn of this.conns) conn.full = false;
       if ((await expireLeases(this.deps.db, this.deps.config.leaseTtlMs)) > 0) void this.pump();
       await sweepJobs(this.deps);
     } catch (err) {

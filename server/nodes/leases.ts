@@ -4,11 +4,11 @@ import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import type { UnitPayload } from '../protocol/messages.ts';
 import { AppError } from '../errors.ts';
 import { reservePay, settlePays } from '../ledger/payments.ts';
-import { agingSeconds } from '../market/price.ts';
 import { chooseLone } from '../verify/adaptive.ts';
 import { dealPartners, redealLapsed } from '../verify/deal.ts';
 import { claimKnownAnswer } from '../verify/known-answer.ts';
-import { isQuarantined, recordExpired } from '../verify/reputation.ts';
+import { dealtUnit, queuedUnit } from './queue.ts';
+import { recordExpired } from '../verify/reputation.ts';
 
 export interface LeaseHolder {
   nodeId: string;
@@ -36,87 +36,47 @@ export function leaseMs(flops: number, gflops: number, leaseTtlMs: number): numb
   return Math.max(leaseTtlMs, Math.ceil((3 * flops) / (Math.max(gflops, 0.05) * 1e6)));
 }
 
-/** How far past the head of the queue a claim may land (see claimUnit). */
-export const claimSpread = 16;
 /** Leases a node may always hold (one running, one fetched ahead), and never more than `holdMax`. */
 export const holdMin = 2;
 export const holdMax = 8;
 /** Releases a node may make in an hour; past it, no new leases until the hour is over. */
 export const releasesPerHourMax = 60;
-/** A unit of a replicate job that a node released is not leased to it again from the queue for
- * this long (fishing for pairs; where each result is checked alone there is nothing to fish). */
-export const releaseBarMs = 10 * 60_000;
-
-type Candidate = { id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number; verification: string; replication: number; bid: number; partner_node: string | null };
 
 /**
- * Bounded holdings: a node holds at most the leases its measured speed justifies for the lease
- * time — `holdMin` always, more while the FLOPs it holds would take it under `leaseTtlMs` at the
- * rate the coordinator measured from its results (never what it reports), `holdMax` at most.
- * Known-answer leases count. Also: no new lease for a node over its hourly releases.
+ * Whether the node may take another lease now. Not when it (or its account) is quarantined, or
+ * over its hourly releases. Bounded holdings: a node holds at most the leases its measured speed
+ * justifies for the lease time — `holdMin` always, more while the FLOPs it holds would take it
+ * under `leaseTtlMs` at the rate the coordinator measured from its results (never what it
+ * reports), `holdMax` at most; known-answer leases count. One query.
  */
 async function mayHoldMore(trx: Trx, nodeId: string, leaseTtlMs: number): Promise<boolean> {
-  const held = await sql<{ n: number; flops: number }>`
-    select count(*)::int as n, coalesce(sum(u.flops), 0)::float8 as flops from attempts a join units u on u.id = a.unit_id
-    where a.node_id = ${nodeId} and a.state = 'leased' and a.deadline > now()`.execute(trx);
-  const node = await trx.selectFrom('nodes').select(['rate_gflops', 'releases', 'releases_since']).where('id', '=', nodeId).executeTakeFirstOrThrow();
-  if (node.releases >= releasesPerHourMax && Date.now() - node.releases_since.getTime() < 3600_000) return false;
-  const { n, flops } = held.rows[0]!;
-  return n < holdMin || (n < holdMax && flops / (node.rate_gflops * 1e9) < leaseTtlMs / 1000);
+  const row = await sql<{ n: number; flops: number; rate: number; releases: number; since: Date; barred: boolean }>`
+    select h.n, h.flops, nd.rate_gflops as rate, nd.releases, nd.releases_since as since,
+      (nd.quarantined_at is not null or acc.quarantined_at is not null) as barred
+    from nodes nd left join accounts acc on acc.id = nd.account_id,
+      lateral (select count(*)::int as n, coalesce(sum(u.flops), 0)::float8 as flops from attempts a join units u on u.id = a.unit_id
+               where a.node_id = nd.id and a.state = 'leased' and a.deadline > now()) h
+    where nd.id = ${nodeId}`.execute(trx);
+  const node = row.rows[0];
+  if (!node || node.barred) return false;
+  if (node.releases >= releasesPerHourMax && Date.now() - node.since.getTime() < 3600_000) return false;
+  return node.n < holdMin || (node.n < holdMax && node.flops / (node.rate * 1e9) < leaseTtlMs / 1000);
 }
 
 /**
- * Claims one unit for a node, or null when none fits. First a unit dealt to this node as a
- * partner (server/verify/deal.ts); otherwise a unit with no live replica from the queue: highest
- * priority first — a job's bid, doubled for every `agingSeconds` it has waited, so a low bid is
- * served later but never starves — then unit order, at a random place among the first
- * `claimSpread` units of the job that comes first. Further replicas are never taken from the
- * queue: they are dealt, so a node cannot pick its partner (the chaos run's colluding pairs
- * fished for shared units by asking, releasing and asking again).
- * `for update of u skip locked`: concurrent claimers (other sockets, other coordinator
- * processes) pass over a unit being claimed instead of waiting on it.
+ * Claims one unit for a node, or null when none fits, or 'full' when the node may take no more
+ * now (its holdings bound, its releases, a quarantine: it asks again when it has room): a unit dealt to it as a partner
+ * (server/verify/deal.ts), else one from the queue (server/nodes/queue.ts). Further replicas are
+ * never taken from the queue: they are dealt, so a node cannot pick its partner (the chaos run's
+ * colluding pairs fished for shared units by asking, releasing and asking again).
  */
-export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | null> {
-  if (await isQuarantined(db, who.nodeId)) return null;
+export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | 'full' | null> {
   return inTransaction(db, async (trx) => {
-    if (!(await mayHoldMore(trx, who.nodeId, leaseTtlMs))) return null;
+    if (!(await mayHoldMore(trx, who.nodeId, leaseTtlMs))) return 'full' as const;
     const known = await claimKnownAnswer(trx, who, leaseTtlMs);
     if (known) return known;
-    // An account's lease reserves its pay in the job's escrow, topped up from the owner's wallet
-    // when verification needs more than the estimate (server/ledger/payments.ts); a job whose
-    // owner cannot cover the unit waits. Anonymous nodes earn nothing.
-    const anonymous = who.holder.startsWith('anon:');
-    const found = (dealt: boolean, offset: number, jobId: string | null = null) => sql<Candidate>`
-      select u.id, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication, j.bid, u.partner_node
-      from units u join jobs j on j.id = u.job_id
-      where u.state = 'pending' and j.state in ('queued', 'running')
-        and ${dealt
-          ? sql`u.partner_node = ${who.nodeId}`
-          : sql`u.partner_node is null and not exists (select 1 from attempts a where a.unit_id = u.id and not a.known and not a.suspect
-               and (a.state = 'returned' or (a.state = 'leased' and a.deadline > now())))
-             and (j.verification <> 'replicate' or not exists (select 1 from attempts a where a.unit_id = u.id
-               and a.node_id = ${who.nodeId} and a.released and a.created_at > now() - ${`${releaseBarMs} milliseconds`}::interval))`}
-        and not exists (select 1 from attempts a where a.unit_id = u.id and a.holder = ${who.holder}
-             and a.state in ('leased', 'returned', 'valid', 'invalid') and not a.known)
-        and (${who.prefix}::text is null or not exists (select 1 from attempts a where a.unit_id = u.id
-             and a.prefix = ${who.prefix} and a.state in ('leased', 'returned', 'valid') and not a.known))
-        and j.bid >= ${who.ask}
-        and j.kind in (${sql.join(who.kinds)})
-        and (${jobId}::uuid is null or j.id = ${jobId}::uuid)
-        and (${anonymous}
-             or (select coalesce(sum(e.credits_posted - e.debits_posted - e.debits_pending), 0) from ledger_accounts e
-                 where e.id in ('escrow:' || j.id::text, 'user:' || j.account_id::text))
-                >= ceil(u.flops::numeric * j.bid / 1e12))
-      order by j.bid * power(2, least(extract(epoch from now() - j.created_at) / ${agingSeconds}, 60)) desc, j.created_at, u.idx
-      limit 1 offset ${offset}
-      for update of u skip locked`.execute(trx);
-    let unit = (await found(true, 0)).rows[0];
-    if (!unit) {
-      const top = (await found(false, 0)).rows[0];
-      if (!top) return null;
-      const spread = Math.floor(Math.random() * claimSpread);
-      unit = spread ? ((await found(false, spread, top.job_id)).rows[0] ?? top) : top;
-    }
+    const unit = (await dealtUnit(trx, who)) ?? (await queuedUnit(trx, who));
+    if (!unit) return null;
     const lone = !unit.partner_node && unit.verification === 'replicate' && (await chooseLone(trx, unit, who.nodeId));
     await trx.updateTable('jobs').set({ state: 'running', updated_at: new Date() }).where('id', '=', unit.job_id).where('state', '=', 'queued').execute();
     const payload = { id: unit.id, jobId: unit.job_id, kind: unit.kind, params: unit.params, inputs: unit.inputs, flops: unit.flops };
@@ -145,9 +105,10 @@ export async function insertLease(trx: Trx, who: LeaseHolder, unit: UnitPayload,
 }
 
 /** Heartbeats keep a lease alive for at most this many lease times: a node that heartbeats and
- * never returns a result (a hoarder) cannot hold a unit for ever. 10 × 30 s: any unit sized for
- * the slowest adapter (server/workloads) finishes well inside it. */
-export const leaseLifeTtls = 10;
+ * never returns a result (a hoarder) cannot hold a unit for ever, and a job's last units wait
+ * for it at most this long. 4 × 30 s: a unit sized for a 1 GFLOP/s adapter at a 10% throttle
+ * (2 GFLOP, 20 s) finishes well inside it. */
+export const leaseLifeTtls = 4;
 
 /** Extends the deadlines of a node's live leases by `leaseTtlMs` from now, up to their life. */
 export async function extendLeases(db: Db, nodeId: string, attemptIds: string[], leaseTtlMs: number) {

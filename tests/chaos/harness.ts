@@ -35,6 +35,8 @@ export interface ChaosReport {
   /** Attempts that ran and reported; `overhead` is executions ÷ units. */
   executions: number;
   lapsed: number;
+  /** Lapsed leases by the behaviour of their node. */
+  lapsedBy: Record<string, number>;
   overhead: number;
   wrongAccepted: number;
   liarsEarned: number;
@@ -203,6 +205,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   // (vanished, hoarded) or were cancelled unstarted are counted apart.
   const ran = attempts.filter((a) => ['returned', 'valid', 'invalid', 'failed'].includes(a.state));
   const overheadByJob = jobIds.map((id) => Number((ran.filter((a) => a.job_id === id).length / Number(unitsPerJob.find((u) => u.job_id === id)!.n)).toFixed(3)));
+  const lapsedBy: Record<string, number> = {};
+  for (const a of attempts) if (a.state === 'expired') lapsedBy[a.name.split('-')[0]!] = (lapsedBy[a.name.split('-')[0]!] ?? 0) + 1;
   const attemptsByState: Record<string, number> = {};
   for (const a of attempts) attemptsByState[a.state] = (attemptsByState[a.state] ?? 0) + 1;
   const agents: Record<string, number> = {};
@@ -213,6 +217,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     attempts: attempts.length,
     executions: ran.length,
     lapsed: attempts.filter((a) => a.state === 'expired').length,
+    lapsedBy,
     overhead: Number((ran.length / unitsTotal).toFixed(3)),
     wrongAccepted,
     liarsEarned,
