@@ -175,7 +175,8 @@ async function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha2
 
 /**
  * leased ─node reports an error─▶ failed (counts towards the unit's failure limit), or
- * leased ─node gives it back unstarted─▶ cancelled (a pause; held against no one).
+ * leased ─node gives it back unstarted─▶ cancelled (a pause: not against its reputation, but
+ * counted in its hourly releases, and a replicate unit is not leased to it again for a while).
  * Either way the unit goes back to the queue and the reserved pay is voided.
  */
 export async function failAttempt(db: Db, holder: string, attemptId: string, token: string, reason: string, state: 'failed' | 'cancelled', leaseTtlMs: number): Promise<boolean> {
