@@ -30,7 +30,7 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
   });
   const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax), onWork: () => {} };
   const hub = new NodeHub(deps);
-  deps.onWork = () => void hub.pump();
+  deps.onWork = () => void hub.workAppeared();
   const key = loadOrCreateKey(config.dataDir);
   // Market ticks and ledger checkpoints: each round awaited before the next and before close.
   let ticking: Promise<unknown> = Promise.resolve();

@@ -9,7 +9,7 @@ import { workloads } from '../workloads/registry.ts';
 import { decide, type Returned } from '../verify/replicate.ts';
 import { disagreed } from '../verify/adaptive.ts';
 import { dealPartners } from '../verify/deal.ts';
-import { recordInvalid, recordValid } from '../verify/reputation.ts';
+import { recordExpired, recordInvalid, recordValid } from '../verify/reputation.ts';
 
 export type Outcome =
   | { status: 'accepted'; jobComplete: string | null; newWork: boolean; decided: string[] }
@@ -66,8 +66,13 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
     if ((attempt.state === 'returned' || attempt.state === 'valid') && attempt.result_sha256 === output) return waiting;
     if (attempt.state !== 'leased') return { status: 'refused', reason: `that lease is no longer current (the attempt is ${attempt.state})` };
     if (attempt.deadline.getTime() < Date.now()) {
+      // Lapsed, as the sweeper would have found it: counted against the node, and the unit's
+      // next replica dealt (without the deal a unit with one replica returned waits for ever:
+      // the queue serves only units with none).
       await trx.updateTable('attempts').set({ state: 'expired', error: 'result came after the deadline' }).where('id', '=', attemptId).execute();
-      return { status: 'refused', reason: 'the lease expired before the result came' };
+      await recordExpired(trx, [attemptId]);
+      await dealPartners(trx, [unit.id], deps.config.leaseTtlMs);
+      return { status: 'refused', reason: 'the lease expired before the result came', newWork: true };
     }
     // A replica is work the node did: bytes its holder uploaded since the lease, not a hash
     // another node computed. (Left as it is: the node may upload and report again.)
@@ -170,7 +175,8 @@ async function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha2
     .where('id', '=', unit.job_id)
     .returning(['units_verified', 'units_total'])
     .executeTakeFirstOrThrow();
-  return { status: 'accepted', jobComplete: job.units_verified === job.units_total ? unit.job_id : null, newWork: false, decided: [unit.id] };
+  // An outvoted node's other results may have been reopened (server/verify/adaptive.ts).
+  return { status: 'accepted', jobComplete: job.units_verified === job.units_total ? unit.job_id : null, newWork: invalid.length > 0, decided: [unit.id] };
 }
 
 /**

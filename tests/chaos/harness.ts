@@ -51,6 +51,21 @@ export interface ChaosReport {
   seconds: number;
 }
 
+/** The units of these jobs not verified, each with its attempts: why a run stalled. */
+async function unitsLeft(coordinator: Coordinator, jobIds: string[]): Promise<string> {
+  const db = coordinator.deps.db;
+  const units = await db.selectFrom('units').leftJoin('nodes', 'nodes.id', 'units.partner_node').select(['units.id', 'units.idx', 'units.replicas', 'units.partner_due', 'nodes.name as partner']).where('job_id', 'in', jobIds).where('units.state', '<>', 'verified').execute();
+  const lines: string[] = [];
+  for (const u of units) {
+    lines.push(`unit ${u.idx} (${u.replicas} replicas) dealt to ${u.partner ?? 'nobody'} until ${u.partner_due?.toISOString() ?? '-'}`);
+    const attempts = await db.selectFrom('attempts').innerJoin('nodes', 'nodes.id', 'attempts.node_id')
+      .select(['nodes.name', 'nodes.quarantined_at', 'nodes.disconnected_at', 'attempts.state', 'attempts.known', 'attempts.suspect', 'attempts.lone', 'attempts.released', 'attempts.created_at', 'attempts.error'])
+      .where('unit_id', '=', u.id).orderBy('attempts.created_at').execute();
+    for (const a of attempts) lines.push(`  ${a.created_at.toISOString()} ${a.name}${a.quarantined_at ? ' (quarantined)' : ''}${a.disconnected_at ? ' (gone)' : ''}: ${a.state}${a.known ? ' known' : ''}${a.suspect ? ' suspect' : ''}${a.lone ? ' lone' : ''}${a.released ? ' released' : ''}${a.error ? ` — ${a.error}` : ''}`);
+  }
+  return lines.join('\n');
+}
+
 /**
  * Runs matmul jobs on a crowd of simulated agents — the real node runtime over real
  * WebSockets, computing with the CPU reference — of which some lie and some vanish
@@ -84,9 +99,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const liarAccounts = new Set<string>();
   const runtimes: NodeRuntime[] = [];
 
+  // Accounts made four at a time: a signup's password hash (scrypt, 128 MiB) takes ~1 s here.
+  const accounts: { client: TestClient; key: string }[] = [];
+  for (let i = 0; i < behaviours.length; i += 4) {
+    accounts.push(...(await Promise.all(behaviours.slice(i, i + 4).map(async (_, j) => {
+      const client = await TestClient.signup(url, `agent${i + j}@chaos.test`);
+      return { client, key: await client.useNewKey() };
+    }))));
+  }
   for (const [i, behaviour] of behaviours.entries()) {
-    const client = await TestClient.signup(url, `agent${i}@chaos.test`);
-    const key = await client.useNewKey();
+    const { client, key } = accounts[i]!;
     if (behaviour !== 'honest' && behaviour !== 'vanisher') liarAccounts.add(client.accountId);
     let done = 0;
     const vanishAt = 1 + Math.floor(Math.random() * 3);
@@ -139,10 +161,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   };
   let restarts = 0;
   const deadline = Date.now() + 240_000;
+  let nextLog = Date.now() + 15_000;
   for (;;) {
     const p = await progress();
     if (p.ended === jobIds.length) break;
-    if (Date.now() > deadline) throw new Error(`chaos run stalled at ${p.verified}/${unitsTotal} units`);
+    if (Date.now() >= nextLog) {
+      nextLog = Date.now() + 15_000;
+      log(`${Math.round((performance.now() - started) / 1000)} s: ${p.verified}/${unitsTotal} units verified`);
+    }
+    if (Date.now() > deadline) {
+      runtimes.forEach((r) => r.stop());
+      throw new Error(`chaos run stalled at ${p.verified}/${unitsTotal} units; the units left:\n${await unitsLeft(coordinator, jobIds)}`);
+    }
     if (restarts < opts.restarts && p.verified >= ((restarts + 1) * unitsTotal) / (opts.restarts + 1)) {
       restarts++;
       log(`restart ${restarts} at ${p.verified}/${unitsTotal} verified`);

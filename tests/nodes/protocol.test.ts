@@ -115,6 +115,28 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done' });
   });
 
+
+  it('a replica whose result comes after its deadline is refused, and the unit is dealt again at once (not left waiting)', async () => {
+    coordinator = await testCoordinator(store);
+    const { dev, job } = await oneUnitJob('replicate');
+    const [first, late] = [await contributor('first'), await contributor('late')];
+    const lease = await first.lease();
+    expect(await first.submit(lease, await first.compute(lease))).toMatchObject({ status: 'accepted' });
+    const second = await late.lease(); // the only eligible partner: dealt to it
+    expect(second.unit.id).toBe(lease.unit.id);
+    const right = await late.compute(second);
+    // Its deadline passes before the result comes; the result lands before the sweeper looks.
+    await coordinator.deps.db.updateTable('attempts').set({ deadline: new Date(Date.now() - 1000) }).where('id', '=', second.attemptId).execute();
+    expect(await late.submit(second, right)).toMatchObject({ status: 'refused', reason: expect.stringMatching(/expired/) });
+    // One replica returned, none in flight: without a deal nobody could ever take the unit
+    // (the queue serves only units with no replica returned).
+    const again = await late.lease();
+    expect(again.unit.id).toBe(lease.unit.id);
+    expect(await late.submit(again, right)).toMatchObject({ status: 'accepted' });
+    expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done' });
+    // The lapse counts against the late node, as the sweeper's would.
+    expect((await coordinator.deps.db.selectFrom('nodes').select('expired').orderBy('expired', 'desc').execute()).map((n) => n.expired)).toEqual([1, 0]);
+  });
   it('never accepts wrong numbers: a disagreement calls a third replica and the liar is marked invalid', async () => {
     coordinator = await testCoordinator(store);
     const { dev, job } = await oneUnitJob();
