@@ -1,10 +1,8 @@
-import { sql } from 'kysely';
 import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { closeJobLedger, reconcileLedger } from '../ledger/payments.ts';
 import { workloads } from '../workloads/registry.ts';
 import { confirmLone } from '../verify/adaptive.ts';
-import { failuresMax } from './states.ts';
 
 /** unit pending ─▶ failed, and its job ─▶ failed; open attempts of the job are cancelled. */
 export async function failJobOfUnit(trx: Trx, unitId: string, jobId: string, reason: string) {
@@ -74,18 +72,9 @@ export async function assembleJob(deps: Deps, jobId: string) {
   });
 }
 
-/** The sweeper's other duties: give up units that failed on many nodes, finish jobs left complete. */
+/** The sweeper's other duties: finish jobs left complete, settle the ledger's loose ends. (A
+ * unit that failed on many nodes fails its job where the failure arrives: failAttempt.) */
 export async function sweepJobs(deps: Deps) {
-  // Evidence about the unit, not about nodes: failures reported by distinct nodes. Leases that
-  // lapsed (a node vanished, a tab closed, a coordinator restarted) never count: churn alone
-  // must not fail a job, so such a unit goes back to the queue for as long as the job lives.
-  const exhausted = await sql<{ id: string; job_id: string }>`
-    select u.id, u.job_id from units u
-    where u.state = 'pending'
-      and (select count(distinct a.node_id) from attempts a where a.unit_id = u.id and a.state = 'failed') >= ${failuresMax}`.execute(deps.db);
-  for (const u of exhausted.rows) {
-    await inTransaction(deps.db, (trx) => failJobOfUnit(trx, u.id, u.job_id, `it failed on ${failuresMax} different nodes`));
-  }
   const complete = await deps.db.selectFrom('jobs').select('id').where('state', '=', 'running').whereRef('units_verified', '=', 'units_total').execute();
   for (const job of complete) await assembleJob(deps, job.id);
   await reconcileLedger(deps.db);

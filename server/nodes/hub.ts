@@ -70,11 +70,14 @@ export class NodeHub {
   /** Bumped whenever work may have appeared for nodes that found none. */
   #generation = 0;
   #recheckedAt = Date.now();
+  /** Leases lapse only from one lease time after this process started (see sweep). */
+  readonly #expiresFrom: number;
 
   /** Background work in flight, so close() can wait for it before the store goes. */
   #running = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: Deps) {
+    this.#expiresFrom = Date.now() + deps.config.leaseTtlMs;
     this.#timers.push(
       setInterval(() => Date.now() >= this.#quietUntil && this.#track(this.pump()), pumpMs),
       setInterval(() => this.#track(this.sweep()), sweepMs),
@@ -229,6 +232,8 @@ export class NodeHub {
     if (msg.resume && row.id === msg.resume.nodeId) {
       const released = await releaseForgotten(this.deps.db, row.id, msg.holding ?? [], this.deps.config.leaseTtlMs);
       if (released) this.deps.onWork();
+      // What it still holds carries on from now, as if it had heartbeaten (within the lease's life).
+      await extendLeases(this.deps.db, row.id, msg.holding ?? [], this.deps.config.leaseTtlMs);
     }
     conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops, prefix: conn.prefix, ask, kinds: msg.capabilities.kinds };
     this.#send(conn, { type: 'welcome', nodeId: row.id, token, accountId, heartbeatMs: Math.floor(this.deps.config.leaseTtlMs / 3) });
@@ -291,7 +296,11 @@ export class NodeHub {
         this.#recheckedAt = Date.now();
         this.#generation++;
       }
-      if ((await expireLeases(this.deps.db, this.deps.config.leaseTtlMs)) > 0) void this.workAppeared();
+      // A coordinator that just started gives nodes one lease time to come back before their
+      // leases lapse: its own downtime is not their fault. (The chaos run's restarts lapsed
+      // ~50 honest leases each: nodes back off up to seconds before reconnecting, and the
+      // first sweep found their deadlines passed.)
+      if (Date.now() >= this.#expiresFrom && (await expireLeases(this.deps.db, this.deps.config.leaseTtlMs)) > 0) void this.workAppeared();
       await sweepJobs(this.deps);
     } catch (err) {
       console.error('sweeper failed:', (err as Error).message);

@@ -4,6 +4,7 @@ import { uploadedSince } from '../blobs/uploads.ts';
 import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { failJobOfUnit } from '../jobs/finish.ts';
+import { failuresMax } from '../jobs/states.ts';
 import { payVetting, settlePays, settleUnit } from '../ledger/payments.ts';
 import { workloads } from '../workloads/registry.ts';
 import { decide, type Returned } from '../verify/replicate.ts';
@@ -206,6 +207,24 @@ export async function failAttempt(db: Db, holder: string, attemptId: string, tok
         where id = ${row.node_id}`.execute(trx);
     }
     await settlePays(trx, { attemptIds: [row.id] });
+    // Evidence about the unit, not about nodes: the same unit failed on `failuresMax` distinct
+    // nodes fails its job. Lapsed leases (a node vanished, a tab closed, a coordinator
+    // restarted) never count: churn alone must not fail a job, so such a unit goes back to the
+    // queue for as long as the job lives. Counted here, where a failure arrives (one unit's
+    // attempts, by index), not by a sweep over every pending unit (26 ms at 10,000 queued).
+    if (state === 'failed') {
+      const failed = await trx
+        .selectFrom('attempts')
+        .select((eb) => eb.fn.count<number>('node_id').distinct().as('nodes'))
+        .where('unit_id', '=', row.unit_id)
+        .where('state', '=', 'failed')
+        .executeTakeFirstOrThrow();
+      if (Number(failed.nodes) >= failuresMax) {
+        const unit = await trx.selectFrom('units').select('job_id').where('id', '=', row.unit_id).executeTakeFirstOrThrow();
+        await failJobOfUnit(trx, row.unit_id, unit.job_id, `it failed on ${failuresMax} different nodes`);
+        return true;
+      }
+    }
     await dealPartners(trx, [row.unit_id], leaseTtlMs);
     return true;
   });

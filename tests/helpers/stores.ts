@@ -12,7 +12,12 @@ export const storeKinds: StoreKind[] = process.env.TEST_DATABASE_URL ? ['pglite'
 export async function freshPostgresUrl(): Promise<string> {
   const admin = process.env.TEST_DATABASE_URL;
   if (!admin) throw new Error('TEST_DATABASE_URL is not set');
-  const name = `sn_test_${randomBytes(6).toString('hex')}`;
+  return freshDatabase(admin);
+}
+
+/** A new, empty database on the server behind `admin` (a URL that may create databases). */
+export async function freshDatabase(admin: string, prefix = 'sn_test'): Promise<string> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: admin });
   await client.connect();
   await client.query(`create database ${name}`);

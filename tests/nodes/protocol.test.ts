@@ -1,11 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Coordinator } from '../../server/coordinator.ts';
+import { loadConfig } from '../../server/config.ts';
+import { startCoordinator, type Coordinator } from '../../server/coordinator.ts';
 import { parseNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../helpers/client.ts';
-import { eventually, testCoordinator } from '../helpers/coordinator.ts';
+import { eventually, freePort, storeEnv, testCoordinator } from '../helpers/coordinator.ts';
 import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
 import { type Lease, RawNode } from '../helpers/raw-node.ts';
 import { storeKinds } from '../helpers/stores.ts';
+import { failuresMax } from '../../server/jobs/states.ts';
 
 describe.each(storeKinds)('the node protocol (%s)', (store) => {
   let coordinator: Coordinator;
@@ -221,6 +223,21 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     await expect(liar.next('lease', 1000)).rejects.toThrow(/no lease/);
   });
 
+  it('fails a job only on evidence about its unit: the same unit failing on 8 distinct nodes; before that, each failure sends it to another node', async () => {
+    coordinator = await testCoordinator(store);
+    const { dev, job } = await oneUnitJob('freivalds');
+    const failing = await Promise.all(Array.from({ length: failuresMax }, (_, i) => contributor(`failing${i}`)));
+    for (const [i, n] of failing.entries()) {
+      const lease = await n.lease(); // the one unit, each time to a node it has not failed on
+      expect(lease.unit.jobId).toBe(job.id);
+      n.send({ type: 'fail', attemptId: lease.attemptId, token: lease.token, reason: 'shader compilation failed' });
+      expect(await n.next('ack')).toMatchObject({ status: 'accepted' });
+      const state = await dev.json('GET', `/api/jobs/${job.id}`);
+      if (i < failuresMax - 1) expect(state.state).toBe('running');
+      else expect(state).toMatchObject({ state: 'failed', error: `A unit failed: it failed on ${failuresMax} different nodes.` });
+    }
+  });
+
   it('never leases a unit to a node without its workload kind, and leases it to one that has it', async () => {
     coordinator = await testCoordinator(store);
     await oneUnitJob('freivalds');
@@ -296,5 +313,28 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     expect(finished).toMatchObject({ state: 'done', progress: { units: 2, verified: 2 } });
     const pays = await coordinator.deps.db.selectFrom('transfers').select('id').where('kind', '=', 'post').where('code', '=', 'verified').execute();
     expect(pays).toHaveLength(2);
+  });
+
+  it('a lease outlives a coordinator restart longer than its lease time: the node comes back, resumes, and its result counts', async () => {
+    const env = { ...(await storeEnv(store)), PORT: String(await freePort()), SUPERNET_LEASE_TTL_MS: '3000' };
+    coordinator = await startCoordinator(loadConfig(env));
+    const { dev, job } = await oneUnitJob('freivalds', 11);
+    const a = await contributor('steady');
+    const nodeId = (await coordinator.deps.db.selectFrom('nodes').select('id').executeTakeFirstOrThrow()).id;
+    const lease = await a.lease();
+    const output = await a.compute(lease);
+    await coordinator.close();
+    a.close();
+    // Down for longer than the lease time: the lease's deadline passes while nobody is there.
+    await new Promise((r) => setTimeout(r, 3500));
+    coordinator = await startCoordinator(loadConfig(env));
+    // The node backs off before it reconnects: the new coordinator's first sweeps run meanwhile.
+    await new Promise((r) => setTimeout(r, 1500));
+    const b = await RawNode.connect(coordinator.url, a.key);
+    nodes.push(b);
+    await b.hello({ resume: { nodeId, token: a.nodeToken! }, holding: [lease.attemptId] });
+    expect(await b.submit(lease, output)).toMatchObject({ status: 'accepted' });
+    expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done' });
+    expect((await coordinator.deps.db.selectFrom('nodes').select('expired').where('id', '=', nodeId).executeTakeFirstOrThrow()).expired).toBe(0);
   });
 });

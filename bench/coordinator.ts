@@ -1,0 +1,262 @@
+// npm run bench (its coordinator section; alone: npm run bench:coordinator). How many units a
+// coordinator verifies a second, measured from outside: nodes run the real node runtime over
+// real WebSockets, but their compute is replaced by an instant CPU answer (8×8 tiles of an
+// 8-deep product, by the CPU reference), so only the coordinator is timed. Each figure from a
+// fresh store and fresh coordinator processes (`supernet serve`, so their CPU and memory are
+// their own); `freivalds` jobs (one execution per unit). Writes bench/results/coordinator.{json,md}.
+//
+// Knobs: BENCH_COORD_UNITS (queue sizes on PGlite, default 1000,10000,100000), BENCH_COORD_PG
+// (coordinator counts on PostgreSQL, default 1,2,3; "" to skip), BENCH_COORD_PG_UNITS (default
+// 10000), BENCH_COORD_NODES (default 16), BENCH_COORD_SECONDS (the measuring window, default 20),
+// BENCH_DATABASE_URL (a PostgreSQL server; else one is started here); for profiling,
+// BENCH_COORD_NODE_ARGS (node flags for the coordinators, e.g. --cpu-prof) and BENCH_COORD_LOG=1
+// (their stderr passed through).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import WebSocket from 'ws';
+import { NodeRuntime } from '../server/agent/runtime.ts';
+import { matmulReference } from '../shaders/matmul/reference.ts';
+import { encodeNpy, parseNpy } from '../shaders/npy.ts';
+import { TestClient } from '../tests/helpers/client.ts';
+import { freshDatabase } from '../tests/helpers/stores.ts';
+import { benchPostgres } from './postgres.ts';
+import { median } from './timing.ts';
+
+const repoRoot = resolve(import.meta.dirname, '..');
+const list = (name: string, fallback: string) => (process.env[name] ?? fallback).split(',').filter(Boolean).map(Number);
+const queueSizes = list('BENCH_COORD_UNITS', '1000,10000,100000');
+const pgCounts = list('BENCH_COORD_PG', '1,2,3');
+const pgUnits = Number(process.env.BENCH_COORD_PG_UNITS ?? 10_000);
+const nodeCount = Number(process.env.BENCH_COORD_NODES ?? 16);
+const windowSeconds = Number(process.env.BENCH_COORD_SECONDS ?? 20);
+/** The largest job the matmul workload accepts: a bigger queue is several jobs of it, queued at once. */
+const jobUnitsMax = 20_000;
+const tile = 8;
+if ([...queueSizes, ...pgCounts, pgUnits, nodeCount, windowSeconds].some((x) => !Number.isInteger(x) || x < 1)) {
+  console.error('BENCH_COORD_UNITS, BENCH_COORD_PG (lists), BENCH_COORD_PG_UNITS, BENCH_COORD_NODES and BENCH_COORD_SECONDS are positive integers');
+  process.exit(2);
+}
+
+interface Figure {
+  store: 'pglite' | 'postgres';
+  coordinators: number;
+  units: number;
+  jobs: number;
+  nodes: number;
+  /** Verified units a second over the window. */
+  unitsPerSecond: number;
+  windowSeconds: number;
+  verifiedInWindow: number;
+  /** From a node's free slot asked for to its lease arriving, over the window (ms). */
+  leaseMs: { p50: number; p99: number; count: number };
+  /** Coordinator processes together: CPU cores busy over the window, resident memory at its end. */
+  cpuCores: number;
+  rssMiB: number;
+  /** Seconds to submit the jobs (units written). */
+  submitSeconds: number;
+}
+
+/** A coordinator process: `supernet serve` on a free port. */
+async function serve(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [...(process.env.BENCH_COORD_NODE_ARGS ?? '').split(' ').filter(Boolean), join(repoRoot, 'bin/supernet.mjs'), 'serve'], { cwd: repoRoot, env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the coordinator did not start: ${output}`)), 60_000);
+    const look = (d: Buffer) => {
+      output += String(d);
+      const m = /Supernet coordinator on (\S+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', look);
+    child.stderr!.on('data', look);
+    if (process.env.BENCH_COORD_LOG) child.stderr!.on('data', (d) => process.stderr.write(d));
+    child.once('exit', (code) => reject(new Error(`the coordinator exited (${code}): ${output}`)));
+  });
+  return { child, url };
+}
+
+/** CPU seconds (user + system) and resident MiB of a process, from /proc. */
+function usage(pid: number): { cpu: number; rssMiB: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return { cpu: ticks / 100, rssMiB: Number(rss ?? 0) / 1024 };
+}
+
+/** One measurement: `coordinators` processes on one store, `units` queued, nodes spread over them. */
+async function measure(store: Figure['store'], coordinators: number, units: number, databaseUrl?: string): Promise<Figure> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'supernet-bench-coord-'));
+  // Blobs are shared through one directory here (one machine); the rows through the store.
+  const env = { SUPERNET_DATA: dataDir, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
+  const procs: { child: ChildProcess; url: string }[] = [];
+  const runtimes: NodeRuntime[] = [];
+  try {
+    procs.push(await serve(env)); // the first migrates the store; the others join it
+    for (let i = 1; i < coordinators; i++) procs.push(await serve(env));
+    const dev = await TestClient.signup(procs[0]!.url, 'bench-dev@example.com');
+    await dev.useNewKey();
+    const submitStarted = performance.now();
+    const jobIds: string[] = [];
+    for (let left = units, seed = 1; left > 0; seed++) {
+      const take = Math.min(left, jobUnitsMax);
+      // take units of 8×8: 8 rows of tiles by take/8 columns, or one row where take is small.
+      const rows = take % 100 === 0 && take >= 1000 ? 100 : 1;
+      const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: rows * tile, k: tile, n: (take / rows) * tile, seed }, tile }, verification: 'freivalds' }, 201);
+      if (job.units !== take) throw new Error(`a job of ${job.units} units, not ${take}`);
+      jobIds.push(job.id);
+      left -= take;
+    }
+    const submitSeconds = (performance.now() - submitStarted) / 1000;
+
+    // Lease latency, seen from the node: a free slot's request timestamped when sent, answered
+    // by the next lease to arrive (requests repeated for a slot still waiting do not restart it).
+    const latencies: number[] = [];
+    let measuring = false;
+    const instrumented = (slots: number) => (wsUrl: string, headers: Record<string, string>) => {
+      const ws = new WebSocket(wsUrl, { headers });
+      const waiting: number[] = [];
+      const send = ws.send.bind(ws);
+      ws.send = ((data: string, ...rest: unknown[]) => {
+        const frame = JSON.parse(data) as { type: string; slots?: number };
+        if (frame.type === 'request') for (let i = 0; i < (frame.slots ?? 0) && waiting.length < slots; i++) waiting.push(performance.now());
+        return (send as (...a: unknown[]) => void)(data, ...rest);
+      }) as typeof ws.send;
+      ws.on('message', (data) => {
+        if (!String(data).startsWith('{"type":"lease"')) return;
+        const asked = waiting.shift();
+        if (asked !== undefined && measuring) latencies.push(performance.now() - asked);
+      });
+      return ws as unknown as globalThis.WebSocket;
+    };
+    const slots = 4;
+    const accounts: { key: string }[] = [];
+    for (let i = 0; i < nodeCount; i += 4) {
+      accounts.push(...(await Promise.all(Array.from({ length: Math.min(4, nodeCount - i) }, async (_, j) => {
+        const client = await TestClient.signup(procs[(i + j) % coordinators]!.url, `bench-node${i + j}@example.com`);
+        return { key: await client.useNewKey() };
+      }))));
+    }
+    for (const [i, { key }] of accounts.entries()) {
+      const runtime = new NodeRuntime({
+        url: procs[i % coordinators]!.url,
+        key,
+        name: `bench-${i}`,
+        slots,
+        capabilities: { adapter: { vendor: 'bench', architecture: 'cpu', device: 'instant', description: 'instant CPU answer (bench)' }, features: [], gflops: 1, kinds: ['matmul'] },
+        connect: instrumented(slots),
+        execute: async (_unit, [a, b]) => encodeNpy(matmulReference(parseNpy(a!), parseNpy(b!))),
+      });
+      runtimes.push(runtime);
+    }
+    runtimes.forEach((r) => void r.start());
+
+    const verified = async () => {
+      const { jobs } = await dev.json('GET', '/api/jobs');
+      return (jobs as { id: string; progress: { verified: number } }[]).filter((j) => jobIds.includes(j.id)).reduce((s, j) => s + j.progress.verified, 0);
+    };
+    // Warm-up: until 2% of the units (at least 50) are verified, or 10 s.
+    const warmUntil = Date.now() + 10_000;
+    let count = await verified();
+    while (count < Math.max(50, units * 0.02) && Date.now() < warmUntil) {
+      await new Promise((r) => setTimeout(r, 100));
+      count = await verified();
+    }
+    // The window: windowSeconds, or until 90% of the units are verified (the tail of a job is not its rate).
+    measuring = true;
+    const from = { at: performance.now(), count, usage: procs.map((p) => usage(p.child.pid!)) };
+    const windowEnd = Date.now() + windowSeconds * 1000;
+    while (Date.now() < windowEnd && count < units * 0.9) {
+      await new Promise((r) => setTimeout(r, 100));
+      count = await verified();
+    }
+    measuring = false;
+    const seconds = (performance.now() - from.at) / 1000;
+    const to = procs.map((p) => usage(p.child.pid!));
+    const sorted = [...latencies].sort((x, y) => x - y);
+    const quantile = (q: number) => Number((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN).toFixed(1));
+    return {
+      store,
+      coordinators,
+      units,
+      jobs: jobIds.length,
+      nodes: nodeCount,
+      unitsPerSecond: Number(((count - from.count) / seconds).toFixed(1)),
+      windowSeconds: Number(seconds.toFixed(1)),
+      verifiedInWindow: count - from.count,
+      leaseMs: { p50: Number(median(sorted).toFixed(1)), p99: quantile(0.99), count: sorted.length },
+      cpuCores: Number((to.reduce((s, u, i) => s + u.cpu - from.usage[i]!.cpu, 0) / seconds).toFixed(2)),
+      rssMiB: Math.round(to.reduce((s, u) => s + u.rssMiB, 0)),
+      submitSeconds: Number(submitSeconds.toFixed(1)),
+    };
+  } finally {
+    runtimes.forEach((r) => r.stop());
+    for (const p of procs) {
+      const exited = new Promise((r) => p.child.once('exit', r));
+      p.child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const figures: Figure[] = [];
+const show = (f: Figure) => {
+  figures.push(f);
+  console.log(`  ${f.store.padEnd(8)} ${f.coordinators} coord.  ${String(f.units).padStart(6)} units  ${f.unitsPerSecond.toFixed(1).padStart(7)} verified/s  lease p50 ${f.leaseMs.p50} ms p99 ${f.leaseMs.p99} ms  CPU ${f.cpuCores} cores  ${f.rssMiB} MiB  (window ${f.windowSeconds} s, ${f.verifiedInWindow} units; submit ${f.submitSeconds} s)`);
+};
+const started = performance.now();
+console.log(`Coordinator throughput: ${nodeCount} nodes answering at once with the CPU (instant compute: only the coordinator is timed), freivalds jobs of ${tile}×${tile} tiles`);
+for (const units of queueSizes) show(await measure('pglite', 1, units));
+let pgNote: string | null = null;
+if (pgCounts.length) {
+  const server = await benchPostgres();
+  if ('skipped' in server) {
+    pgNote = server.skipped;
+    console.log(`  PostgreSQL section skipped: ${pgNote}`);
+  } else {
+    try {
+      for (const n of pgCounts) show(await measure('postgres', n, pgUnits, await freshDatabase(server.admin, 'sn_bench')));
+    } finally {
+      server.stop();
+    }
+  }
+}
+
+const byQueue = figures.filter((f) => f.store === 'pglite');
+const flat = byQueue.length >= 2 ? Number((byQueue.at(-1)!.unitsPerSecond / byQueue[0]!.unitsPerSecond).toFixed(2)) : null;
+const result = {
+  date: new Date().toISOString(),
+  machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
+  compute: 'instant CPU answer (the CPU reference on 8×8×8 tiles): only the coordinator is timed',
+  nodes: nodeCount,
+  windowSeconds,
+  figures,
+  /** verified/s at the largest queue ÷ at the smallest (1.0 = flat cost). */
+  flatness: flat,
+  postgresSkipped: pgNote,
+  seconds: Math.round((performance.now() - started) / 1000),
+};
+const dir = resolve(repoRoot, 'bench/results');
+mkdirSync(dir, { recursive: true });
+writeFileSync(resolve(dir, 'coordinator.json'), JSON.stringify(result, null, 2) + '\n');
+const md = [
+  `# Coordinator throughput (${result.date.slice(0, 10)}, ${result.machine})`,
+  '',
+  `${nodeCount} nodes over real WebSockets; compute replaced by an instant CPU answer, so only the coordinator is timed. \`freivalds\` jobs of ${tile}×${tile} tiles (queues over ${jobUnitsMax} units are several jobs). One run per row (\`npm run bench:coordinator\`).`,
+  '',
+  '| store | coordinators | units queued | verified/s | lease p50 ms | lease p99 ms | coordinator CPU (cores) | coordinator RSS MiB |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...figures.map((f) => `| ${f.store} | ${f.coordinators} | ${f.units.toLocaleString('en')} | ${f.unitsPerSecond} | ${f.leaseMs.p50} | ${f.leaseMs.p99} | ${f.cpuCores} | ${f.rssMiB} |`),
+  '',
+  flat === null ? '' : `Rate at the largest queue ÷ rate at the smallest: ${flat} (1.0 is a flat cost).`,
+  pgNote ? `PostgreSQL section skipped: ${pgNote}.` : '',
+].join('\n');
+writeFileSync(resolve(dir, 'coordinator.md'), md.trimEnd() + '\n');
+console.log(`wrote bench/results/coordinator.{json,md} in ${result.seconds} s${flat === null ? '' : `; largest ÷ smallest queue: ${flat}`}`);
+process.exit(0);
