@@ -30,10 +30,11 @@ const quietMs = 1000;
 const sweepMs = 1000;
 /** A node that found no work is asked again when work appears here (a job, a failure, a
  * release, a lapse, a replica wanted) or, for work made by time or by another coordinator
- * process, after this long. Without it every pump round re-tried every idle node: in the
- * chaos run's tail 50 idle nodes made 155 futile claims a second, the store busy 90% of the
- * time, and the last 30 units took 60 s. */
-const dryRecheckMs = 2000;
+ * process (and a new node's known-answer units, offered on a fifth of its claims), after this
+ * long. Without it every result's pump round re-tried every idle node: in the chaos run's tail
+ * 50 idle nodes made 155 futile claims a second, the store busy 90% of the time, and the last
+ * 30 units took 60 s; now at most one claim per idle node a second. */
+const dryRecheckMs = 1000;
 const seenWriteMs = 1000;
 
 interface Conn {
@@ -300,7 +301,8 @@ export class NodeHub {
       // leases lapse: its own downtime is not their fault. (The chaos run's restarts lapsed
       // ~50 honest leases each: nodes back off up to seconds before reconnecting, and the
       // first sweep found their deadlines passed.)
-      if (Date.now() >= this.#expiresFrom && (await expireLeases(this.deps.db, this.deps.config.leaseTtlMs)) > 0) void this.workAppeared();
+      // (Units whose deal lapsed are drawn again meanwhile.)
+      if ((await expireLeases(this.deps.db, this.deps.config.leaseTtlMs, Date.now() >= this.#expiresFrom)) > 0) void this.workAppeared();
       await sweepJobs(this.deps);
     } catch (err) {
       console.error('sweeper failed:', (err as Error).message);

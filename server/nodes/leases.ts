@@ -126,10 +126,12 @@ export async function extendLeases(db: Db, nodeId: string, attemptIds: string[],
 /**
  * leased ─deadline passed─▶ expired, counted against the nodes (not against the unit: a node
  * vanishing is no evidence about the unit). Their units are dealt again, and deals that lapsed
- * are drawn again. Returns how many leases lapsed or units were dealt.
+ * are drawn again. Returns how many leases lapsed or units were dealt. `lapse` false: deals only
+ * (a coordinator's first lease time, server/nodes/hub.ts).
  */
-export async function expireLeases(db: Db, leaseTtlMs: number): Promise<number> {
+export async function expireLeases(db: Db, leaseTtlMs: number, lapse = true): Promise<number> {
   return inTransaction(db, async (trx) => {
+    if (!lapse) return redealLapsed(trx, leaseTtlMs);
     const rows = await trx
       .updateTable('attempts')
       .set({ state: 'expired', error: 'the lease ran out before a result came' })
