@@ -17,6 +17,8 @@ export interface Config {
   marketMs: number;
   /** How often the ledger's tip is signed, when it moved. */
   checkpointMs: number;
+  /** PGlite only: how often the store is vacuumed and its statistics refreshed (it has no autovacuum). */
+  maintenanceMs: number;
   /** The built pages the coordinator serves (SUPERNET_WEB_DIR; `vite build` writes dist/web). */
   webDir: string;
 }
@@ -57,6 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     starterGrant: int(env, 'SUPERNET_STARTER_GRANT', 100, 0, 1_000_000_000) * 1_000_000,
     marketMs: int(env, 'SUPERNET_MARKET_MS', 10_000, 100, 3_600_000),
     checkpointMs: int(env, 'SUPERNET_CHECKPOINT_MS', 60_000, 100, 86_400_000),
+    maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 60_000, 100, 86_400_000),
     webDir: resolve(env.SUPERNET_WEB_DIR?.trim() || resolve(import.meta.dirname, '../dist/web')),
   };
 }

@@ -31,3 +31,21 @@ describe.runIf(process.env.TEST_DATABASE_URL)('transactions on PostgreSQL', () =
     expect(rows.rows.map((r) => r.valid).sort()).toEqual([1, 2]);
   });
 });
+
+describe('the embedded PGlite store', () => {
+  it('is vacuumed and analysed by the coordinator (PGlite has no autovacuum; without statistics the planner picks bad plans)', async () => {
+    const { testCoordinator, eventually } = await import('./helpers/coordinator.ts');
+    const { sql } = await import('kysely');
+    const coordinator = await testCoordinator('pglite', { SUPERNET_MAINTENANCE_MS: '200' });
+    try {
+      const tended = await eventually(async () => {
+        const row = (await sql<{ vacuumed: Date | null; analysed: Date | null }>`
+          select last_vacuum as vacuumed, last_analyze as analysed from pg_stat_user_tables where relname = 'units'`.execute(coordinator.deps.db)).rows[0];
+        return row?.vacuumed && row.analysed ? row : null;
+      }, 'a vacuum and an analyze of the units table', 30_000);
+      expect(tended.analysed!.getTime()).toBeGreaterThan(Date.now() - 60_000);
+    } finally {
+      await coordinator.close();
+    }
+  });
+});

@@ -93,6 +93,20 @@ describe.each(storeKinds)('accounts, sessions and API keys (%s)', (store) => {
     expect((await refused.json()).error.message).toMatch(/not valid/);
   });
 
+
+  it('shows when a key was last used, to the minute: a key used for every upload is not a write per request', async () => {
+    const client = await TestClient.signup(url, 'last-used@example.com');
+    const created = await client.json('POST', '/api/keys', { name: 'agent' }, 201);
+    const viaKey = new TestClient(url);
+    viaKey.key = created.secret;
+    const lastUsed = async () => (await client.json('GET', '/api/keys')).keys.find((k: { id: string }) => k.id === created.id).lastUsedAt;
+    expect(await lastUsed()).toBeNull();
+    await viaKey.json('GET', '/api/me');
+    const first = await lastUsed();
+    expect(Date.parse(first)).toBeGreaterThan(Date.now() - 60_000);
+    for (let i = 0; i < 3; i++) await viaKey.json('GET', '/api/me');
+    expect(await lastUsed()).toBe(first);
+  });
   it('locks an account after ten wrong passwords even when they come from ten different addresses', async () => {
     await TestClient.signup(url, 'target@example.com', 'the right password');
     for (let i = 0; i < 10; i++) {
