@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { Config } from './config.ts';
 import type { Db } from './db/index.ts';
 import type { BlobStore } from './blobs/store.ts';
+import type { Metrics } from './stats/metrics.ts';
 import { forbidden, unauthorized } from './errors.ts';
 
 /** Who is calling: a signed-in person (cookie), a program (API key), a node (its token), or a widget. */
@@ -18,6 +19,8 @@ export interface Deps {
   blobs: BlobStore;
   /** Wakes the lease pump when new work appears (set once the node hub exists). */
   onWork: () => void;
+  /** This process's Prometheus registry (`/metrics`). */
+  metrics: Metrics;
 }
 
 export type AppEnv = { Variables: { principal: Principal | null; ip: string } };

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { Metrics } from './stats/metrics.ts';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,8 +30,10 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
     unlock();
     throw err;
   });
-  const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax), onWork: () => {} };
-  const hub = new NodeHub(deps);
+  let hub: NodeHub | undefined;
+  const metrics = new Metrics(db, () => hub?.conns.size ?? 0, config.leaseTtlMs);
+  const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax), onWork: () => {}, metrics };
+  hub = new NodeHub(deps);
   deps.onWork = () => void hub.workAppeared();
   const key = loadOrCreateKey(config.dataDir);
   // Market ticks and ledger checkpoints: each round awaited before the next and before close.

@@ -191,7 +191,11 @@ export class NodeHub {
         return done ? this.workAppeared() : this.pump();
       }
       case 'result': {
+        const timer = this.deps.metrics.resultSeconds.startTimer();
         const outcome = await acceptResult(this.deps, node.holder, msg.attemptId, msg.token, msg.output);
+        timer({ status: outcome.status });
+        this.deps.metrics.results.inc({ status: outcome.status });
+        if (outcome.status === 'accepted' && outcome.verified) this.deps.metrics.verifiedUnits.inc();
         this.#send(conn, outcome.status === 'accepted'
           ? { type: 'ack', attemptId: msg.attemptId, status: 'accepted' }
           : { type: 'ack', attemptId: msg.attemptId, status: 'refused', reason: outcome.reason });
@@ -272,7 +276,9 @@ export class NodeHub {
         for (const conn of this.conns) {
           if (!conn.node || conn.wanted <= 0 || conn.full || conn.dryAt === this.#generation || conn.ws.readyState !== conn.ws.OPEN) continue;
           const generation = this.#generation;
+          const timer = this.deps.metrics.leaseSeconds.startTimer();
           const lease = await claimUnit(this.deps.db, conn.node, this.deps.config.leaseTtlMs);
+          timer({ outcome: lease === null ? 'none' : lease === 'full' ? 'full' : 'leased' });
           if (lease === 'full') conn.full = true;
           if (lease === null) conn.dryAt = generation;
           if (!lease || lease === 'full') continue;

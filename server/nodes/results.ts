@@ -13,7 +13,7 @@ import { dealPartners } from '../verify/deal.ts';
 import { recordExpired, recordInvalid, recordValid } from '../verify/reputation.ts';
 
 export type Outcome =
-  | { status: 'accepted'; jobComplete: string | null; newWork: boolean; decided: string[] }
+  | { status: 'accepted'; jobComplete: string | null; newWork: boolean; decided: string[]; verified?: boolean }
   | { status: 'refused'; reason: string; newWork?: boolean };
 
 const sameToken = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
@@ -177,7 +177,7 @@ async function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha2
     .returning(['units_verified', 'units_total'])
     .executeTakeFirstOrThrow();
   // An outvoted node's other results may have been reopened (server/verify/adaptive.ts).
-  return { status: 'accepted', jobComplete: job.units_verified === job.units_total ? unit.job_id : null, newWork: invalid.length > 0, decided: [unit.id] };
+  return { status: 'accepted', jobComplete: job.units_verified === job.units_total ? unit.job_id : null, newWork: invalid.length > 0, decided: [unit.id], verified: true };
 }
 
 /**

@@ -22,35 +22,14 @@ export async function networkStats(deps: Deps) {
     unitsQueued: count(units, 'pending'),
     unitsVerified: count(units, 'verified'),
     verification: { valid: count(attempts, 'valid'), invalid: count(attempts, 'invalid'), expired: count(attempts, 'expired') },
-    byState: {
-      jobs: Object.fromEntries(jobs.map((r) => [r.state, r.n])),
-      units: Object.fromEntries(units.map((r) => [r.state, r.n])),
-      attempts: Object.fromEntries(attempts.map((r) => [r.state, r.n])),
-    },
   };
 }
 
 export function statsRoutes(deps: Deps) {
   const app = new Hono<AppEnv>();
   app.get('/api/stats', async (c) => {
-    const { byState: _, ...stats } = await networkStats(deps);
-    return c.json(stats);
+    return c.json(await networkStats(deps));
   });
-  app.get('/metrics', async (c) => {
-    const s = await networkStats(deps);
-    const lines = [
-      '# HELP supernet_nodes_online Nodes connected and heard from recently.',
-      '# TYPE supernet_nodes_online gauge',
-      `supernet_nodes_online ${s.nodesOnline}`,
-      '# HELP supernet_gflops Calibrated GFLOP/s of the nodes online.',
-      '# TYPE supernet_gflops gauge',
-      `supernet_gflops ${s.gflops}`,
-    ];
-    for (const [table, rows] of Object.entries(s.byState)) {
-      lines.push(`# HELP supernet_${table} Rows of ${table} by state.`, `# TYPE supernet_${table} gauge`);
-      for (const [state, n] of Object.entries(rows)) lines.push(`supernet_${table}{state="${state}"} ${n}`);
-    }
-    return c.text(lines.join('\n') + '\n', 200, { 'content-type': 'text/plain; version=0.0.4' });
-  });
+  app.get('/metrics', async (c) => c.text(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }));
   return app;
 }

@@ -43,4 +43,39 @@ describe.each(storeKinds)("a node's own figures and the top contributors (%s)", 
     expect((await dev.json('GET', '/api/leaderboard?period=day')).contributors[0].you).toBe(false);
     expect((await dev.call('GET', '/api/leaderboard?limit=0')).status).toBe(400);
   });
+
+  it('serves Prometheus metrics a person can graph: lease and verification histograms, verified units, sockets, queue depth by job', async () => {
+    coordinator = await testCoordinator(store);
+    const dev = await TestClient.signup(coordinator.url, 'dev-metrics@example.com');
+    await dev.useNewKey();
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 24, n: 8, seed: 6 }, tile: 16 }, verification: 'freivalds' }, 201);
+    const scrape = async () => {
+      const res = await fetch(`${coordinator.url}/metrics`);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await res.text();
+      const value = (series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1) ?? NaN);
+      return { text, value };
+    };
+    const before = await scrape();
+    expect(before.value(`supernet_queue_units{job="${job.id}"}`)).toBe(2);
+    expect(before.value('supernet_node_sockets')).toBe(0);
+    const worker = await TestClient.signup(coordinator.url, 'worker-metrics@example.com');
+    const node = await RawNode.connect(coordinator.url, await worker.useNewKey());
+    nodes.push(node);
+    await node.hello();
+    for (let i = 0; i < 2; i++) {
+      const lease = await node.lease();
+      expect(await node.submit(lease, await node.compute(lease))).toMatchObject({ status: 'accepted' });
+    }
+    const after = await scrape();
+    expect(after.value('supernet_verified_units_total')).toBe(2);
+    expect(after.value('supernet_results_total{status="accepted"}')).toBe(2);
+    expect(after.value('supernet_lease_seconds_count{outcome="leased"}')).toBe(2);
+    expect(after.value('supernet_verification_seconds_count{status="accepted"}')).toBe(2);
+    expect(after.text).toMatch(/^supernet_lease_seconds_bucket\{le="0\.01",outcome="leased"\} \d+$/m);
+    expect(after.value('supernet_node_sockets')).toBe(1);
+    expect(after.value('supernet_nodes_online')).toBe(1);
+    expect(after.text).not.toContain(`job="${job.id}"`); // done: no longer queued
+    expect(after.value('supernet_ledger_transfers')).toBeGreaterThan(before.value('supernet_ledger_transfers'));
+  });
 });

@@ -1,0 +1,64 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { sql } from 'kysely';
+import type { Db } from '../db/index.ts';
+
+/**
+ * What `/metrics` serves (Prometheus text, from prom-client): this process's own timings and
+ * counts, and the store's figures read at each scrape (so every coordinator process agrees on
+ * them). One registry per coordinator, not prom-client's global one: tests run several in one
+ * process.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  /** A claim: from the pump's ask to a lease, 'full' or nothing. */
+  readonly leaseSeconds = new Histogram({
+    name: 'supernet_lease_seconds',
+    help: 'Time to claim a unit for a node (one claim transaction), by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+    registers: [this.registry],
+  });
+  /** A result: from its frame to its verdict (checks, the unit's replicas compared, pays settled). */
+  readonly resultSeconds = new Histogram({
+    name: 'supernet_verification_seconds',
+    help: 'Time to judge a result frame, by status (accepted or refused).',
+    labelNames: ['status'] as const,
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+    registers: [this.registry],
+  });
+  readonly verifiedUnits = new Counter({ name: 'supernet_verified_units_total', help: 'Units this process verified.', registers: [this.registry] });
+  readonly results = new Counter({ name: 'supernet_results_total', help: 'Result frames this process judged, by status.', labelNames: ['status'] as const, registers: [this.registry] });
+
+  constructor(db: Db, sockets: () => number, leaseTtlMs: number) {
+    new Gauge({ name: 'supernet_node_sockets', help: 'Node WebSockets open on this process.', registers: [this.registry], collect() { this.set(sockets()); } });
+    const fromStore = <T>(name: string, help: string, labelNames: string[], read: (g: Gauge) => Promise<T>) =>
+      new Gauge({ name, help, labelNames, registers: [this.registry], async collect() { this.reset(); await read(this); } });
+    fromStore('supernet_nodes_online', 'Nodes connected and heard from recently.', [], async (g) => {
+      const row = await db.selectFrom('nodes').select(sql<number>`count(*)::int`.as('n')).where('disconnected_at', 'is', null).where('last_seen_at', '>', new Date(Date.now() - 3 * leaseTtlMs)).executeTakeFirstOrThrow();
+      g.set(row.n);
+    });
+    fromStore('supernet_gflops', 'Calibrated GFLOP/s of the nodes online.', [], async (g) => {
+      const row = await db.selectFrom('nodes').select(sql<number>`coalesce(sum(gflops), 0)::float8`.as('g')).where('disconnected_at', 'is', null).where('last_seen_at', '>', new Date(Date.now() - 3 * leaseTtlMs)).executeTakeFirstOrThrow();
+      g.set(row.g);
+    });
+    // Queue depth by open job: its pending units (read through units_pending) and leases in flight.
+    fromStore('supernet_queue_units', 'Pending units of each open job.', ['job'], async (g) => {
+      const rows = await sql<{ job: string; n: number }>`
+        select u.job_id as job, count(*)::int as n from units u join jobs j on j.id = u.job_id
+        where j.state in ('queued', 'running') and u.state = 'pending' group by u.job_id`.execute(db);
+      for (const r of rows.rows) g.set({ job: r.job }, r.n);
+    });
+    fromStore('supernet_leases', 'Leases in flight.', [], async (g) => {
+      const row = await db.selectFrom('attempts').select(sql<number>`count(*)::int`.as('n')).where('state', '=', 'leased').executeTakeFirstOrThrow();
+      g.set(row.n);
+    });
+    fromStore('supernet_jobs', 'Jobs by state.', ['state'], async (g) => {
+      const rows = await db.selectFrom('jobs').select(['state', sql<number>`count(*)::int`.as('n')]).groupBy('state').execute();
+      for (const r of rows) g.set({ state: r.state }, r.n);
+    });
+    fromStore('supernet_ledger_transfers', 'Transfers in the ledger (its hash chain\'s length): postings, reservations and their resolutions.', [], async (g) => {
+      const row = await db.selectFrom('ledger_head').select('seq').executeTakeFirst();
+      g.set(Number(row?.seq ?? 0));
+    });
+  }
+}
