@@ -105,7 +105,7 @@ async function measure(store: Figure['store'], coordinators: number, units: numb
     const jobIds: string[] = [];
     for (let left = units, seed = 1; left > 0; seed++) {
       const take = Math.min(left, jobUnitsMax);
-      // take units of 8×8: 8 rows of tiles by take/8 columns, or one row where take is small.
+      // `take` tiles of 8×8: 100 rows of tiles by take/100 columns, or one row where take is small.
       const rows = take % 100 === 0 && take >= 1000 ? 100 : 1;
       const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: rows * tile, k: tile, n: (take / rows) * tile, seed }, tile }, verification: 'freivalds' }, 201);
       if (job.units !== take) throw new Error(`a job of ${job.units} units, not ${take}`);
