@@ -11,23 +11,15 @@ import type { Db } from '../db/index.ts';
 export class Metrics {
   readonly registry = new Registry();
   /** A claim: from the pump's ask to a lease, 'full' or nothing. */
-  readonly leaseSeconds = new Histogram({
-    name: 'supernet_lease_seconds',
-    help: 'Time to claim a unit for a node (one claim transaction), by outcome.',
-    labelNames: ['outcome'] as const,
-    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
-    registers: [this.registry],
-  });
+  readonly leaseSeconds = this.#timings('supernet_lease_seconds', 'Time to claim a unit for a node (one claim transaction), by outcome.', 'outcome');
   /** A result: from its frame to its verdict (checks, the unit's replicas compared, pays settled). */
-  readonly resultSeconds = new Histogram({
-    name: 'supernet_verification_seconds',
-    help: 'Time to judge a result frame, by status (accepted or refused).',
-    labelNames: ['status'] as const,
-    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
-    registers: [this.registry],
-  });
+  readonly resultSeconds = this.#timings('supernet_verification_seconds', 'Time to judge a result frame, by status (accepted or refused).', 'status');
   readonly verifiedUnits = new Counter({ name: 'supernet_verified_units_total', help: 'Units this process verified.', registers: [this.registry] });
   readonly results = new Counter({ name: 'supernet_results_total', help: 'Result frames this process judged, by status.', labelNames: ['status'] as const, registers: [this.registry] });
+
+  #timings<L extends string>(name: string, help: string, label: L) {
+    return new Histogram({ name, help, labelNames: [label], buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });
+  }
 
   constructor(db: Db, sockets: () => number, leaseTtlMs: number) {
     new Gauge({ name: 'supernet_node_sockets', help: 'Node WebSockets open on this process.', registers: [this.registry], collect() { this.set(sockets()); } });

@@ -78,4 +78,35 @@ describe.each(storeKinds)("a node's own figures and the top contributors (%s)", 
     expect(after.text).not.toContain(`job="${job.id}"`); // done: no longer queued
     expect(after.value('supernet_ledger_transfers')).toBeGreaterThan(before.value('supernet_ledger_transfers'));
   });
+
+  it('does not ask an idle node for work on every result elsewhere: once when it asks, then when work appears or a second passes', async () => {
+    coordinator = await testCoordinator(store);
+    const dev = await TestClient.signup(coordinator.url, 'dev-idle@example.com');
+    await dev.useNewKey();
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 8, n: 40, seed: 7 }, tile: 8 }, verification: 'freivalds' }, 201);
+    expect(job.units).toBe(20);
+    const none = async () => {
+      const text = await (await fetch(`${coordinator.url}/metrics`)).text();
+      return Number(/^supernet_lease_seconds_count\{outcome="none"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    // An idle node: it runs no matmul, so no claim of its ever finds work.
+    const idle = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'idle@example.com')).useNewKey());
+    nodes.push(idle);
+    await idle.hello({ kinds: ['other'] });
+    idle.send({ type: 'request', slots: 1 });
+    const worker = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'busy@example.com')).useNewKey());
+    nodes.push(worker);
+    await worker.hello();
+    const started = Date.now();
+    const before = await none();
+    for (let i = 0; i < 20; i++) {
+      const lease = await worker.lease();
+      expect(await worker.submit(lease, await worker.compute(lease))).toMatchObject({ status: 'accepted' });
+    }
+    const seconds = (Date.now() - started) / 1000;
+    // 40 frames from the worker (20 requests, 20 results), each a pump round: before, the idle
+    // node was tried in every one. Now: about once a second, plus the worker's own few.
+    expect(await none() - before).toBeLessThanOrEqual(Math.ceil(seconds) + 4);
+    expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done' });
+  });
 });
