@@ -306,8 +306,7 @@ export class NodeHub {
       // A coordinator that just started gives nodes one lease time to come back before their
       // leases lapse: its own downtime is not their fault. (The chaos run's restarts lapsed
       // ~50 honest leases each: nodes back off up to seconds before reconnecting, and the
-      // first sweep found their deadlines passed.)
-      // (Units whose deal lapsed are drawn again meanwhile.)
+      // first sweep found their deadlines passed.) Units whose deal lapsed are drawn again meanwhile.
       if ((await expireLeases(this.deps.db, this.deps.config.leaseTtlMs, Date.now() >= this.#expiresFrom)) > 0) void this.workAppeared();
       await sweepJobs(this.deps);
     } catch (err) {

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { onlineNodes } from './routes.ts';
 
 /**
  * What `/metrics` serves (Prometheus text, from prom-client): this process's own timings and
@@ -25,14 +26,8 @@ export class Metrics {
     new Gauge({ name: 'supernet_node_sockets', help: 'Node WebSockets open on this process.', registers: [this.registry], collect() { this.set(sockets()); } });
     const fromStore = <T>(name: string, help: string, labelNames: string[], read: (g: Gauge) => Promise<T>) =>
       new Gauge({ name, help, labelNames, registers: [this.registry], async collect() { this.reset(); await read(this); } });
-    fromStore('supernet_nodes_online', 'Nodes connected and heard from recently.', [], async (g) => {
-      const row = await db.selectFrom('nodes').select(sql<number>`count(*)::int`.as('n')).where('disconnected_at', 'is', null).where('last_seen_at', '>', new Date(Date.now() - 3 * leaseTtlMs)).executeTakeFirstOrThrow();
-      g.set(row.n);
-    });
-    fromStore('supernet_gflops', 'Calibrated GFLOP/s of the nodes online.', [], async (g) => {
-      const row = await db.selectFrom('nodes').select(sql<number>`coalesce(sum(gflops), 0)::float8`.as('g')).where('disconnected_at', 'is', null).where('last_seen_at', '>', new Date(Date.now() - 3 * leaseTtlMs)).executeTakeFirstOrThrow();
-      g.set(row.g);
-    });
+    fromStore('supernet_nodes_online', 'Nodes connected and heard from recently.', [], async (g) => g.set((await onlineNodes(db, leaseTtlMs)).online));
+    fromStore('supernet_gflops', 'Calibrated GFLOP/s of the nodes online.', [], async (g) => g.set((await onlineNodes(db, leaseTtlMs)).gflops));
     // Queue depth by open job: its pending units (read through units_pending) and leases in flight.
     fromStore('supernet_queue_units', 'Pending units of each open job.', ['job'], async (g) => {
       const rows = await sql<{ job: string; n: number }>`
