@@ -82,19 +82,60 @@ export async function lockHead(trx: Trx) {
   return trx.selectFrom('ledger_head').select(['seq', 'hash']).forUpdate().executeTakeFirstOrThrow();
 }
 
-async function append(trx: Trx, head: { seq: number; hash: string }, row: Omit<TransferRow, 'seq' | 'prev_hash' | 'hash' | 'created_at'>): Promise<TransferRow> {
-  const seq = head.seq + 1;
-  const full = { ...row, seq, created_at: new Date(), prev_hash: head.hash };
-  const hash = transferHash(head.hash, full);
-  await trx.insertInto('transfers').values({ ...full, hash }).execute();
+/** The rows that follow the head, each linked to the one before; then the head moves once. */
+async function append(trx: Trx, head: { seq: number; hash: string }, rows: Omit<TransferRow, 'seq' | 'prev_hash' | 'hash' | 'created_at'>[]): Promise<TransferRow[]> {
+  if (!rows.length) return [];
+  const now = new Date();
+  let { seq, hash } = head;
+  const linked: TransferRow[] = rows.map((row) => {
+    const full = { ...row, seq: ++seq, created_at: now, prev_hash: hash };
+    hash = transferHash(hash, full);
+    return { ...full, hash };
+  });
+  await trx.insertInto('transfers').values(linked).execute();
   await trx.updateTable('ledger_head').set({ seq, hash }).execute();
-  return { ...full, hash };
+  head.seq = seq;
+  head.hash = hash;
+  return linked;
 }
 
-async function lockAccount(trx: Trx, id: string) {
-  const account = await trx.selectFrom('ledger_accounts').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
-  if (!account) throw notFound(`No ledger account ${id}.`);
-  return account;
+/** Locks these accounts (in id order, one statement); 404 for one that does not exist. */
+async function lockAccounts(trx: Trx, ids: string[]): Promise<Map<string, LedgerAccountRow>> {
+  const unique = [...new Set(ids)].sort();
+  if (!unique.length) return new Map();
+  const rows = await trx.selectFrom('ledger_accounts').selectAll().where('id', 'in', unique).orderBy('id').forUpdate().execute();
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const missing = unique.find((id) => !byId.has(id));
+  if (missing) throw notFound(`No ledger account ${missing}.`);
+  return byId;
+}
+
+type Sums = Pick<LedgerAccountRow, 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'>;
+
+/** Adds each account's change to its sums, all in one statement. */
+async function applySums(trx: Trx, deltas: Map<string, Sums>) {
+  const changed = [...deltas].filter(([, d]) => d.debits_pending || d.debits_posted || d.credits_pending || d.credits_posted);
+  if (!changed.length) return;
+  const values = sql.join(changed.map(([id, d]) => sql`(${id}::text, ${d.debits_pending}::int8, ${d.debits_posted}::int8, ${d.credits_pending}::int8, ${d.credits_posted}::int8)`));
+  await sql`update ledger_accounts a set debits_pending = a.debits_pending + v.dpe, debits_posted = a.debits_posted + v.dpo,
+      credits_pending = a.credits_pending + v.cpe, credits_posted = a.credits_posted + v.cpo
+    from (values ${values}) as v(id, dpe, dpo, cpe, cpo) where a.id = v.id`.execute(trx);
+}
+
+/** Tracks the sums as a batch moves them, so each step sees the steps before it. */
+function sumsKeeper(accounts: Map<string, LedgerAccountRow>) {
+  const deltas = new Map<string, Sums>();
+  const delta = (id: string) => {
+    let d = deltas.get(id);
+    if (!d) deltas.set(id, (d = { debits_pending: 0, debits_posted: 0, credits_pending: 0, credits_posted: 0 }));
+    return d;
+  };
+  const now = (id: string): LedgerAccountRow => {
+    const a = accounts.get(id)!;
+    const d = delta(id);
+    return { ...a, debits_pending: a.debits_pending + d.debits_pending, debits_posted: a.debits_posted + d.debits_posted, credits_pending: a.credits_pending + d.credits_pending, credits_posted: a.credits_posted + d.credits_posted };
+  };
+  return { deltas, delta, now };
 }
 
 /**
@@ -102,45 +143,68 @@ async function lockAccount(trx: Trx, id: string) {
  * account (other than the treasury) cannot cover it, 409 when the id was used for another.
  */
 export async function transfer(trx: Trx, spec: TransferSpec): Promise<{ created: boolean; transfer: TransferRow }> {
-  if (!Number.isSafeInteger(spec.amount) || spec.amount <= 0) throw new AppError(400, 'bad_amount', 'A transfer moves a positive whole number of µcr.');
-  if (spec.debit === spec.credit) throw new AppError(400, 'same_account', 'A transfer needs two different accounts.');
+  return (await transferMany(trx, [spec]))[0]!;
+}
+
+/**
+ * Transfers in order, as `transfer` one after another would make them (each sees the balances
+ * the ones before it left), in a fixed number of statements however many there are: the head
+ * and the accounts locked once, one insert, one update of the sums. Throws on the first that
+ * fails (402, 409); the caller's transaction then writes none of them.
+ */
+export async function transferMany(trx: Trx, specs: TransferSpec[]): Promise<{ created: boolean; transfer: TransferRow }[]> {
+  for (const spec of specs) {
+    if (!Number.isSafeInteger(spec.amount) || spec.amount <= 0) throw new AppError(400, 'bad_amount', 'A transfer moves a positive whole number of µcr.');
+    if (spec.debit === spec.credit) throw new AppError(400, 'same_account', 'A transfer needs two different accounts.');
+  }
+  if (!specs.length) return [];
   const head = await lockHead(trx);
-  const existing = await trx.selectFrom('transfers').selectAll().where('id', '=', spec.id).executeTakeFirst();
-  if (existing) {
-    if (sameFields(existing, spec)) return { created: false, transfer: existing };
-    throw conflict(`A transfer with id "${spec.id}" already exists with other fields: use a new idempotency key for a new transfer.`);
+  const existing = new Map((await trx.selectFrom('transfers').selectAll().where('id', 'in', specs.map((s) => s.id)).execute()).map((t) => [t.id, t]));
+  const accounts = await lockAccounts(trx, specs.flatMap((s) => (existing.has(s.id) ? [] : [s.debit, s.credit])));
+  const sums = sumsKeeper(accounts);
+  const out: { created: boolean; transfer: TransferRow | null }[] = [];
+  const fresh: Omit<TransferRow, 'seq' | 'prev_hash' | 'hash' | 'created_at'>[] = [];
+  for (const spec of specs) {
+    const before = existing.get(spec.id);
+    if (before) {
+      if (!sameFields(before, spec)) throw conflict(`A transfer with id "${spec.id}" already exists with other fields: use a new idempotency key for a new transfer.`);
+      out.push({ created: false, transfer: before.seq === undefined ? null : before });
+      continue;
+    }
+    const debit = sums.now(spec.debit);
+    if (debit.kind !== 'system' && balanceOf(debit).available < spec.amount) {
+      throw insufficient(`Not enough credits: that needs ${toCredits(spec.amount)} and ${toCredits(Math.max(0, balanceOf(debit).available))} are available.`);
+    }
+    const pending = !!spec.pending;
+    if (pending) {
+      sums.delta(spec.debit).debits_pending += spec.amount;
+      sums.delta(spec.credit).credits_pending += spec.amount;
+    } else {
+      sums.delta(spec.debit).debits_posted += spec.amount;
+      sums.delta(spec.credit).credits_posted += spec.amount;
+    }
+    const row = {
+      id: spec.id,
+      debit_account_id: spec.debit,
+      credit_account_id: spec.credit,
+      amount: spec.amount,
+      kind: pending ? ('pending' as const) : ('single' as const),
+      pending_id: null,
+      code: spec.code,
+      job_id: spec.jobId ?? null,
+      attempt_id: spec.attemptId ?? null,
+      timeout_at: pending ? (spec.timeoutAt ?? null) : null,
+      memo: spec.memo ?? null,
+    };
+    existing.set(spec.id, row as TransferRow); // the same id twice in one batch: the second is a repeat (no seq yet)
+    fresh.push(row);
+    out.push({ created: true, transfer: null });
   }
-  const debit = await lockAccount(trx, spec.debit);
-  await lockAccount(trx, spec.credit);
-  if (debit.kind !== 'system' && balanceOf(debit).available < spec.amount) {
-    throw insufficient(`Not enough credits: that needs ${toCredits(spec.amount)} and ${toCredits(Math.max(0, balanceOf(debit).available))} are available.`);
-  }
-  const pending = !!spec.pending;
-  await trx
-    .updateTable('ledger_accounts')
-    .set((eb) => (pending ? { debits_pending: eb('debits_pending', '+', spec.amount) } : { debits_posted: eb('debits_posted', '+', spec.amount) }))
-    .where('id', '=', spec.debit)
-    .execute();
-  await trx
-    .updateTable('ledger_accounts')
-    .set((eb) => (pending ? { credits_pending: eb('credits_pending', '+', spec.amount) } : { credits_posted: eb('credits_posted', '+', spec.amount) }))
-    .where('id', '=', spec.credit)
-    .execute();
-  const row = await append(trx, head, {
-    id: spec.id,
-    debit_account_id: spec.debit,
-    credit_account_id: spec.credit,
-    amount: spec.amount,
-    kind: pending ? 'pending' : 'single',
-    pending_id: null,
-    code: spec.code,
-    job_id: spec.jobId ?? null,
-    attempt_id: spec.attemptId ?? null,
-    timeout_at: pending ? (spec.timeoutAt ?? null) : null,
-    memo: spec.memo ?? null,
-  });
-  if (pending) await trx.insertInto('transfers_pending').values({ id: row.id, timeout_at: row.timeout_at, job_id: row.job_id, attempt_id: row.attempt_id }).execute();
-  return { created: true, transfer: row };
+  await applySums(trx, sums.deltas);
+  const rows = new Map((await append(trx, head, fresh)).map((r) => [r.id, r]));
+  const opened = [...rows.values()].filter((r) => r.kind === 'pending');
+  if (opened.length) await trx.insertInto('transfers_pending').values(opened.map((r) => ({ id: r.id, timeout_at: r.timeout_at, job_id: r.job_id, attempt_id: r.attempt_id }))).execute();
+  return out.map((o, i) => ({ created: o.created, transfer: o.transfer ?? rows.get(specs[i]!.id)! }));
 }
 
 /**
@@ -150,7 +214,7 @@ export async function transfer(trx: Trx, spec: TransferSpec): Promise<{ created:
  */
 export async function transferAll(trx: Trx, spec: Omit<TransferSpec, 'amount' | 'pending'>): Promise<number> {
   const head = await lockHead(trx);
-  const from = await lockAccount(trx, spec.debit);
+  const from = (await lockAccounts(trx, [spec.debit])).get(spec.debit)!;
   const amount = balanceOf(from).available;
   if (amount <= 0) return 0;
   const used = await trx.selectFrom('transfers').select('id').where('id', '=', spec.id).executeTakeFirst();
@@ -166,40 +230,57 @@ export type Resolution = 'post' | 'void';
  * for an invalid result, a refund, an expiry: 'invalid', 'refund', 'expired', …).
  */
 export async function resolve(trx: Trx, pendingId: string, action: Resolution, code: string): Promise<{ applied: boolean; already?: Resolution }> {
+  return (await resolveMany(trx, [{ pendingId, action, code }]))[0]!;
+}
+
+/** `resolve` for many pending transfers, in a fixed number of statements (as transferMany). */
+export async function resolveMany(trx: Trx, resolutions: { pendingId: string; action: Resolution; code: string }[]): Promise<{ applied: boolean; already?: Resolution }[]> {
+  if (!resolutions.length) return [];
   const head = await lockHead(trx);
-  const pending = await trx.selectFrom('transfers').selectAll().where('id', '=', pendingId).executeTakeFirst();
-  if (!pending || pending.kind !== 'pending') throw notFound(`No pending transfer ${pendingId}.`);
-  const done = await trx.selectFrom('transfers').select('kind').where('pending_id', '=', pendingId).executeTakeFirst();
-  if (done) return { applied: false, already: done.kind as Resolution };
-  await lockAccount(trx, pending.debit_account_id);
-  await lockAccount(trx, pending.credit_account_id);
-  const amount = pending.amount;
-  const post = action === 'post';
-  await trx
-    .updateTable('ledger_accounts')
-    .set((eb) => ({ debits_pending: eb('debits_pending', '-', amount), ...(post ? { debits_posted: eb('debits_posted', '+', amount) } : {}) }))
-    .where('id', '=', pending.debit_account_id)
-    .execute();
-  await trx
-    .updateTable('ledger_accounts')
-    .set((eb) => ({ credits_pending: eb('credits_pending', '-', amount), ...(post ? { credits_posted: eb('credits_posted', '+', amount) } : {}) }))
-    .where('id', '=', pending.credit_account_id)
-    .execute();
-  await append(trx, head, {
-    id: `${action}:${pendingId}`,
-    debit_account_id: pending.debit_account_id,
-    credit_account_id: pending.credit_account_id,
-    amount,
-    kind: action,
-    pending_id: pendingId,
-    code,
-    job_id: pending.job_id,
-    attempt_id: pending.attempt_id,
-    timeout_at: null,
-    memo: null,
-  });
-  await trx.deleteFrom('transfers_pending').where('id', '=', pendingId).execute();
-  return { applied: true };
+  const ids = resolutions.map((r) => r.pendingId);
+  const pendings = new Map((await trx.selectFrom('transfers').selectAll().where('id', 'in', ids).execute()).map((t) => [t.id, t]));
+  const done = new Map((await trx.selectFrom('transfers').select(['pending_id', 'kind']).where('pending_id', 'in', ids).execute()).map((t) => [t.pending_id!, t.kind as Resolution]));
+  for (const id of ids) if (pendings.get(id)?.kind !== 'pending') throw notFound(`No pending transfer ${id}.`);
+  const sums = sumsKeeper(await lockAccounts(trx, ids.flatMap((id) => (done.has(id) ? [] : [pendings.get(id)!.debit_account_id, pendings.get(id)!.credit_account_id]))));
+  const out: { applied: boolean; already?: Resolution }[] = [];
+  const rows: Omit<TransferRow, 'seq' | 'prev_hash' | 'hash' | 'created_at'>[] = [];
+  for (const { pendingId, action, code } of resolutions) {
+    const already = done.get(pendingId);
+    if (already) {
+      out.push({ applied: false, already });
+      continue;
+    }
+    done.set(pendingId, action);
+    const pending = pendings.get(pendingId)!;
+    const { amount } = pending;
+    const post = action === 'post';
+    const debit = sums.delta(pending.debit_account_id);
+    const credit = sums.delta(pending.credit_account_id);
+    debit.debits_pending -= amount;
+    credit.credits_pending -= amount;
+    if (post) {
+      debit.debits_posted += amount;
+      credit.credits_posted += amount;
+    }
+    rows.push({
+      id: `${action}:${pendingId}`,
+      debit_account_id: pending.debit_account_id,
+      credit_account_id: pending.credit_account_id,
+      amount,
+      kind: action,
+      pending_id: pendingId,
+      code,
+      job_id: pending.job_id,
+      attempt_id: pending.attempt_id,
+      timeout_at: null,
+      memo: null,
+    });
+    out.push({ applied: true });
+  }
+  await applySums(trx, sums.deltas);
+  await append(trx, head, rows);
+  if (rows.length) await trx.deleteFrom('transfers_pending').where('id', 'in', rows.map((r) => r.pending_id!)).execute();
+  return out;
 }
 
 /** Voids pending transfers whose timeout has passed (the sweeper calls it). */

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { payFor, toCredits } from './credit.ts';
-import { escrowAccount, expirePending, lockHead, openAccount, resolve, transfer, transferAll, treasury, userAccount, type Resolution } from './ledger.ts';
+import { escrowAccount, expirePending, lockHead, openAccount, resolve, resolveMany, transfer, transferAll, treasury, userAccount, type Resolution } from './ledger.ts';
 
 /**
  * How jobs pay their contributors.
@@ -124,10 +124,11 @@ export async function settlePays(trx: Trx, of: { attemptIds: string[] } | { jobI
     .select(['p.id', 'a.state as attempt', 'j.verification', 'j.state as job'])
     .$call((q) => ('jobId' in of ? q.where('p.job_id', '=', of.jobId) : q.where('p.attempt_id', 'in', of.attemptIds)))
     .execute();
-  for (const row of open) {
+  const due = open.flatMap((row) => {
     const verdict = payVerdict(row.attempt, row.verification, row.job);
-    if (verdict) await resolve(trx, row.id, verdict[0], verdict[1]);
-  }
+    return verdict ? [{ pendingId: row.id, action: verdict[0], code: verdict[1] }] : [];
+  });
+  await resolveMany(trx, due);
 }
 
 /** Settles a unit's pays after its attempts were judged. */
