@@ -53,6 +53,11 @@ interface Figure {
   leaseMs: { p50: number; p99: number; count: number };
   /** Coordinator processes together: CPU cores busy over the window, resident memory at its end. */
   cpuCores: number;
+  /** This process (the nodes and the polling): the load generator shares the machine. */
+  nodesCpuCores: number;
+  /** Group commit, over the whole run: nodes per claim round, results per judging transaction (means). */
+  perClaimRound: number;
+  perResultBatch: number;
   rssMiB: number;
   /** Seconds to submit the jobs (units written). */
   submitSeconds: number;
@@ -169,13 +174,22 @@ async function measure(store: Figure['store'], coordinators: number, units: numb
     }
     // The window: windowSeconds, or until 90% of the units are verified (the tail of a job is not its rate).
     measuring = true;
-    const from = { at: performance.now(), count, usage: procs.map((p) => usage(p.child.pid!)) };
+    const from = { at: performance.now(), count, usage: procs.map((p) => usage(p.child.pid!)), own: process.cpuUsage() };
     const windowEnd = Date.now() + windowSeconds * 1000;
     while (Date.now() < windowEnd && count < units * 0.9) {
       await new Promise((r) => setTimeout(r, 100));
       count = await verified();
     }
     measuring = false;
+    const batches = { rounds: 0, served: 0, batches: 0, results: 0 };
+    for (const p of procs) {
+      const text = await (await fetch(`${p.url}/metrics`)).text();
+      const value = (series: string) => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${series} `)) ?? '')?.[2] ?? 0);
+      batches.rounds += value('supernet_claim_round_nodes_count');
+      batches.served += value('supernet_claim_round_nodes_sum');
+      batches.batches += value('supernet_result_batch_results_count');
+      batches.results += value('supernet_result_batch_results_sum');
+    }
     const seconds = (performance.now() - from.at) / 1000;
     const to = procs.map((p) => usage(p.child.pid!));
     const sorted = [...latencies].sort((x, y) => x - y);
@@ -191,6 +205,9 @@ async function measure(store: Figure['store'], coordinators: number, units: numb
       verifiedInWindow: count - from.count,
       leaseMs: { p50: Number(median(sorted).toFixed(1)), p99: quantile(0.99), count: sorted.length },
       cpuCores: Number((to.reduce((s, u, i) => s + u.cpu - from.usage[i]!.cpu, 0) / seconds).toFixed(2)),
+      perClaimRound: Number((batches.served / Math.max(1, batches.rounds)).toFixed(1)),
+      perResultBatch: Number((batches.results / Math.max(1, batches.batches)).toFixed(1)),
+      nodesCpuCores: Number((((own) => (own.user + own.system) / 1e6)(process.cpuUsage(from.own)) / seconds).toFixed(2)),
       rssMiB: Math.round(to.reduce((s, u) => s + u.rssMiB, 0)),
       submitSeconds: Number(submitSeconds.toFixed(1)),
     };
@@ -208,7 +225,7 @@ async function measure(store: Figure['store'], coordinators: number, units: numb
 const figures: Figure[] = [];
 const show = (f: Figure) => {
   figures.push(f);
-  console.log(`  ${f.store.padEnd(8)} ${f.coordinators} coord.  ${String(f.units).padStart(6)} units  ${f.unitsPerSecond.toFixed(1).padStart(7)} verified/s  lease p50 ${f.leaseMs.p50} ms p99 ${f.leaseMs.p99} ms  CPU ${f.cpuCores} cores  ${f.rssMiB} MiB  (window ${f.windowSeconds} s, ${f.verifiedInWindow} units; submit ${f.submitSeconds} s)`);
+  console.log(`  ${f.store.padEnd(8)} ${f.coordinators} coord.  ${String(f.units).padStart(6)} units  ${f.unitsPerSecond.toFixed(1).padStart(7)} verified/s  lease p50 ${f.leaseMs.p50} ms p99 ${f.leaseMs.p99} ms  CPU ${f.cpuCores} cores (nodes ${f.nodesCpuCores})  ${f.rssMiB} MiB  nodes/round ${f.perClaimRound} results/batch ${f.perResultBatch}  (window ${f.windowSeconds} s, ${f.verifiedInWindow} units; submit ${f.submitSeconds} s)`);
 };
 const started = performance.now();
 console.log(`Coordinator throughput: ${nodeCount} nodes answering at once with the CPU (instant compute: only the coordinator is timed), freivalds jobs of ${tile}×${tile} tiles`);

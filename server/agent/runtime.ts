@@ -1,4 +1,4 @@
-import { coordinatorMessage, protocolVersion, type Capabilities, type CoordinatorMessage, type NodeMessage, type UnitPayload } from '../protocol/messages.ts';
+import { coordinatorMessage, inlineBytesMax, protocolVersion, type Capabilities, type CoordinatorMessage, type NodeMessage, type UnitPayload } from '../protocol/messages.ts';
 import { MemoryBlobCache, MemoryResultStore, type BlobCache, type IdentityStore, type KeptResult, type ResultFrame, type ResultStore } from './stores.ts';
 
 export * from './stores.ts';
@@ -266,7 +266,10 @@ export class NodeRuntime {
    */
   async #deliver(kept: KeptResult) {
     let frame = kept.frame;
-    if (kept.bytes) {
+    if (kept.bytes && frame.type === 'result' && kept.bytes.byteLength <= inlineBytesMax) {
+      frame = { ...frame, data: toBase64(kept.bytes) };
+      await this.#results.keep({ attemptId: kept.attemptId, frame }).catch(() => {});
+    } else if (kept.bytes) {
       try {
         await this.#upload(kept.bytes);
         await this.#results.keep({ attemptId: kept.attemptId, frame }).catch(() => {});
@@ -388,4 +391,11 @@ export class NodeRuntime {
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Base64 of bytes, in the browser and in Node alike (btoa is in both). */
+function toBase64(bytes: Uint8Array): string {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
 }

@@ -6,6 +6,10 @@ import type { Db } from '../db/index.ts';
 import { badRequest, notFound, tooLarge } from '../errors.ts';
 
 export const sha256Pattern = /^[0-9a-f]{64}$/;
+/** Bytes of blobs `readKnown` keeps in memory. */
+const recentBytesMax = 64 * 1024 * 1024;
+/** Hashes `has` remembers (about 10 MB at most). */
+const knownMax = 50_000;
 
 /**
  * Content-addressed, immutable bytes under `<data>/blobs/ab/abcdef…`, with a row in `blobs`
@@ -26,9 +30,19 @@ export class BlobStore {
     return join(this.dir, sha256.slice(0, 2), sha256);
   }
 
+  /** Blobs known to be stored, newest last: a blob is never deleted, so a yes stays true.
+   * Nodes fetch a unit's inputs with every lease; without it each fetch cost a query. */
+  #known = new Set<string>();
+
   async has(sha256: string): Promise<boolean> {
     if (!sha256Pattern.test(sha256)) return false;
-    return !!(await this.db.selectFrom('blobs').select('sha256').where('sha256', '=', sha256).executeTakeFirst());
+    if (this.#known.has(sha256)) return true;
+    const found = !!(await this.db.selectFrom('blobs').select('sha256').where('sha256', '=', sha256).executeTakeFirst());
+    if (found) {
+      if (this.#known.size >= knownMax) this.#known.delete(this.#known.values().next().value!);
+      this.#known.add(sha256);
+    }
+    return found;
   }
 
   /** The whole blob; 404 when it was never stored. */
@@ -39,8 +53,58 @@ export class BlobStore {
 
   /** The bytes of a blob a row already references (so it exists); touches no table, so it
    * is safe inside a transaction (PGlite has one connection). */
-  readKnown(sha256: string): Promise<Uint8Array> {
-    return readFile(this.path(sha256));
+  async readKnown(sha256: string): Promise<Uint8Array> {
+    const cached = this.#recent.get(sha256);
+    if (cached) {
+      this.#recent.delete(sha256); // to the newest end
+      this.#recent.set(sha256, cached);
+      return cached;
+    }
+    const bytes = await readFile(this.path(sha256));
+    if (bytes.byteLength <= recentBytesMax / 16 && !this.#recent.has(sha256)) {
+      this.#recent.set(sha256, bytes);
+      this.#recentBytes += bytes.byteLength;
+      for (const [oldest, old] of this.#recent) {
+        if (this.#recentBytes <= recentBytesMax) break;
+        this.#recent.delete(oldest);
+        this.#recentBytes -= old.byteLength;
+      }
+    }
+    return bytes;
+  }
+
+  /** Blobs read lately, newest last (a unit's input panels are read for every result checked
+   * against them: each read was an open, a stat, a read and a close). Blobs never change; the
+   * bytes handed out are shared, so callers read them and never write into them. */
+  #recent = new Map<string, Uint8Array>();
+  #recentBytes = 0;
+
+  /**
+   * Stores small blobs whose bytes are in hand and already hashed (outputs inside result
+   * frames), durable as `put` makes them, with one statement for their rows.
+   */
+  async putSmall(blobs: { sha256: string; bytes: Uint8Array }[], accountId: string | null) {
+    const fresh = [...new Map(blobs.filter((b) => !this.#known.has(b.sha256)).map((b) => [b.sha256, b])).values()];
+    if (!fresh.length) return;
+    await Promise.all(
+      fresh.map(async ({ sha256, bytes }) => {
+        const tmp = join(this.tmpDir, `${sha256}.${process.pid}.${Math.random().toString(36).slice(2)}`);
+        const file = await open(tmp, 'w');
+        try {
+          await file.write(bytes);
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        mkdirSync(join(this.dir, sha256.slice(0, 2)), { recursive: true });
+        await rename(tmp, this.path(sha256));
+      }),
+    );
+    await this.db
+      .insertInto('blobs')
+      .values(fresh.map(({ sha256, bytes }) => ({ sha256, size: bytes.byteLength, account_id: accountId })))
+      .onConflict((oc) => oc.column('sha256').doNothing())
+      .execute();
   }
 
   async size(sha256: string): Promise<number> {

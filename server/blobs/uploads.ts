@@ -14,7 +14,13 @@ export function uploaderOf(principal: Principal): string {
 }
 
 export async function recordUpload(db: Db, sha256: string, uploader: string) {
-  await sql`insert into uploads (sha256, uploader) values (${sha256}, ${uploader})
+  await recordUploads(db, [{ sha256, uploader }]);
+}
+
+export async function recordUploads(db: Db, uploads: { sha256: string; uploader: string }[]) {
+  const unique = [...new Map(uploads.map((u) => [`${u.sha256}:${u.uploader}`, u])).values()];
+  if (!unique.length) return;
+  await sql`insert into uploads (sha256, uploader) values ${sql.join(unique.map((u) => sql`(${u.sha256}, ${u.uploader})`))}
     on conflict (sha256, uploader) do update set at = now()`.execute(db);
 }
 

@@ -54,6 +54,8 @@ export interface Database {
     replication: number;
     verification: Generated<'freivalds' | 'replicate'>;
     units_total: number;
+    /** Where the queue walk starts (server/nodes/queue.ts). */
+    claim_from: Generated<number>;
     units_verified: Generated<number>;
     flops: number;
     result_sha256: string | null;

@@ -60,9 +60,15 @@ export function balanceOf(a: Pick<LedgerAccountRow, 'debits_pending' | 'debits_p
 
 /** Opens a ledger account if it does not exist yet (idempotent). */
 export async function openAccount(db: Db | Trx, id: string, kind: 'user' | 'escrow', owner: { accountId?: string; jobId?: string }) {
+  await openAccounts(db, [{ id, kind, ...owner }]);
+}
+
+/** openAccount for several, in one statement. */
+export async function openAccounts(db: Db | Trx, accounts: { id: string; kind: 'user' | 'escrow'; accountId?: string; jobId?: string }[]) {
+  if (!accounts.length) return;
   await db
     .insertInto('ledger_accounts')
-    .values({ id, kind, account_id: owner.accountId ?? null, job_id: owner.jobId ?? null })
+    .values(accounts.map((a) => ({ id: a.id, kind: a.kind, account_id: a.accountId ?? null, job_id: a.jobId ?? null })))
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();
 }

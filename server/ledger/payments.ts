@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { payFor, toCredits } from './credit.ts';
-import { escrowAccount, expirePending, lockHead, openAccount, resolve, resolveMany, transfer, transferAll, treasury, userAccount, type Resolution } from './ledger.ts';
+import { escrowAccount, expirePending, lockHead, openAccount, openAccounts, resolve, resolveMany, transfer, transferAll, transferMany, treasury, userAccount, type Resolution, type TransferSpec } from './ledger.ts';
 
 /**
  * How jobs pay their contributors.
@@ -59,34 +59,59 @@ export async function topUpEscrow(trx: Trx, job: { id: string; account_id: strin
   if (created) await trx.updateTable('jobs').set((eb) => ({ escrow: eb('escrow', '+', amount) })).where('id', '=', job.id).execute();
 }
 
+export interface PayLease {
+  attemptId: string;
+  holder: string;
+  jobId: string;
+  flops: number;
+  bid: number;
+}
+
 /**
- * Reserves an attempt's pay as it is leased. When the escrow is short (a replicate job whose
- * disagreements and re-checks needed more replicas than the estimate), the shortfall comes
- * from the owner's wallet first (`topup:<job>:<attempt>`), so the job's cost is what its
- * verification really took; with the wallet short too, 402 and no lease.
+ * Reserves the pays of leases about to be issued, all in one batch. When a job's escrow is
+ * short (a replicate job whose disagreements and re-checks needed more replicas than the
+ * estimate), the shortfall comes from the owner's wallet first (`topup:<job>:<attempt>`), so
+ * the job's cost is what its verification really took. Returns the attempts it could not
+ * cover (each job's leases in order, until its escrow and its owner's wallet are spent):
+ * those are not to be leased.
  */
-export async function reservePay(trx: Trx, lease: { attemptId: string; holder: string; jobId: string; flops: number; bid: number }) {
-  if (lease.holder.startsWith('anon:')) return;
-  await openAccount(trx, userAccount(lease.holder), 'user', { accountId: lease.holder });
-  const amount = payFor(lease.flops, lease.bid);
-  await lockHead(trx); // the escrow read below stays true until this transaction ends
-  const escrow = await trx.selectFrom('ledger_accounts').select(['credits_posted', 'debits_posted', 'debits_pending']).where('id', '=', escrowAccount(lease.jobId)).executeTakeFirstOrThrow();
-  const short = amount - (escrow.credits_posted - escrow.debits_posted - escrow.debits_pending);
-  if (short > 0) {
-    const job = await trx.selectFrom('jobs').select(['id', 'account_id']).where('id', '=', lease.jobId).executeTakeFirstOrThrow();
-    await topUpEscrow(trx, job, short, lease.attemptId);
+export async function reservePays(trx: Trx, leases: PayLease[]): Promise<Set<string>> {
+  const paid = leases.filter((l) => !l.holder.startsWith('anon:')); // anonymous nodes earn nothing
+  const uncovered = new Set<string>();
+  if (!paid.length) return uncovered;
+  await openAccounts(trx, [...new Set(paid.map((l) => l.holder))].map((holder) => ({ id: userAccount(holder), kind: 'user' as const, accountId: holder })));
+  await lockHead(trx); // the balances read below stay true until this transaction ends
+  const jobIds = [...new Set(paid.map((l) => l.jobId))];
+  const funds = await sql<{ id: string; account_id: string; escrow: number; wallet: number }>`
+    select j.id, j.account_id, (e.credits_posted - e.debits_posted - e.debits_pending)::int8 as escrow,
+      coalesce(w.credits_posted - w.debits_posted - w.debits_pending, 0)::int8 as wallet
+    from jobs j join ledger_accounts e on e.id = 'escrow:' || j.id::text left join ledger_accounts w on w.id = 'user:' || j.account_id::text
+    where j.id in (${sql.join(jobIds)})`.execute(trx);
+  const wallets = new Map(funds.rows.map((f) => [f.account_id, f.wallet]));
+  const pays: TransferSpec[] = [];
+  for (const job of funds.rows) {
+    let escrow = job.escrow;
+    const topUp = { amount: 0, key: '' };
+    for (const lease of paid.filter((l) => l.jobId === job.id)) {
+      const amount = payFor(lease.flops, lease.bid);
+      const short = amount - escrow;
+      if (short > 0) {
+        if (wallets.get(job.account_id)! < short) {
+          uncovered.add(lease.attemptId);
+          continue;
+        }
+        wallets.set(job.account_id, wallets.get(job.account_id)! - short);
+        topUp.amount += short;
+        topUp.key ||= lease.attemptId;
+        escrow += short;
+      }
+      escrow -= amount;
+      pays.push({ id: `pay:${lease.attemptId}`, debit: escrowAccount(job.id), credit: userAccount(lease.holder), amount, code: 'pay', pending: true, jobId: job.id, attemptId: lease.attemptId, timeoutAt: new Date(Date.now() + payTimeoutMs) });
+    }
+    if (topUp.amount) await topUpEscrow(trx, { id: job.id, account_id: job.account_id }, topUp.amount, topUp.key);
   }
-  await transfer(trx, {
-    id: `pay:${lease.attemptId}`,
-    debit: escrowAccount(lease.jobId),
-    credit: userAccount(lease.holder),
-    amount,
-    code: 'pay',
-    pending: true,
-    jobId: lease.jobId,
-    attemptId: lease.attemptId,
-    timeoutAt: new Date(Date.now() + payTimeoutMs),
-  });
+  await transferMany(trx, pays);
+  return uncovered;
 }
 
 /** Pays a right known-answer attempt from the treasury. */

@@ -5,13 +5,13 @@ import { principalFromBearer, principalFromSession, sessionCookie } from '../aut
 import { randomSecret, sha256Hex } from '../auth/secrets.ts';
 import type { Deps, Principal } from '../context.ts';
 import { assembleJob, sweepJobs } from '../jobs/finish.ts';
-import { frameBytesMax, nodeMessage, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
+import { frameBytesMax, inlineBytesMax, nodeMessage, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
 import { microPerCredit } from '../ledger/credit.ts';
 import { describeIssues } from '../validate.ts';
-import { claimUnit, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
+import { claimUnits, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
 import { networkPrefix } from './prefix.ts';
-import { acceptResult, failAttempt, releaseForgotten } from './results.ts';
-import { isQuarantined } from '../verify/reputation.ts';
+import { rewindClaims } from './queue.ts';
+import { acceptResults, failAttempt, releaseForgotten, type Outcome, type ResultReport } from './results.ts';
 
 /**
  * Node connection
@@ -28,6 +28,12 @@ const pumpMs = 250;
  * makes waits at most this long. Without it, 50 idle nodes cost 200 claim transactions/s. */
 const quietMs = 1000;
 const sweepMs = 1000;
+/** Results judged in one transaction at most (a batch is what came while the last was judged). */
+const reportsPerBatchMax = 64;
+/** Claim rounds start at least this long apart: requests that come meanwhile are served by one
+ * round, one transaction (group commit). Nodes ask one slot at a time as results go in, so
+ * without a gap nearly every round served one node. */
+const roundGapMs = 20;
 /** A node that found no work is asked again when work appears here (a job, a failure, a
  * release, a lapse, a replica wanted) or, for work made by time or by another coordinator
  * process (and a new node's known-answer units, offered on a fifth of its claims), after this
@@ -68,6 +74,8 @@ export class NodeHub {
   #quietUntil = 0;
   /** A pump was asked for while one ran: run another round before resting. */
   #again = false;
+  #roundEnded = 0;
+  #deferred: NodeJS.Timeout | null = null;
   /** Bumped whenever work may have appeared for nodes that found none. */
   #generation = 0;
   #recheckedAt = Date.now();
@@ -166,9 +174,6 @@ export class NodeHub {
     if (msg.type === 'result' || msg.type === 'fail' || msg.type === 'release') conn.full = false;
     switch (msg.type) {
       case 'request':
-        if (await isQuarantined(this.deps.db, node.nodeId)) {
-          return this.#send(conn, { type: 'error', code: 'quarantined', message: 'This account is quarantined after repeated wrong results: it gets no more work.' });
-        }
         conn.wanted = Math.min(slotsMax, conn.wanted + msg.slots);
         conn.dryAt = -1;
         if (conn.paused) {
@@ -192,19 +197,59 @@ export class NodeHub {
       }
       case 'result': {
         const timer = this.deps.metrics.resultSeconds.startTimer();
-        const outcome = await acceptResult(this.deps, node.holder, msg.attemptId, msg.token, msg.output);
+        let bytes: Uint8Array | undefined;
+        if (msg.data !== undefined) {
+          bytes = Buffer.from(msg.data, 'base64');
+          if (bytes.byteLength > inlineBytesMax || sha256Hex(bytes) !== msg.output) {
+            timer({ status: 'refused' });
+            return this.#send(conn, { type: 'ack', attemptId: msg.attemptId, status: 'refused', reason: `the frame's data ${bytes.byteLength > inlineBytesMax ? `is over ${inlineBytesMax} bytes: upload it (PUT /api/blobs)` : 'does not hash to its output'}` });
+          }
+        }
+        const outcome = await this.#judge({ holder: node.holder, attemptId: msg.attemptId, token: msg.token, output: msg.output, bytes, accountId: conn.principal?.accountId ?? null });
         timer({ status: outcome.status });
         this.deps.metrics.results.inc({ status: outcome.status });
         if (outcome.status === 'accepted' && outcome.verified) this.deps.metrics.verifiedUnits.inc();
         this.#send(conn, outcome.status === 'accepted'
           ? { type: 'ack', attemptId: msg.attemptId, status: 'accepted' }
           : { type: 'ack', attemptId: msg.attemptId, status: 'refused', reason: outcome.reason });
-        if (outcome.status === 'accepted') {
-          if (outcome.decided.length) await this.#cancelDecided(outcome.decided);
-          if (outcome.jobComplete) await assembleJob(this.deps, outcome.jobComplete);
-        }
         return outcome.newWork ? this.workAppeared() : this.pump();
       }
+    }
+  }
+
+  /** Results wait here while a batch is judged; the next batch takes all of them (group commit). */
+  #reports: { report: ResultReport; done: (o: Outcome) => void; failed: (err: unknown) => void }[] = [];
+  #judging = false;
+
+  #judge(report: ResultReport): Promise<Outcome> {
+    const outcome = new Promise<Outcome>((done, failed) => this.#reports.push({ report, done, failed }));
+    if (!this.#judging) this.#track(this.#judgeBatches());
+    return outcome;
+  }
+
+  async #judgeBatches() {
+    this.#judging = true;
+    try {
+      while (this.#reports.length) {
+        const batch = this.#reports.splice(0, reportsPerBatchMax);
+        this.deps.metrics.resultBatch.observe(batch.length);
+        try {
+          // A batch that fails (a store error) is judged again one result at a time, so one
+          // result's failure is only its own.
+          const outcomes = await acceptResults(this.deps, batch.map((b) => b.report)).catch((err) => {
+            if (batch.length === 1) throw err;
+            return Promise.all(batch.map((b) => acceptResults(this.deps, [b.report]).then((o) => o[0]!, (e) => (b.failed(e), null))));
+          });
+          const decided = outcomes.flatMap((o) => (o?.status === 'accepted' ? o.decided : []));
+          if (decided.length) await this.#cancelDecided(decided);
+          for (const o of outcomes) if (o?.status === 'accepted' && o.jobComplete) await assembleJob(this.deps, o.jobComplete);
+          batch.forEach((b, k) => outcomes[k] && b.done(outcomes[k]));
+        } catch (err) {
+          batch.forEach((b) => b.failed(err));
+        }
+      }
+    } finally {
+      this.#judging = false;
     }
   }
 
@@ -258,40 +303,56 @@ export class NodeHub {
     return this.pump();
   }
 
-  /** Fills wanted slots with leases, one claim per connection per round. */
+  /** Fills wanted slots with leases: a round claims for every connection that wants work, in one transaction. */
   async pump() {
     if (this.#closed) return;
     if (this.#pumping) {
       this.#again = true;
       return;
     }
+    const wait = this.#roundEnded + roundGapMs - Date.now();
+    if (wait > 0) {
+      this.#deferred ??= setTimeout(() => {
+        this.#deferred = null;
+        this.#track(this.pump());
+      }, wait);
+      return;
+    }
     this.#pumping = true;
     try {
-      let progress = true;
       let leased = false;
-      this.#again = false;
-      while (progress || this.#again) {
+      do {
         this.#again = false;
-        progress = false;
-        for (const conn of this.conns) {
-          if (!conn.node || conn.wanted <= 0 || conn.full || conn.dryAt === this.#generation || conn.ws.readyState !== conn.ws.OPEN) continue;
-          const generation = this.#generation;
-          const timer = this.deps.metrics.leaseSeconds.startTimer();
-          const lease = await claimUnit(this.deps.db, conn.node, this.deps.config.leaseTtlMs);
-          timer({ outcome: lease === null ? 'none' : lease === 'full' ? 'full' : 'leased' });
-          if (lease === 'full') conn.full = true;
-          if (lease === null) conn.dryAt = generation;
-          if (!lease || lease === 'full') continue;
-          conn.wanted--;
-          progress = leased = true;
-          this.#send(conn, { type: 'lease', attemptId: lease.attemptId, token: lease.token, deadline: lease.deadline.getTime(), unit: lease.unit });
-        }
-      }
+        const ready = [...this.conns].filter((c) => c.node && c.wanted > 0 && !c.full && c.dryAt !== this.#generation && c.ws.readyState === c.ws.OPEN);
+        if (!ready.length) break;
+        const generation = this.#generation;
+        const started = performance.now();
+        this.deps.metrics.claimRound.observe(ready.length);
+        const claimed = await claimUnits(this.deps.db, ready.map((c) => c.node!), ready.map((c) => c.wanted), this.deps.config.leaseTtlMs);
+        const seconds = (performance.now() - started) / 1000;
+        claimed.forEach((got, k) => {
+          const conn = ready[k]!;
+          for (const lease of got.leases) {
+            conn.wanted--;
+            this.deps.metrics.leaseSeconds.observe({ outcome: 'leased' }, seconds);
+            this.#send(conn, { type: 'lease', attemptId: lease.attemptId, token: lease.token, deadline: lease.deadline.getTime(), unit: lease.unit });
+          }
+          if (got.leases.length) leased = true;
+          else if (got.stop) this.deps.metrics.leaseSeconds.observe({ outcome: got.stop === 'dry' ? 'none' : got.stop }, seconds);
+          if (got.stop === 'full') conn.full = true;
+          if (got.stop === 'dry') conn.dryAt = generation;
+          if (got.stop === 'quarantined') {
+            conn.wanted = 0;
+            this.#send(conn, { type: 'error', code: 'quarantined', message: 'This account is quarantined after repeated wrong results: it gets no more work.' });
+          }
+        });
+      } while (this.#again);
       this.#quietUntil = leased ? 0 : Date.now() + quietMs;
     } catch (err) {
       console.error('lease pump failed:', (err as Error).message);
     } finally {
       this.#pumping = false;
+      this.#roundEnded = Date.now();
     }
   }
 
@@ -308,6 +369,7 @@ export class NodeHub {
       // ~50 honest leases each: nodes back off up to seconds before reconnecting, and the
       // first sweep found their deadlines passed.) Units whose deal lapsed are drawn again meanwhile.
       if ((await expireLeases(this.deps.db, this.deps.config.leaseTtlMs, Date.now() >= this.#expiresFrom)) > 0) void this.workAppeared();
+      await rewindClaims(this.deps.db);
       await sweepJobs(this.deps);
     } catch (err) {
       console.error('sweeper failed:', (err as Error).message);
@@ -318,6 +380,7 @@ export class NodeHub {
   async close() {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
+    if (this.#deferred) clearTimeout(this.#deferred);
     await Promise.all([...[...this.conns].map((conn) => conn.busy), ...this.#running]);
     for (const conn of this.conns) conn.ws.terminate();
     this.wss.close();

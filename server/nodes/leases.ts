@@ -1,13 +1,14 @@
-import { sql } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { sql, type Insertable } from 'kysely';
 import { randomSecret } from '../auth/secrets.ts';
+import type { Database } from '../db/schema.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import type { UnitPayload } from '../protocol/messages.ts';
-import { AppError } from '../errors.ts';
-import { reservePay, settlePays } from '../ledger/payments.ts';
+import { reservePays, settlePays } from '../ledger/payments.ts';
 import { chooseLone } from '../verify/adaptive.ts';
 import { dealPartners, redealLapsed } from '../verify/deal.ts';
 import { claimKnownAnswer } from '../verify/known-answer.ts';
-import { dealtUnit, queuedUnit } from './queue.ts';
+import { dealtUnit, queuedUnits, type Candidate } from './queue.ts';
 import { recordExpired } from '../verify/reputation.ts';
 
 export interface LeaseHolder {
@@ -42,66 +43,150 @@ export const holdMax = 8;
 /** Releases a node may make in an hour; past it, no new leases until the hour is over. */
 export const releasesPerHourMax = 60;
 
+interface Holdings {
+  /** Live leases it holds, and their FLOPs. */
+  n: number;
+  flops: number;
+  rate: number;
+  releases: number;
+  since: Date;
+  quarantined: boolean;
+}
+
 /**
- * Whether the node may take another lease now. Not when it (or its account) is quarantined, or
- * over its hourly releases. Bounded holdings: a node holds at most the leases its measured speed
- * justifies for the lease time — `holdMin` always, more while the FLOPs it holds would take it
- * under `leaseTtlMs` at the rate the coordinator measured from its results (never what it
- * reports), `holdMax` at most; known-answer leases count. One query.
+ * What each node holds now, in one query. A node may take another lease unless it (or its
+ * account) is quarantined or over its hourly releases. Bounded holdings: a node holds at most
+ * the leases its measured speed justifies for the lease time — `holdMin` always, more while the
+ * FLOPs it holds would take it under `leaseTtlMs` at the rate the coordinator measured from its
+ * results (never what it reports), `holdMax` at most; known-answer leases count.
  */
-async function mayHoldMore(trx: Trx, nodeId: string, leaseTtlMs: number): Promise<boolean> {
-  const row = await sql<{ n: number; flops: number; rate: number; releases: number; since: Date; barred: boolean }>`
-    select h.n, h.flops, nd.rate_gflops as rate, nd.releases, nd.releases_since as since,
-      (nd.quarantined_at is not null or acc.quarantined_at is not null) as barred
+async function holdingsOf(trx: Trx, nodeIds: string[]): Promise<Map<string, Holdings>> {
+  const rows = await sql<Holdings & { id: string }>`
+    select nd.id, h.n, h.flops, nd.rate_gflops as rate, nd.releases, nd.releases_since as since,
+      (nd.quarantined_at is not null or acc.quarantined_at is not null) as quarantined
     from nodes nd left join accounts acc on acc.id = nd.account_id,
       lateral (select count(*)::int as n, coalesce(sum(u.flops), 0)::float8 as flops from attempts a join units u on u.id = a.unit_id
                where a.node_id = nd.id and a.state = 'leased' and a.deadline > now()) h
-    where nd.id = ${nodeId}`.execute(trx);
-  const node = row.rows[0];
-  if (!node || node.barred) return false;
-  if (node.releases >= releasesPerHourMax && Date.now() - node.since.getTime() < 3600_000) return false;
-  return node.n < holdMin || (node.n < holdMax && node.flops / (node.rate * 1e9) < leaseTtlMs / 1000);
+    where nd.id in (${sql.join(nodeIds)})`.execute(trx);
+  return new Map(rows.rows.map((r) => [r.id, r]));
+}
+
+const overReleases = (h: Holdings) => h.releases >= releasesPerHourMax && Date.now() - h.since.getTime() < 3600_000;
+const hasRoom = (h: Holdings, leaseTtlMs: number) => h.n < holdMin || (h.n < holdMax && h.flops / (h.rate * 1e9) < leaseTtlMs / 1000);
+
+/** What a claim gave one node: leases, and why it got fewer than it wanted ('full': it may take
+ * no more now — its holdings bound or its releases; 'dry': nothing it may take is queued). */
+export interface Claimed {
+  leases: Lease[];
+  stop: 'full' | 'quarantined' | 'dry' | null;
 }
 
 /**
- * Claims one unit for a node, or null when none fits, or 'full' when the node may take no more
- * now (its holdings bound, its releases, a quarantine: it asks again when it has room): a unit dealt to it as a partner
- * (server/verify/deal.ts), else one from the queue (server/nodes/queue.ts). Further replicas are
- * never taken from the queue: they are dealt, so a node cannot pick its partner (the chaos run's
- * colluding pairs fished for shared units by asking, releasing and asking again).
+ * Claims units for nodes, `wants[i]` for `nodes[i]`, in one transaction (a pump round): first a
+ * known-answer unit for a node being vetted (server/verify/known-answer.ts), then a unit dealt
+ * to it as a partner (server/verify/deal.ts), then units from the queue (server/nodes/queue.ts).
+ * Further replicas are never taken from the queue: they are dealt, so a node cannot pick its
+ * partner (the chaos run's colluding pairs fished for shared units by asking, releasing and
+ * asking again). Pays are reserved for all leases in one ledger batch; a lease the job's escrow
+ * and its owner's wallet cannot pay is not made.
  */
-export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | 'full' | null> {
+export async function claimUnits(db: Db, nodes: LeaseHolder[], wants: number[], leaseTtlMs: number): Promise<Claimed[]> {
+  if (!nodes.length) return [];
   return inTransaction(db, async (trx) => {
-    if (!(await mayHoldMore(trx, who.nodeId, leaseTtlMs))) return 'full' as const;
-    const known = await claimKnownAnswer(trx, who, leaseTtlMs);
-    if (known) return known;
-    const unit = (await dealtUnit(trx, who)) ?? (await queuedUnit(trx, who));
-    if (!unit) return null;
-    const lone = !unit.partner_node && unit.verification === 'replicate' && (await chooseLone(trx, unit, who.nodeId));
-    await trx.updateTable('jobs').set({ state: 'running', updated_at: new Date() }).where('id', '=', unit.job_id).where('state', '=', 'queued').execute();
-    const payload = { id: unit.id, jobId: unit.job_id, kind: unit.kind, params: unit.params, inputs: unit.inputs, flops: unit.flops };
-    const lease = await insertLease(trx, who, payload, leaseTtlMs, { lone });
-    await reservePay(trx, { attemptId: lease.attemptId, holder: who.holder, jobId: unit.job_id, flops: unit.flops, bid: unit.bid });
-    if (unit.partner_node) await trx.updateTable('units').set({ partner_node: null, partner_due: null }).where('id', '=', unit.id).execute();
-    await dealPartners(trx, [unit.id], leaseTtlMs); // its next replica, if it wants one
-    return lease;
-  }).catch((err) => {
-    // Another claim spent the escrow between the query and the reservation: nothing leased.
-    if (err instanceof AppError && err.status === 402) return null;
-    throw err;
+    const held = await holdingsOf(trx, nodes.map((n) => n.nodeId));
+    const out: Claimed[] = nodes.map(() => ({ leases: [], stop: null }));
+    const room = nodes.map((who, i) => {
+      const h = held.get(who.nodeId);
+      if (!h || h.quarantined) out[i]!.stop = 'quarantined';
+      else if (overReleases(h) || !hasRoom(h, leaseTtlMs)) out[i]!.stop = 'full';
+      return out[i]!.stop ? 0 : wants[i]!;
+    });
+    /** Whether node i may take another unit now (each lease counted as it is picked). */
+    const canTake = (i: number) => {
+      if (room[i]! <= 0) return false;
+      if (hasRoom(held.get(nodes[i]!.nodeId)!, leaseTtlMs)) return true;
+      out[i]!.stop = 'full';
+      return false;
+    };
+    const take = (i: number, flops: number) => {
+      const h = held.get(nodes[i]!.nodeId)!;
+      h.n++;
+      h.flops += flops;
+      room[i]!--;
+    };
+    for (let i = 0; i < nodes.length; i++) {
+      if (!canTake(i)) continue;
+      const known = await claimKnownAnswer(trx, nodes[i]!, leaseTtlMs);
+      if (known) {
+        out[i]!.leases.push(known);
+        take(i, known.unit.flops);
+      }
+    }
+    const picks: { i: number; unit: Candidate }[] = [];
+    const dealtTo = new Set(
+      (await trx.selectFrom('units').select('partner_node').where('partner_node', 'in', nodes.map((n) => n.nodeId)).where('state', '=', 'pending').execute()).map((r) => r.partner_node),
+    );
+    for (let i = 0; i < nodes.length; i++) {
+      if (!dealtTo.has(nodes[i]!.nodeId) || !canTake(i)) continue;
+      const unit = await dealtUnit(trx, nodes[i]!);
+      if (unit) {
+        picks.push({ i, unit });
+        take(i, unit.flops);
+      }
+    }
+    const queued = await queuedUnits(trx, nodes, [...room], { canTake, take });
+    queued.forEach((units, i) => units.forEach((unit) => picks.push({ i, unit })));
+    /** Fewer than wanted with room to spare: nothing more it may take (or pay for) is queued. */
+    const dry = () => out.map((o, i) => (!o.stop && o.leases.length < wants[i]! && (o.stop = 'dry'), o));
+    if (!picks.length) return dry();
+    const attempts = picks.map(({ i, unit }) => ({ id: randomUUID(), i, who: nodes[i]!, unit }));
+    const uncovered = await reservePays(trx, attempts.map(({ id, who, unit }) => ({ attemptId: id, holder: who.holder, jobId: unit.job_id, flops: unit.flops, bid: unit.bid })));
+    const leased = attempts.filter((a) => !uncovered.has(a.id));
+    const rows: Insertable<Database['attempts']>[] = [];
+    for (const { id, i, who, unit } of leased) {
+      const lone = !unit.partner_node && unit.verification === 'replicate' && (await chooseLone(trx, unit, who.nodeId));
+      const lease = newLease(id, who, { id: unit.id, jobId: unit.job_id, kind: unit.kind, params: unit.params, inputs: unit.inputs, flops: unit.flops }, leaseTtlMs);
+      rows.push(attemptRow(lease, who, { lone }));
+      out[i]!.leases.push(lease);
+    }
+    if (rows.length) await trx.insertInto('attempts').values(rows).execute();
+    const unitIds = leased.map((a) => a.unit.id);
+    const dealt = leased.filter((a) => a.unit.partner_node).map((a) => a.unit.id);
+    if (dealt.length) await trx.updateTable('units').set({ partner_node: null, partner_due: null }).where('id', 'in', dealt).execute();
+    const jobIds = [...new Set(leased.map((a) => a.unit.job_id))];
+    if (jobIds.length) await trx.updateTable('jobs').set({ state: 'running', updated_at: new Date() }).where('id', 'in', jobIds).where('state', '=', 'queued').execute();
+    await dealPartners(trx, unitIds, leaseTtlMs); // their next replicas, where they want them
+    return dry();
   });
 }
 
+/** claimUnits for one node and one unit: a lease, or why none. */
+export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | 'full' | 'quarantined' | null> {
+  const [got] = await claimUnits(db, [who], [1], leaseTtlMs);
+  return got!.leases[0] ?? (got!.stop === 'dry' ? null : got!.stop);
+}
+
+function newLease(attemptId: string, who: LeaseHolder, unit: UnitPayload, leaseTtlMs: number): Lease {
+  return { attemptId, token: randomSecret(16), deadline: new Date(Date.now() + leaseMs(unit.flops, who.gflops, leaseTtlMs)), unit };
+}
+
+const attemptRow = (lease: Lease, who: LeaseHolder, flags: { lone?: boolean; known?: boolean }): Insertable<Database['attempts']> => ({
+  id: lease.attemptId,
+  unit_id: lease.unit.id,
+  node_id: who.nodeId,
+  holder: who.holder,
+  token: lease.token,
+  state: 'leased',
+  deadline: lease.deadline,
+  prefix: who.prefix,
+  ...flags,
+});
+
 /** Leases `unit` to `who` as a new attempt. */
 export async function insertLease(trx: Trx, who: LeaseHolder, unit: UnitPayload, leaseTtlMs: number, flags: { lone?: boolean; known?: boolean } = {}): Promise<Lease> {
-  const token = randomSecret(16);
-  const deadline = new Date(Date.now() + leaseMs(unit.flops, who.gflops, leaseTtlMs));
-  const attempt = await trx
-    .insertInto('attempts')
-    .values({ unit_id: unit.id, node_id: who.nodeId, holder: who.holder, token, state: 'leased', deadline, prefix: who.prefix, ...flags })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return { attemptId: attempt.id, token, deadline, unit };
+  const lease = newLease(randomUUID(), who, unit, leaseTtlMs);
+  await trx.insertInto('attempts').values(attemptRow(lease, who, flags)).execute();
+  return lease;
 }
 
 /** Heartbeats keep a lease alive for at most this many lease times: a node that heartbeats and

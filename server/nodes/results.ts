@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
-import { uploadedSince } from '../blobs/uploads.ts';
+import { recordUploads, uploadedSince } from '../blobs/uploads.ts';
+import { sha256Pattern } from '../blobs/store.ts';
 import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { failJobOfUnit } from '../jobs/finish.ts';
@@ -20,6 +21,18 @@ const sameToken = (a: string, b: string) => a.length === b.length && timingSafeE
 type Accepted = Extract<Outcome, { status: 'accepted' }>;
 const waiting: Accepted = { status: 'accepted', jobComplete: null, newWork: false, decided: [] };
 
+/** A node's report of a result: the attempt, its lease's token, the output blob's hash. */
+export interface ResultReport {
+  holder: string;
+  attemptId: string;
+  token: string;
+  output: string;
+  /** The output's bytes when they came inside the frame (hashed to `output` already). */
+  bytes?: Uint8Array;
+  /** The account they count as stored by (the node's), with `bytes`. */
+  accountId?: string | null;
+}
+
 /**
  * A node's result for an attempt. The fence: it counts only with the token of the lease that
  * is current now (state 'leased', deadline not passed), so a node whose lease lapsed and was
@@ -29,30 +42,119 @@ const waiting: Accepted = { status: 'accepted', jobComplete: null, newWork: fals
  * are compared, so one process decides it once.
  */
 export async function acceptResult(deps: Deps, holder: string, attemptId: string, token: string, output: string): Promise<Outcome> {
-  if (!(await deps.blobs.has(output))) return { status: 'refused', reason: 'upload the output blob (PUT /api/blobs) before reporting the result' };
-  const bytes = await deps.blobs.read(output);
-  const found = await deps.db
-    .selectFrom('attempts')
-    .innerJoin('units', 'units.id', 'attempts.unit_id')
-    .innerJoin('jobs', 'jobs.id', 'units.job_id')
-    .select(['units.id', 'units.params', 'units.inputs', 'units.flops', 'jobs.kind', 'jobs.verification', 'jobs.bid'])
-    .where('attempts.id', '=', attemptId)
-    .executeTakeFirst();
-  if (!found) return { status: 'refused', reason: 'no lease of yours has that attempt id and token' };
-  const about = found;
+  return (await acceptResults(deps, [{ holder, attemptId, token, output }]))[0]!;
+}
+
+/**
+ * Results reported together (those that came while the last batch was being judged), in one
+ * transaction: results that passed their Freivalds check on a current lease are judged as a
+ * set (a fixed number of statements for the batch: server/nodes/hub.ts groups them); every
+ * other result (a replica to compare, a known answer, a refusal) is judged alone, as before.
+ */
+export async function acceptResults(deps: Deps, reports: ResultReport[]): Promise<Outcome[]> {
+  // Outputs inside their frames: stored and recorded as uploads by their holders, as PUT /api/blobs would.
+  const inline = reports.filter((r) => r.bytes);
+  if (inline.length) {
+    for (const accountId of new Set(inline.map((r) => r.accountId ?? null))) {
+      await deps.blobs.putSmall(inline.filter((r) => (r.accountId ?? null) === accountId).map((r) => ({ sha256: r.output, bytes: r.bytes! })), accountId);
+    }
+    await recordUploads(deps.db, inline.map((r) => ({ sha256: r.output, uploader: r.holder })));
+  }
+  const outputs = [...new Set(reports.map((r) => r.output).filter((sha) => sha256Pattern.test(sha)))];
+  const stored = new Set(outputs.length ? (await deps.db.selectFrom('blobs').select('sha256').where('sha256', 'in', outputs).execute()).map((b) => b.sha256) : []);
+  const ids = [...new Set(reports.map((r) => r.attemptId))];
+  const abouts = new Map(
+    (
+      await deps.db
+        .selectFrom('attempts')
+        .innerJoin('units', 'units.id', 'attempts.unit_id')
+        .innerJoin('jobs', 'jobs.id', 'units.job_id')
+        .select(['attempts.id as attemptId', 'units.id', 'units.params', 'units.inputs', 'units.flops', 'jobs.kind', 'jobs.verification', 'jobs.bid'])
+        .where('attempts.id', 'in', ids)
+        .execute()
+    ).map((a) => [a.attemptId, a]),
+  );
+  const outcomes: (Outcome | null)[] = reports.map(() => null);
+  const judged: { report: ResultReport; about: About; bytes: Uint8Array; problem: string | null; checked: boolean | null; at: number }[] = [];
+  for (const [at, report] of reports.entries()) {
+    if (!stored.has(report.output)) outcomes[at] = { status: 'refused', reason: 'upload the output blob (PUT /api/blobs) before reporting the result' };
+    else if (!abouts.has(report.attemptId)) outcomes[at] = { status: 'refused', reason: 'no lease of yours has that attempt id and token' };
+    else {
+      const about = abouts.get(report.attemptId)!;
+      const bytes = report.bytes ?? (await deps.blobs.readKnown(report.output));
+      const workload = workloads[about.kind]!;
+      const problem = workload.malformed(about.params as Record<string, unknown>, bytes);
+      let checked: boolean | null = null;
+      if (!problem && about.verification === 'freivalds' && workload.check) {
+        const inputs = await Promise.all(about.inputs.map((sha) => deps.blobs.readKnown(sha)));
+        checked = workload.check(about.params as Record<string, unknown>, inputs, bytes);
+      }
+      judged.push({ report, about, bytes, problem, checked, at });
+    }
+  }
+  if (!judged.length) return outcomes as Outcome[];
+  await inTransaction(deps.db, async (trx) => {
+    const passed = await verifyChecked(deps, trx, judged.filter((j) => j.checked === true));
+    for (const j of judged) {
+      const done = passed.get(j.at);
+      if (done) outcomes[j.at] = done;
+      else {
+        outcomes[j.at] = await judgeOne(deps, trx, j.report, j.about, j.bytes, j.problem, j.checked);
+        await settleUnit(trx, j.about.id); // pays follow the verdicts just made
+      }
+    }
+  });
+  return outcomes as Outcome[];
+}
+
+type About = { id: string; params: unknown; inputs: string[]; flops: number; kind: string; verification: string; bid: number };
+
+/**
+ * The common case as a set: results that passed their check, each on the lease that is
+ * current now, uploaded by its holder since the lease. Each unit is verified by its one
+ * result. Returns their outcomes by position; a result that is anything else is left to
+ * judgeOne (which refuses it with its reason, or judges it as it is).
+ */
+async function verifyChecked(deps: Deps, trx: Trx, items: { report: ResultReport; about: About; at: number }[]): Promise<Map<number, Outcome>> {
+  const done = new Map<number, Outcome>();
+  if (!items.length) return done;
+  const unitIds = [...new Set(items.map((i) => i.about.id))];
+  const units = new Map((await trx.selectFrom('units').select(['id', 'job_id', 'state']).where('id', 'in', unitIds).orderBy('id').forUpdate().execute()).map((u) => [u.id, u]));
+  const attempts = new Map((await trx.selectFrom('attempts').selectAll().where('id', 'in', items.map((i) => i.report.attemptId)).forUpdate().execute()).map((a) => [a.id, a]));
+  const uploads = await trx
+    .selectFrom('uploads')
+    .select(['sha256', 'uploader', 'at'])
+    .where('sha256', 'in', items.map((i) => i.report.output))
+    .where('uploader', 'in', [...new Set(items.map((i) => i.report.holder))])
+    .execute();
+  const now = Date.now();
+  const taken = new Set<string>();
+  const ready = items.filter(({ report, about }) => {
+    const attempt = attempts.get(report.attemptId);
+    const unit = units.get(about.id);
+    const fresh = !!attempt && !!unit && attempt.holder === report.holder && sameToken(attempt.token, report.token) && attempt.state === 'leased'
+      && attempt.deadline.getTime() >= now && !attempt.known && unit.state === 'pending' && !taken.has(unit.id)
+      && uploads.some((u) => u.sha256 === report.output && u.uploader === report.holder && u.at.getTime() >= attempt.created_at.getTime());
+    if (fresh) taken.add(about.id);
+    return fresh;
+  });
+  if (!ready.length) return done;
+  await measureRates(trx, ready.map(({ report, about }) => ({ nodeId: attempts.get(report.attemptId)!.node_id, flops: about.flops, leasedAt: attempts.get(report.attemptId)!.created_at })));
+  await sql`update attempts a set state = 'returned', result_sha256 = v.sha, returned_at = now()
+    from (values ${sql.join(ready.map(({ report }) => sql`(${report.attemptId}::uuid, ${report.output}::text)`))}) as v(id, sha)
+    where a.id = v.id`.execute(trx);
+  const verdicts = await markVerifiedMany(trx, ready.map(({ report, about }) => ({ unit: units.get(about.id)!, sha256: report.output, valid: [report.attemptId], invalid: [] })));
+  ready.forEach((item, k) => done.set(item.at, verdicts[k]!));
+  const settled = await trx.selectFrom('attempts').select('id').where('unit_id', 'in', ready.map((r) => r.about.id)).execute();
+  await settlePays(trx, { attemptIds: settled.map((r) => r.id) }); // pays follow the verdicts just made
+  return done;
+}
+
+async function judgeOne(deps: Deps, trx: Trx, report: ResultReport, about: About, bytes: Uint8Array, problem: string | null, checked: boolean | null): Promise<Outcome> {
+  const { holder, attemptId, token, output } = report;
   const workload = workloads[about.kind]!;
   const params = about.params as Record<string, unknown>;
-  const problem = workload.malformed(params, bytes);
-  let checked: boolean | null = null;
-  if (!problem && about.verification === 'freivalds' && workload.check) {
-    const inputs = await Promise.all(about.inputs.map((sha) => deps.blobs.readKnown(sha)));
-    checked = workload.check(params, inputs, bytes);
-  }
-  return inTransaction(deps.db, async (trx) => {
-    const outcome = await judge(trx);
-    await settleUnit(trx, about.id); // pays follow the verdicts just made
-    return outcome;
-  });
+  return judge(trx);
   async function judge(trx: Trx): Promise<Outcome> {
     const unit = await trx
       .selectFrom('units')
@@ -113,12 +215,23 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
  * sets a pay.
  */
 async function measureRate(trx: Trx, nodeId: string, flops: number, leasedAt: Date) {
-  const node = await trx.selectFrom('nodes').select(['rate_gflops', 'last_result_at']).where('id', '=', nodeId).executeTakeFirstOrThrow();
+  await measureRates(trx, [{ nodeId, flops, leasedAt }]);
+}
+
+/** measureRate for several results (a node's in order), in two statements. */
+async function measureRates(trx: Trx, results: { nodeId: string; flops: number; leasedAt: Date }[]) {
+  const nodes = await trx.selectFrom('nodes').select(['id', 'rate_gflops', 'last_result_at']).where('id', 'in', [...new Set(results.map((r) => r.nodeId))]).execute();
+  const byId = new Map(nodes.map((n) => [n.id, { rate: n.rate_gflops, last: n.last_result_at?.getTime() ?? 0 }]));
   const now = Date.now();
-  const since = Math.max(leasedAt.getTime(), node.last_result_at?.getTime() ?? 0);
-  const measured = flops / Math.max(1, now - since) / 1e6;
-  const rate = node.rate_gflops === 0 ? measured : 0.7 * node.rate_gflops + 0.3 * measured;
-  await trx.updateTable('nodes').set({ rate_gflops: rate, last_result_at: new Date(now) }).where('id', '=', nodeId).execute();
+  for (const r of results) {
+    const node = byId.get(r.nodeId)!;
+    const measured = r.flops / Math.max(1, now - Math.max(r.leasedAt.getTime(), node.last)) / 1e6;
+    node.rate = node.rate === 0 ? measured : 0.7 * node.rate + 0.3 * measured;
+    node.last = now;
+  }
+  await sql`update nodes n set rate_gflops = v.rate, last_result_at = ${new Date(now)}
+    from (values ${sql.join([...byId].map(([id, n]) => sql`(${id}::uuid, ${n.rate}::float8)`))}) as v(id, rate)
+    where n.id = v.id`.execute(trx);
 }
 
 async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: string; replicas: number }, agree: (x: Uint8Array, y: Uint8Array) => boolean): Promise<Outcome> {
@@ -145,39 +258,61 @@ async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: stri
 }
 
 /** unit pending ─▶ verified with `sha256`; its attempts judged; the job's count goes up. */
-async function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha256: string, valid: string[], invalid: string[]): Promise<Outcome> {
+function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha256: string, valid: string[], invalid: string[]): Promise<Outcome> {
+  return markVerifiedMany(trx, [{ unit, sha256, valid, invalid }]).then((o) => o[0]!);
+}
+
+interface Verdict {
+  unit: { id: string; job_id: string };
+  sha256: string;
+  valid: string[];
+  invalid: string[];
+}
+
+/** markVerified for several units (of one or many jobs), in a fixed number of statements. */
+async function markVerifiedMany(trx: Trx, verdicts: Verdict[]): Promise<Accepted[]> {
   const now = new Date();
-  await trx.updateTable('units').set({ state: 'verified', result_sha256: sha256, verified_at: now, partner_node: null, partner_due: null }).where('id', '=', unit.id).where('state', '=', 'pending').execute();
+  const unitIds = verdicts.map((v) => v.unit.id);
+  await sql`update units u set state = 'verified', result_sha256 = v.sha, verified_at = ${now}, partner_node = null, partner_due = null
+    from (values ${sql.join(verdicts.map((v) => sql`(${v.unit.id}::uuid, ${v.sha256}::text)`))}) as v(id, sha)
+    where u.id = v.id and u.state = 'pending'`.execute(trx);
+  const valid = verdicts.flatMap((v) => v.valid);
   // Results of a node caught since (suspect) are paid when right but build no trust back.
-  const vindicated = (await trx.selectFrom('attempts').select('id').where('id', 'in', valid).where('suspect', '=', true).execute()).map((r) => r.id);
-  await trx.updateTable('attempts').set({ state: 'valid', suspect: false }).where('id', 'in', valid).execute();
-  await recordValid(trx, valid.filter((id) => !vindicated.includes(id)));
-  if (valid.length >= 2) {
+  const vindicated = new Set(valid.length ? (await trx.selectFrom('attempts').select('id').where('id', 'in', valid).where('suspect', '=', true).execute()).map((r) => r.id) : []);
+  if (valid.length) await trx.updateTable('attempts').set({ state: 'valid', suspect: false }).where('id', 'in', valid).execute();
+  await recordValid(trx, valid.filter((id) => !vindicated.has(id)));
+  const agreed = verdicts.filter((v) => v.valid.length >= 2).flatMap((v) => v.valid);
+  if (agreed.length) {
     // Agreement with an independent result: a passed spot check for each supporter, dated by
     // when that supporter's lease was granted — it confirms the lone results it took before
     // then, never one taken after (server/verify/adaptive.ts) — and no result here is lone any more.
-    await trx.updateTable('attempts').set({ lone: false }).where('id', 'in', valid).execute();
-    const checked = valid.filter((id) => !vindicated.includes(id));
+    await trx.updateTable('attempts').set({ lone: false }).where('id', 'in', agreed).execute();
+    const checked = agreed.filter((id) => !vindicated.has(id));
     if (checked.length) {
       await sql`update nodes n set spot_ok_at = greatest(n.spot_ok_at, a.created_at)
         from attempts a where a.id in (${sql.join(checked)}) and a.node_id = n.id and not a.known`.execute(trx);
     }
   }
+  const invalid = verdicts.flatMap((v) => v.invalid);
   if (invalid.length) {
     await trx.updateTable('attempts').set({ state: 'invalid', error: disagreed }).where('id', 'in', invalid).execute();
     await recordInvalid(trx, invalid);
   }
   // Leases still out: those already lapsed are expired (they cost their node), the rest cancelled.
-  await trx.updateTable('attempts').set({ state: 'expired', error: 'the lease ran out before a result came' }).where('unit_id', '=', unit.id).where('state', '=', 'leased').where('deadline', '<', now).execute();
-  await trx.updateTable('attempts').set({ state: 'cancelled', error: 'unit verified without this replica' }).where('unit_id', '=', unit.id).where('state', '=', 'leased').execute();
-  const job = await trx
-    .updateTable('jobs')
-    .set((eb) => ({ units_verified: eb('units_verified', '+', 1), updated_at: now }))
-    .where('id', '=', unit.job_id)
-    .returning(['units_verified', 'units_total'])
-    .executeTakeFirstOrThrow();
+  await trx.updateTable('attempts').set({ state: 'expired', error: 'the lease ran out before a result came' }).where('unit_id', 'in', unitIds).where('state', '=', 'leased').where('deadline', '<', now).execute();
+  await trx.updateTable('attempts').set({ state: 'cancelled', error: 'unit verified without this replica' }).where('unit_id', 'in', unitIds).where('state', '=', 'leased').execute();
+  const perJob = new Map<string, number>();
+  for (const v of verdicts) perJob.set(v.unit.job_id, (perJob.get(v.unit.job_id) ?? 0) + 1);
+  const jobs = await sql<{ id: string; units_verified: number; units_total: number }>`
+    update jobs j set units_verified = j.units_verified + v.n, updated_at = ${now}
+    from (values ${sql.join([...perJob].map(([id, n]) => sql`(${id}::uuid, ${n}::int)`))}) as v(id, n)
+    where j.id = v.id returning j.id, j.units_verified, j.units_total`.execute(trx);
+  const complete = new Set(jobs.rows.filter((j) => j.units_verified === j.units_total).map((j) => j.id));
   // An outvoted node's other results may have been reopened (server/verify/adaptive.ts).
-  return { status: 'accepted', jobComplete: job.units_verified === job.units_total ? unit.job_id : null, newWork: invalid.length > 0, decided: [unit.id], verified: true };
+  return verdicts.map((v, k) => {
+    const last = !verdicts.slice(k + 1).some((w) => w.unit.job_id === v.unit.job_id);
+    return { status: 'accepted', jobComplete: last && complete.has(v.unit.job_id) ? v.unit.job_id : null, newWork: v.invalid.length > 0, decided: [v.unit.id], verified: true };
+  });
 }
 
 /**

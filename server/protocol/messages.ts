@@ -15,6 +15,10 @@ export const protocolVersion = 1;
 
 const id = z.uuid();
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+/** Outputs this small travel inside their result frame (base64) instead of a separate upload:
+ * at 8×8 tiles the upload's HTTP request and its queries were a third of a unit's cost at the
+ * coordinator (bench/coordinator). The frame stays under `frameBytesMax`. */
+export const inlineBytesMax = 32 * 1024;
 
 export const capabilities = z.object({
   adapter: z.object({
@@ -47,7 +51,16 @@ export const nodeMessage = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('request'), slots: z.number().int().min(1).max(8) }),
   z.object({ type: z.literal('heartbeat'), attempts: z.array(id).max(64) }),
-  z.object({ type: z.literal('result'), attemptId: id, token: z.string().max(200), output: sha256, elapsedMs: z.number().min(0).optional() }),
+  z.object({
+    type: z.literal('result'),
+    attemptId: id,
+    token: z.string().max(200),
+    output: sha256,
+    elapsedMs: z.number().min(0).optional(),
+    /** The output's bytes in base64, for an output of at most `inlineBytesMax` bytes: stored as
+     * if uploaded by the node (PUT /api/blobs) just now, without the request. */
+    data: z.string().max(Math.ceil(inlineBytesMax / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/).optional(),
+  }),
   z.object({ type: z.literal('fail'), attemptId: id, token: z.string().max(200), reason: z.string().max(2000) }),
   /** Gives a lease back unstarted (the node paused): not held against the node or the unit. */
   z.object({ type: z.literal('release'), attemptId: id, token: z.string().max(200), reason: z.string().max(200) }),

@@ -15,8 +15,15 @@ export class Metrics {
   readonly leaseSeconds = this.#timings('supernet_lease_seconds', 'Time to claim a unit for a node (one claim transaction), by outcome.', 'outcome');
   /** A result: from its frame to its verdict (checks, the unit's replicas compared, pays settled). */
   readonly resultSeconds = this.#timings('supernet_verification_seconds', 'Time to judge a result frame, by status (accepted or refused).', 'status');
+  /** Group commit: how many nodes one claim round served, how many results one transaction judged. */
+  readonly claimRound = this.#sizes('supernet_claim_round_nodes', 'Nodes served by one claim round (one transaction).');
+  readonly resultBatch = this.#sizes('supernet_result_batch_results', 'Results judged in one transaction.');
   readonly verifiedUnits = new Counter({ name: 'supernet_verified_units_total', help: 'Units this process verified.', registers: [this.registry] });
   readonly results = new Counter({ name: 'supernet_results_total', help: 'Result frames this process judged, by status.', labelNames: ['status'] as const, registers: [this.registry] });
+
+  #sizes(name: string, help: string) {
+    return new Histogram({ name, help, buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
+  }
 
   #timings<L extends string>(name: string, help: string, label: L) {
     return new Histogram({ name, help, labelNames: [label], buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });
