@@ -83,7 +83,7 @@ export class BlobStore {
    * Stores small blobs whose bytes are in hand and already hashed (outputs inside result
    * frames), durable as `put` makes them, with one statement for their rows.
    */
-  async putSmall(blobs: { sha256: string; bytes: Uint8Array }[], accountId: string | null) {
+  async putSmall(blobs: { sha256: string; bytes: Uint8Array; accountId: string | null }[]) {
     const fresh = [...new Map(blobs.filter((b) => !this.#known.has(b.sha256)).map((b) => [b.sha256, b])).values()];
     if (!fresh.length) return;
     await Promise.all(
@@ -102,7 +102,7 @@ export class BlobStore {
     );
     await this.db
       .insertInto('blobs')
-      .values(fresh.map(({ sha256, bytes }) => ({ sha256, size: bytes.byteLength, account_id: accountId })))
+      .values(fresh.map(({ sha256, bytes, accountId }) => ({ sha256, size: bytes.byteLength, account_id: accountId })))
       .onConflict((oc) => oc.column('sha256').doNothing())
       .execute();
   }

@@ -55,9 +55,7 @@ export async function acceptResults(deps: Deps, reports: ResultReport[]): Promis
   // Outputs inside their frames: stored and recorded as uploads by their holders, as PUT /api/blobs would.
   const inline = reports.filter((r) => r.bytes);
   if (inline.length) {
-    for (const accountId of new Set(inline.map((r) => r.accountId ?? null))) {
-      await deps.blobs.putSmall(inline.filter((r) => (r.accountId ?? null) === accountId).map((r) => ({ sha256: r.output, bytes: r.bytes! })), accountId);
-    }
+    await deps.blobs.putSmall(inline.map((r) => ({ sha256: r.output, bytes: r.bytes!, accountId: r.accountId ?? null })));
     await recordUploads(deps.db, inline.map((r) => ({ sha256: r.output, uploader: r.holder })));
   }
   const outputs = [...new Set(reports.map((r) => r.output).filter((sha) => sha256Pattern.test(sha)))];
