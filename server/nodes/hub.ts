@@ -69,13 +69,11 @@ export class NodeHub {
   readonly conns = new Set<Conn>();
   readonly wss = new WebSocketServer({ noServer: true, maxPayload: frameBytesMax });
   #timers: NodeJS.Timeout[] = [];
+  /** A claim round is running. */
   #pumping = false;
   #closed = false;
   #quietUntil = 0;
-  /** A pump was asked for while one ran: run another round before resting. */
-  #again = false;
   #roundEnded = 0;
-  #deferred: NodeJS.Timeout | null = null;
   /** Bumped whenever work may have appeared for nodes that found none. */
   #generation = 0;
   #recheckedAt = Date.now();
@@ -240,12 +238,14 @@ export class NodeHub {
             if (batch.length === 1) throw err;
             return Promise.all(batch.map((b) => acceptResults(this.deps, [b.report]).then((o) => o[0]!, (e) => (b.failed(e), null))));
           });
+          batch.forEach((b, k) => outcomes[k] && b.done(outcomes[k]));
+          // After the verdicts are answered (a job left unassembled here is the sweeper's).
           const decided = outcomes.flatMap((o) => (o?.status === 'accepted' ? o.decided : []));
           if (decided.length) await this.#cancelDecided(decided);
           for (const o of outcomes) if (o?.status === 'accepted' && o.jobComplete) await assembleJob(this.deps, o.jobComplete);
-          batch.forEach((b, k) => outcomes[k] && b.done(outcomes[k]));
         } catch (err) {
-          batch.forEach((b) => b.failed(err));
+          console.error('judging a batch of results failed:', (err as Error).message);
+          batch.forEach((b) => b.failed(err)); // no-ops for those already answered
         }
       }
     } finally {
@@ -303,28 +303,56 @@ export class NodeHub {
     return this.pump();
   }
 
-  /** Fills wanted slots with leases: a round claims for every connection that wants work, in one transaction. */
-  async pump() {
-    if (this.#closed) return;
-    if (this.#pumping) {
-      this.#again = true;
-      return;
+  /**
+   * Fills wanted slots with leases: a round claims for every connection that wants work, in one
+   * transaction, and rounds start at least `roundGapMs` apart. Resolves once a round that
+   * started after this call is over, so a socket's request is answered with its leases before
+   * its next frame is handled (a result's ack never overtakes the lease asked for before it).
+   */
+  pump(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (!this.#next) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      this.#next = { done, resolve };
     }
+    const { done } = this.#next;
+    this.#schedule();
+    return done;
+  }
+
+  /** The round that will serve whoever asks now: resolved when it is over. */
+  #next: { done: Promise<void>; resolve: () => void } | null = null;
+  #timer: NodeJS.Timeout | null = null;
+
+  #schedule() {
+    if (this.#pumping || this.#timer || !this.#next || this.#closed) return;
     const wait = this.#roundEnded + roundGapMs - Date.now();
     if (wait > 0) {
-      this.#deferred ??= setTimeout(() => {
-        this.#deferred = null;
-        this.#track(this.pump());
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        this.#schedule();
       }, wait);
       return;
     }
+    const round = this.#next;
+    this.#next = null;
     this.#pumping = true;
+    this.#track(
+      this.#round().finally(() => {
+        this.#pumping = false;
+        this.#roundEnded = Date.now();
+        round.resolve();
+        this.#schedule();
+      }),
+    );
+  }
+
+  async #round() {
     try {
+      const ready = [...this.conns].filter((c) => c.node && c.wanted > 0 && !c.full && c.dryAt !== this.#generation && c.ws.readyState === c.ws.OPEN);
       let leased = false;
-      do {
-        this.#again = false;
-        const ready = [...this.conns].filter((c) => c.node && c.wanted > 0 && !c.full && c.dryAt !== this.#generation && c.ws.readyState === c.ws.OPEN);
-        if (!ready.length) break;
+      if (ready.length) {
         const generation = this.#generation;
         const started = performance.now();
         this.deps.metrics.claimRound.observe(ready.length);
@@ -346,13 +374,10 @@ export class NodeHub {
             this.#send(conn, { type: 'error', code: 'quarantined', message: 'This account is quarantined after repeated wrong results: it gets no more work.' });
           }
         });
-      } while (this.#again);
+      }
       this.#quietUntil = leased ? 0 : Date.now() + quietMs;
     } catch (err) {
       console.error('lease pump failed:', (err as Error).message);
-    } finally {
-      this.#pumping = false;
-      this.#roundEnded = Date.now();
     }
   }
 
@@ -380,7 +405,8 @@ export class NodeHub {
   async close() {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
-    if (this.#deferred) clearTimeout(this.#deferred);
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#next?.resolve(); // no round will run for it now
     await Promise.all([...[...this.conns].map((conn) => conn.busy), ...this.#running]);
     for (const conn of this.conns) conn.ws.terminate();
     this.wss.close();

@@ -160,12 +160,6 @@ export async function claimUnits(db: Db, nodes: LeaseHolder[], wants: number[], 
   });
 }
 
-/** claimUnits for one node and one unit: a lease, or why none. */
-export async function claimUnit(db: Db, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | 'full' | 'quarantined' | null> {
-  const [got] = await claimUnits(db, [who], [1], leaseTtlMs);
-  return got!.leases[0] ?? (got!.stop === 'dry' ? null : got!.stop);
-}
-
 function newLease(attemptId: string, who: LeaseHolder, unit: UnitPayload, leaseTtlMs: number): Lease {
   return { attemptId, token: randomSecret(16), deadline: new Date(Date.now() + leaseMs(unit.flops, who.gflops, leaseTtlMs)), unit };
 }

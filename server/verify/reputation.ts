@@ -95,14 +95,3 @@ export async function recordExpired(db: Db | Trx, attemptIds: string[]) {
   const accounts = db.selectFrom('attempts').innerJoin('nodes', 'nodes.id', 'attempts.node_id').select('nodes.account_id').where('attempts.id', 'in', attemptIds);
   await db.updateTable('accounts').set((eb) => ({ expired: eb('expired', '+', 1) })).where('id', 'in', accounts).execute();
 }
-
-/** Whether a node (or its account) may no longer get work. */
-export async function isQuarantined(db: Db, nodeId: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('nodes')
-    .leftJoin('accounts', 'accounts.id', 'nodes.account_id')
-    .select(['nodes.quarantined_at as node', 'accounts.quarantined_at as account'])
-    .where('nodes.id', '=', nodeId)
-    .executeTakeFirst();
-  return !!(row?.node || row?.account);
-}
