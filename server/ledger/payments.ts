@@ -88,6 +88,9 @@ export async function reservePays(trx: Trx, leases: PayLease[]): Promise<Set<str
     from jobs j join ledger_accounts e on e.id = 'escrow:' || j.id::text left join ledger_accounts w on w.id = 'user:' || j.account_id::text
     where j.id in (${sql.join(jobIds)})`.execute(trx);
   const wallets = new Map(funds.rows.map((f) => [f.account_id, f.wallet]));
+  // A job with no escrow account has nothing to pay from: its leases are not made.
+  const funded = new Set(funds.rows.map((f) => f.id));
+  for (const lease of paid) if (!funded.has(lease.jobId)) uncovered.add(lease.attemptId);
   const pays: TransferSpec[] = [];
   for (const job of funds.rows) {
     let escrow = job.escrow;
