@@ -21,6 +21,40 @@ export interface Config {
   maintenanceMs: number;
   /** The built pages the coordinator serves (SUPERNET_WEB_DIR; `vite build` writes dist/web). */
   webDir: string;
+  /** Blobs in an S3-compatible bucket instead of the data directory (SUPERNET_S3_BUCKET set). */
+  s3: S3Config | null;
+}
+
+export interface S3Config {
+  bucket: string;
+  /** Key prefix, ending in `/` (SUPERNET_S3_PREFIX, default `blobs/`). */
+  prefix: string;
+  region: string;
+  /** An S3-compatible server's URL (MinIO, R2, s3rver); unset for AWS itself. Path-style addressing when set. */
+  endpoint: string | null;
+  /** AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY when both are set; otherwise the SDK looks (a profile, a role). */
+  credentials: { accessKeyId: string; secretAccessKey: string } | null;
+}
+
+function s3Config(env: NodeJS.ProcessEnv): S3Config | null {
+  const bucket = env.SUPERNET_S3_BUCKET?.trim();
+  if (!bucket) return null;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new ConfigError(`SUPERNET_S3_BUCKET=${bucket} is not a bucket name: 3-63 lowercase letters, digits, dots and hyphens.`);
+  }
+  const endpoint = env.SUPERNET_S3_ENDPOINT?.trim() || null;
+  if (endpoint && !/^https?:\/\/[^/]+\/?$/.test(endpoint)) {
+    throw new ConfigError(`SUPERNET_S3_ENDPOINT=${endpoint} must be a URL like http://127.0.0.1:9000, with no path.`);
+  }
+  const prefix = env.SUPERNET_S3_PREFIX?.trim() ?? 'blobs/';
+  const [accessKeyId, secretAccessKey] = [env.AWS_ACCESS_KEY_ID?.trim(), env.AWS_SECRET_ACCESS_KEY?.trim()];
+  return {
+    bucket,
+    prefix: prefix && !prefix.endsWith('/') ? `${prefix}/` : prefix,
+    region: env.SUPERNET_S3_REGION?.trim() || env.AWS_REGION || 'us-east-1',
+    endpoint,
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : null,
+  };
 }
 
 const mib = 1024 * 1024;
@@ -61,5 +95,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     checkpointMs: int(env, 'SUPERNET_CHECKPOINT_MS', 60_000, 100, 86_400_000),
     maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 60_000, 100, 86_400_000),
     webDir: resolve(env.SUPERNET_WEB_DIR?.trim() || resolve(import.meta.dirname, '../dist/web')),
+    s3: s3Config(env),
   };
 }

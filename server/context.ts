@@ -3,6 +3,7 @@ import type { Config } from './config.ts';
 import type { Db } from './db/index.ts';
 import type { BlobStore } from './blobs/store.ts';
 import type { Metrics } from './stats/metrics.ts';
+import type { Signals } from './nodes/signals.ts';
 import { forbidden, unauthorized } from './errors.ts';
 
 /** Who is calling: a signed-in person (cookie), a program (API key), a node (its token), or a widget. */
@@ -21,6 +22,8 @@ export interface Deps {
   onWork: () => void;
   /** This process's Prometheus registry (`/metrics`). */
   metrics: Metrics;
+  /** What coordinators on one store tell each other (new work, cancelled attempts). */
+  signals: Signals;
 }
 
 export type AppEnv = { Variables: { principal: Principal | null; ip: string } };

@@ -1,11 +1,13 @@
 import { sql } from 'kysely';
 import { Metrics } from './stats/metrics.ts';
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app.ts';
 import { BlobStore } from './blobs/store.ts';
+import { DiskBytes, S3Bytes } from './blobs/bytes.ts';
 import type { Config } from './config.ts';
 import type { Deps } from './context.ts';
 import { openStore } from './db/index.ts';
@@ -13,6 +15,8 @@ import { lockStore } from './db/lock.ts';
 import { checkpoint, loadOrCreateKey } from './ledger/checkpoint.ts';
 import { tickMarket } from './market/price.ts';
 import { NodeHub } from './nodes/hub.ts';
+import { Signals } from './nodes/signals.ts';
+import { passTurns, takeTurn } from './db/turns.ts';
 
 export interface Coordinator {
   url: string;
@@ -25,6 +29,8 @@ export interface Coordinator {
 /** Opens the store, builds the app and the node hub, and listens. */
 export async function startCoordinator(config: Config): Promise<Coordinator> {
   mkdirSync(config.dataDir, { recursive: true });
+  const bytes = config.s3 ? new S3Bytes(config.s3) : new DiskBytes(join(config.dataDir, 'blobs'));
+  if (bytes instanceof S3Bytes) await bytes.check();
   const unlock = config.databaseUrl ? () => {} : lockStore(config.dataDir);
   const db = await openStore(config).catch((err) => {
     unlock();
@@ -32,17 +38,25 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
   });
   let hub: NodeHub | undefined;
   const metrics = new Metrics(db, () => hub?.conns.size ?? 0, config.leaseTtlMs);
-  const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax), onWork: () => {}, metrics };
+  const signals = new Signals(config.databaseUrl);
+  await signals.start();
+  const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax, bytes), onWork: () => {}, metrics, signals };
   hub = new NodeHub(deps);
   deps.onWork = () => void hub.workAppeared();
   const key = loadOrCreateKey(config.dataDir);
   // Market ticks and ledger checkpoints: each round awaited before the next and before close.
   let ticking: Promise<unknown> = Promise.resolve();
+  // With several coordinators on one store, one of them does each (server/db/turns.ts).
   const every = (ms: number, work: () => Promise<unknown>, what: string) =>
     setInterval(() => {
-      ticking = ticking.then(work).catch((err) => console.error(`${what} failed:`, (err as Error).message));
+      ticking = ticking
+        .then(async () => (await takeTurn(db, what, signals.from, 3 * ms)) && (await work()))
+        .catch((err) => console.error(`${what} failed:`, (err as Error).message));
     }, ms);
-  const timers = [every(config.marketMs, () => tickMarket(db, 3 * config.leaseTtlMs), 'market tick'), every(config.checkpointMs, () => checkpoint(db, key), 'ledger checkpoint')];
+  const timers = [
+    every(config.marketMs, async () => (await tickMarket(db, 3 * config.leaseTtlMs)) && deps.onWork(), 'market tick'),
+    every(config.checkpointMs, () => checkpoint(db, key), 'ledger checkpoint'),
+  ];
   // PGlite has no autovacuum: without this its statistics stay those of an empty store and the
   // planner picks bad plans (the claim's queue walk joined every live attempt to every unit it
   // passed over, O(nodes²): 3.8 ms at 10,000 units and 64 leases, 0.9 ms once analysed), and
@@ -78,6 +92,8 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
         server.closeAllConnections();
         await closed;
         await checkpoint(db, key).catch((err) => console.error('ledger checkpoint failed:', (err as Error).message));
+        await passTurns(db, signals.from).catch(() => {}); // the others take the chores at once
+        await signals.close();
         await db.destroy();
         unlock();
       })();

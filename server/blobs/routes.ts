@@ -1,5 +1,3 @@
-import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import type { AppEnv, Deps } from '../context.ts';
 import { badRequest, notFound, tooLarge, unauthorized } from '../errors.ts';
@@ -32,9 +30,8 @@ export function blobRoutes(deps: Deps) {
     const sha256 = c.req.param('sha256');
     if (!(await blobs.has(sha256))) throw notFound(`No blob ${sha256.slice(0, 12)}…`);
     if (c.req.header('if-none-match') === `"${sha256}"`) return c.body(null, 304);
-    const size = await blobs.size(sha256);
-    const stream = Readable.toWeb(createReadStream(blobs.path(sha256))) as ReadableStream;
-    return c.body(stream, 200, {
+    const { size, body } = await blobs.open(sha256);
+    return c.body(body, 200, {
       'content-type': 'application/octet-stream',
       'content-length': String(size),
       'cache-control': immutable,

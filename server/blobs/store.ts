@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { BlobBytes } from './bytes.ts';
 import type { Db } from '../db/index.ts';
 import { badRequest, notFound, tooLarge } from '../errors.ts';
 
@@ -12,22 +13,23 @@ const recentBytesMax = 64 * 1024 * 1024;
 const knownMax = 50_000;
 
 /**
- * Content-addressed, immutable bytes under `<data>/blobs/ab/abcdef…`, with a row in `blobs`
- * once the file is durable (written to a temporary name, fsynced, renamed). A crash leaves at
- * worst a stray temporary file; a row never points at a missing file.
+ * Content-addressed, immutable bytes, with a row in `blobs` once they are durable in their
+ * backend (`bytes.ts`: the data directory's disk, or an S3 bucket every coordinator shares).
+ * Uploads are spooled to `<data>/blobs/tmp` while hashed. A crash leaves at worst a stray
+ * temporary file or an unreferenced object; a row never points at missing bytes.
  */
 export class BlobStore {
   readonly dir: string;
   readonly tmpDir: string;
 
-  constructor(dataDir: string, private readonly db: Db, readonly bytesMax: number) {
+  constructor(dataDir: string, private readonly db: Db, readonly bytesMax: number, readonly bytes: BlobBytes) {
     this.dir = join(dataDir, 'blobs');
     this.tmpDir = join(this.dir, 'tmp');
     mkdirSync(this.tmpDir, { recursive: true });
   }
 
-  path(sha256: string): string {
-    return join(this.dir, sha256.slice(0, 2), sha256);
+  #tmp() {
+    return join(this.tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
   }
 
   /** Blobs known to be stored, newest last: a blob is never deleted, so a yes stays true.
@@ -48,7 +50,13 @@ export class BlobStore {
   /** The whole blob; 404 when it was never stored. */
   async read(sha256: string): Promise<Uint8Array> {
     if (!(await this.has(sha256))) throw notFound(`No blob ${sha256.slice(0, 12)}…: upload it first with PUT /api/blobs.`);
-    return readFile(this.path(sha256));
+    return this.bytes.read(sha256);
+  }
+
+  /** A stored blob as a stream with its length; 404 when it was never stored. */
+  async open(sha256: string) {
+    if (!(await this.has(sha256))) throw notFound(`No blob ${sha256.slice(0, 12)}…`);
+    return this.bytes.open(sha256);
   }
 
   /** The bytes of a blob a row already references (so it exists); touches no table, so it
@@ -60,7 +68,7 @@ export class BlobStore {
       this.#recent.set(sha256, cached);
       return cached;
     }
-    const bytes = await readFile(this.path(sha256));
+    const bytes = await this.bytes.read(sha256);
     if (bytes.byteLength <= recentBytesMax / 16 && !this.#recent.has(sha256)) {
       this.#recent.set(sha256, bytes);
       this.#recentBytes += bytes.byteLength;
@@ -86,29 +94,12 @@ export class BlobStore {
   async putSmall(blobs: { sha256: string; bytes: Uint8Array; accountId: string | null }[]) {
     const fresh = [...new Map(blobs.filter((b) => !this.#known.has(b.sha256)).map((b) => [b.sha256, b])).values()];
     if (!fresh.length) return;
-    await Promise.all(
-      fresh.map(async ({ sha256, bytes }) => {
-        const tmp = join(this.tmpDir, `${sha256}.${process.pid}.${Math.random().toString(36).slice(2)}`);
-        const file = await open(tmp, 'w');
-        try {
-          await file.write(bytes);
-          await file.sync();
-        } finally {
-          await file.close();
-        }
-        mkdirSync(join(this.dir, sha256.slice(0, 2)), { recursive: true });
-        await rename(tmp, this.path(sha256));
-      }),
-    );
+    await Promise.all(fresh.map(({ sha256, bytes }) => this.bytes.write(sha256, bytes, this.#tmp())));
     await this.db
       .insertInto('blobs')
       .values(fresh.map(({ sha256, bytes, accountId }) => ({ sha256, size: bytes.byteLength, account_id: accountId })))
       .onConflict((oc) => oc.column('sha256').doNothing())
       .execute();
-  }
-
-  async size(sha256: string): Promise<number> {
-    return (await stat(this.path(sha256))).size;
   }
 
   /**
@@ -119,7 +110,7 @@ export class BlobStore {
   async put(body: AsyncIterable<Uint8Array> | Uint8Array, accountId: string | null, upload?: { limited: true; expectedSha256?: string }) {
     const expectedSha256 = upload?.expectedSha256;
     const bytesMax = upload?.limited ? this.bytesMax : Infinity;
-    const tmp = join(this.tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+    const tmp = this.#tmp();
     const file = await open(tmp, 'w');
     const hash = createHash('sha256');
     let size = 0;
@@ -143,8 +134,11 @@ export class BlobStore {
       await rm(tmp, { force: true });
       throw badRequest(`The bytes hash to ${sha256}, not the ${expectedSha256} you sent: the upload was damaged.`, 'hash_mismatch');
     }
-    mkdirSync(join(this.dir, sha256.slice(0, 2)), { recursive: true });
-    await rename(tmp, this.path(sha256));
+    try {
+      await this.bytes.commit(sha256, tmp, size);
+    } finally {
+      await rm(tmp, { force: true });
+    }
     await this.db
       .insertInto('blobs')
       .values({ sha256, size, account_id: accountId })

@@ -13,6 +13,7 @@ import * as m0006 from './migrations/0006_sites.ts';
 import * as m0007 from './migrations/0007_adversaries.ts';
 import * as m0008 from './migrations/0008_flat_claims.ts';
 import * as m0009 from './migrations/0009_claim_cursor.ts';
+import * as m0010 from './migrations/0010_turns.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -30,6 +31,7 @@ const migrations: [number, string, string][] = [
   [7, 'adversaries', m0007.up],
   [8, 'flat_claims', m0008.up],
   [9, 'claim_cursor', m0009.up],
+  [10, 'turns', m0010.up],
 ];
 
 const int8 = 20;

@@ -5,6 +5,11 @@ type Json<T> = ColumnType<T, string, string>;
 
 /** Row types, one per table of `migrations/`. Timestamps come back as Date. */
 export interface Database {
+  turns: {
+    name: string;
+    holder: string;
+    until: Date;
+  };
   accounts: {
     id: Generated<string>;
     email: string;

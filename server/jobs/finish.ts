@@ -17,8 +17,9 @@ export async function failJobOfUnit(trx: Trx, unitId: string, jobId: string, rea
   await closeJobLedger(trx, jobId);
 }
 
-/** queued | running ─▶ cancelled. Returns false when the job had already ended. */
-export async function cancelJob(db: Db, jobId: string): Promise<boolean> {
+/** queued | running ─▶ cancelled. Returns the attempts it cancelled (their nodes are told), or
+ * null when the job had already ended. */
+export async function cancelJob(db: Db, jobId: string): Promise<{ id: string; nodeId: string | null }[] | null> {
   return inTransaction(db, async (trx) => {
     const job = await trx
       .updateTable('jobs')
@@ -27,18 +28,18 @@ export async function cancelJob(db: Db, jobId: string): Promise<boolean> {
       .where('state', 'in', ['queued', 'running'])
       .returning('id')
       .executeTakeFirst();
-    if (job) {
-      await cancelOpenWork(trx, jobId, 'the job was cancelled');
-      await closeJobLedger(trx, jobId); // valid work is paid, the rest of the escrow returns
-    }
-    return !!job;
+    if (!job) return null;
+    const cancelled = await cancelOpenWork(trx, jobId, 'the job was cancelled');
+    await closeJobLedger(trx, jobId); // valid work is paid, the rest of the escrow returns
+    return cancelled;
   });
 }
 
 async function cancelOpenWork(trx: Trx, jobId: string, why: string) {
   const units = trx.selectFrom('units').select('id').where('job_id', '=', jobId);
   await trx.updateTable('units').set({ state: 'cancelled' }).where('job_id', '=', jobId).where('state', '=', 'pending').execute();
-  await trx.updateTable('attempts').set({ state: 'cancelled', error: why }).where('unit_id', 'in', units).where('state', 'in', ['leased', 'returned']).execute();
+  const rows = await trx.updateTable('attempts').set({ state: 'cancelled', error: why }).where('unit_id', 'in', units).where('state', 'in', ['leased', 'returned']).returning(['id', 'node_id']).execute();
+  return rows.map((r) => ({ id: r.id, nodeId: r.node_id }));
 }
 
 /**

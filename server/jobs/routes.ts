@@ -1,5 +1,3 @@
-import { Readable } from 'node:stream';
-import { createReadStream } from 'node:fs';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
@@ -189,9 +187,8 @@ export function jobRoutes(deps: Deps) {
     if (job.state !== 'done' || !job.result_sha256) {
       throw conflict(`The job is ${job.state} (${job.units_verified} of ${job.units_total} units verified): its result exists once it is done.`);
     }
-    const size = await deps.blobs.size(job.result_sha256);
-    const stream = Readable.toWeb(createReadStream(deps.blobs.path(job.result_sha256))) as ReadableStream;
-    return c.body(stream, 200, {
+    const { size, body } = await deps.blobs.open(job.result_sha256);
+    return c.body(body, 200, {
       'content-type': 'application/octet-stream',
       'content-length': String(size),
       'content-disposition': `attachment; filename="${job.kind}-${job.id}.npy"`,
@@ -201,7 +198,9 @@ export function jobRoutes(deps: Deps) {
 
   app.delete('/jobs/:id', async (c) => {
     const job = await ownJob(c);
-    if (!(await cancelJob(db, job.id))) throw conflict(`The job is already ${job.state}.`);
+    const cancelled = await cancelJob(db, job.id);
+    if (!cancelled) throw conflict(`The job is already ${job.state}.`);
+    deps.signals.cancel(cancelled, 'the job was cancelled'); // the nodes at work on it stop
     return c.json((await jobViews(db, [await db.selectFrom('jobs').selectAll().where('id', '=', job.id).executeTakeFirstOrThrow()]))[0]);
   });
 

@@ -54,9 +54,11 @@ export async function currentPrice(db: Db): Promise<number> {
 }
 
 /** One tick: records the next price. Returns it. */
-export async function tickMarket(db: Db, freshMs: number): Promise<number> {
+/** Records the next price; true when it moved (a higher price may meet asks it did not). */
+export async function tickMarket(db: Db, freshMs: number): Promise<boolean> {
   const { demandFlops, supplyGflops } = await marketInputs(db, freshMs);
-  const price = nextPrice(await currentPrice(db), demandFlops, supplyGflops);
+  const before = await currentPrice(db);
+  const price = nextPrice(before, demandFlops, supplyGflops);
   await db.insertInto('market_prices').values({ price, demand_flops: demandFlops, supply_gflops: supplyGflops }).execute();
-  return price;
+  return price !== before;
 }

@@ -8,6 +8,7 @@ import { assembleJob, sweepJobs } from '../jobs/finish.ts';
 import { frameBytesMax, inlineBytesMax, nodeMessage, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
 import { microPerCredit } from '../ledger/credit.ts';
 import { describeIssues } from '../validate.ts';
+import { takeTurn } from '../db/turns.ts';
 import { claimUnits, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
 import { networkPrefix } from './prefix.ts';
 import { rewindClaims } from './queue.ts';
@@ -28,6 +29,8 @@ const pumpMs = 250;
  * makes waits at most this long. Without it, 50 idle nodes cost 200 claim transactions/s. */
 const quietMs = 1000;
 const sweepMs = 1000;
+/** The sweep's turn (server/db/turns.ts): another coordinator sweeps once this one has missed ~3 sweeps. */
+const sweepTurnMs = 3 * sweepMs;
 /** Results judged in one transaction at most (a batch is what came while the last was judged). */
 const reportsPerBatchMax = 64;
 /** Claim rounds start at least this long apart: requests that come meanwhile are served by one
@@ -85,6 +88,12 @@ export class NodeHub {
 
   constructor(private readonly deps: Deps) {
     this.#expiresFrom = Date.now() + deps.config.leaseTtlMs;
+    deps.signals.on((signal) => {
+      if (signal.type === 'work') {
+        this.#generation++; // another coordinator's work: asked again here, not announced again
+        void this.pump();
+      } else this.#cancel(signal.attempts, signal.reason);
+    });
     this.#timers.push(
       setInterval(() => Date.now() >= this.#quietUntil && this.#track(this.pump()), pumpMs),
       setInterval(() => this.#track(this.sweep()), sweepMs),
@@ -289,17 +298,26 @@ export class NodeHub {
     this.#send(conn, { type: 'welcome', nodeId: row.id, token, accountId, heartbeatMs: Math.floor(this.deps.config.leaseTtlMs / 3) });
   }
 
-  /** Tells local nodes to drop attempts of units that were just decided without them. */
+  /** Tells nodes (here and on other coordinators) to drop attempts of units that were just decided without them. */
   async #cancelDecided(unitIds: string[]) {
     const open = await this.deps.db.selectFrom('attempts').select(['id', 'node_id']).where('unit_id', 'in', unitIds).where('state', '=', 'cancelled').execute();
+    this.deps.signals.cancel(open.map((a) => ({ id: a.id, nodeId: a.node_id })), 'the unit was decided');
+  }
+
+  /** Tells the nodes connected here to drop these attempts. */
+  #cancel(attempts: { id: string; nodeId: string | null }[], reason: string) {
+    const byNode = new Map<string, string[]>();
+    for (const a of attempts) if (a.nodeId) byNode.set(a.nodeId, [...(byNode.get(a.nodeId) ?? []), a.id]);
     for (const conn of this.conns) {
-      for (const a of open) if (conn.node?.nodeId === a.node_id) this.#send(conn, { type: 'cancel', attemptId: a.id, reason: 'the unit was decided' });
+      for (const attemptId of (conn.node && byNode.get(conn.node.nodeId)) || []) this.#send(conn, { type: 'cancel', attemptId, reason });
     }
   }
 
-  /** Something may be claimable now that was not: nodes that found nothing are asked again. */
+  /** Something may be claimable now that was not: nodes that found nothing are asked again,
+   * here at once and on the other coordinators of the store when their notification comes. */
   workAppeared() {
     this.#generation++;
+    this.deps.signals.work();
     return this.pump();
   }
 
@@ -393,6 +411,8 @@ export class NodeHub {
       // leases lapse: its own downtime is not their fault. (The chaos run's restarts lapsed
       // ~50 honest leases each: nodes back off up to seconds before reconnecting, and the
       // first sweep found their deadlines passed.) Units whose deal lapsed are drawn again meanwhile.
+      // The rest is the store's, not this process's: one coordinator of the store does it.
+      if (!(await takeTurn(this.deps.db, 'sweep', this.deps.signals.from, sweepTurnMs))) return;
       if ((await expireLeases(this.deps.db, this.deps.config.leaseTtlMs, Date.now() >= this.#expiresFrom)) > 0) void this.workAppeared();
       await rewindClaims(this.deps.db);
       await sweepJobs(this.deps);
