@@ -11,8 +11,8 @@
 // BENCH_DATABASE_URL (a PostgreSQL server; else one is started here); for profiling,
 // BENCH_COORD_NODE_ARGS (node flags for the coordinators, e.g. --cpu-prof) and BENCH_COORD_LOG=1
 // (their stderr passed through).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
@@ -23,6 +23,7 @@ import { TestClient } from '../tests/helpers/client.ts';
 import { freshDatabase } from '../tests/helpers/stores.ts';
 import { benchPostgres } from './postgres.ts';
 import { median } from './timing.ts';
+import { serve, usage } from './processes.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const list = (name: string, fallback: string) => (process.env[name] ?? fallback).split(',').filter(Boolean).map(Number);
@@ -61,37 +62,6 @@ interface Figure {
   rssMiB: number;
   /** Seconds to submit the jobs (units written). */
   submitSeconds: number;
-}
-
-/** A coordinator process: `supernet serve` on a free port. */
-async function serve(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_COORD_NODE_ARGS ?? '').split(' ').filter(Boolean), join(repoRoot, 'bin/supernet.mjs'), 'serve'], { cwd: repoRoot, env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the coordinator did not start: ${output}`)), 60_000);
-    const look = (d: Buffer) => {
-      output += String(d);
-      const m = /Supernet coordinator on (\S+)/.exec(output);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    };
-    child.stdout!.on('data', look);
-    child.stderr!.on('data', look);
-    if (process.env.BENCH_COORD_LOG) child.stderr!.on('data', (d) => process.stderr.write(d));
-    child.once('exit', (code) => reject(new Error(`the coordinator exited (${code}): ${output}`)));
-  });
-  return { child, url };
-}
-
-/** CPU seconds (user + system) and resident MiB of a process, from /proc. */
-function usage(pid: number): { cpu: number; rssMiB: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
-  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return { cpu: ticks / 100, rssMiB: Number(rss ?? 0) / 1024 };
 }
 
 /** One measurement: `coordinators` processes on one store, `units` queued, nodes spread over them. */

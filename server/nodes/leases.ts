@@ -191,7 +191,6 @@ export const leaseLifeTtls = 4;
 
 /** Extends the deadlines of a node's live leases by `leaseTtlMs` from now, up to their life. */
 export async function extendLeases(db: Db, nodeId: string, attemptIds: string[], leaseTtlMs: number) {
-  await db.updateTable('nodes').set({ last_seen_at: new Date() }).where('id', '=', nodeId).execute();
   if (attemptIds.length === 0) return;
   await db
     .updateTable('attempts')

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { onlineNodes } from './routes.ts';
@@ -30,6 +30,8 @@ export class Metrics {
   }
 
   constructor(db: Db, sockets: () => number, leaseTtlMs: number) {
+    // The process's own: memory, heap, event-loop lag, GC pauses, open handles.
+    collectDefaultMetrics({ register: this.registry });
     new Gauge({ name: 'supernet_node_sockets', help: 'Node WebSockets open on this process.', registers: [this.registry], collect() { this.set(sockets()); } });
     const fromStore = <T>(name: string, help: string, labelNames: string[], read: (g: Gauge) => Promise<T>) =>
       new Gauge({ name, help, labelNames, registers: [this.registry], async collect() { this.reset(); await read(this); } });
