@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { S3Config } from '../config.ts';
@@ -14,8 +14,6 @@ export interface BlobBytes {
   readonly where: string;
   /** Makes the finished, fsynced file `tmpFile` (of `size` bytes) the blob `sha256`; the file is gone afterwards. */
   commit(sha256: string, tmpFile: string, size: number): Promise<void>;
-  /** Keeps bytes already in memory (small outputs that came inside result frames). */
-  write(sha256: string, bytes: Uint8Array, tmpFile: string): Promise<void>;
   read(sha256: string): Promise<Uint8Array>;
   /** The bytes as a stream, with their length (for downloads of results up to gigabytes). */
   open(sha256: string): Promise<{ size: number; body: ReadableStream<Uint8Array> }>;
@@ -36,17 +34,6 @@ export class DiskBytes implements BlobBytes {
   async commit(sha256: string, tmpFile: string) {
     await mkdir(join(this.dir, sha256.slice(0, 2)), { recursive: true });
     await rename(tmpFile, this.path(sha256));
-  }
-
-  async write(sha256: string, bytes: Uint8Array, tmpFile: string) {
-    const file = await open(tmpFile, 'w');
-    try {
-      await file.write(bytes);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await this.commit(sha256, tmpFile);
   }
 
   read(sha256: string): Promise<Uint8Array> {
@@ -102,11 +89,6 @@ export class S3Bytes implements BlobBytes {
     const { PutObjectCommand } = await this.#sdk;
     await (await this.#client).send(new PutObjectCommand({ Bucket: this.s3.bucket, Key: this.#key(sha256), Body: createReadStream(tmpFile), ContentLength: size }));
     await rm(tmpFile, { force: true });
-  }
-
-  async write(sha256: string, bytes: Uint8Array) {
-    const { PutObjectCommand } = await this.#sdk;
-    await (await this.#client).send(new PutObjectCommand({ Bucket: this.s3.bucket, Key: this.#key(sha256), Body: bytes, ContentLength: bytes.byteLength }));
   }
 
   async read(sha256: string): Promise<Uint8Array> {

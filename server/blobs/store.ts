@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobBytes } from './bytes.ts';
-import type { Db } from '../db/index.ts';
+import type { Db, Trx } from '../db/index.ts';
 import { badRequest, notFound, tooLarge } from '../errors.ts';
 
 export const sha256Pattern = /^[0-9a-f]{64}$/;
@@ -50,35 +50,57 @@ export class BlobStore {
   /** The whole blob; 404 when it was never stored. */
   async read(sha256: string): Promise<Uint8Array> {
     if (!(await this.has(sha256))) throw notFound(`No blob ${sha256.slice(0, 12)}…: upload it first with PUT /api/blobs.`);
-    return this.bytes.read(sha256);
+    return this.readKnown(sha256);
   }
 
   /** A stored blob as a stream with its length; 404 when it was never stored. */
-  async open(sha256: string) {
+  async open(sha256: string): Promise<{ size: number; body: ReadableStream<Uint8Array> }> {
     if (!(await this.has(sha256))) throw notFound(`No blob ${sha256.slice(0, 12)}…`);
-    return this.bytes.open(sha256);
+    const small = this.#recent.get(sha256) ?? (await this.#fromRow(sha256, this.db));
+    if (!small) return this.bytes.open(sha256);
+    return { size: small.byteLength, body: new Blob([small as Uint8Array<ArrayBuffer>]).stream() };
   }
 
-  /** The bytes of a blob a row already references (so it exists); touches no table, so it
-   * is safe inside a transaction (PGlite has one connection). */
-  async readKnown(sha256: string): Promise<Uint8Array> {
+  /**
+   * The bytes of a blob a row already references (so it exists). Inside a transaction pass it
+   * as `via`: a small blob's bytes are read from its row, and on PGlite (one connection) a
+   * query on `db` would wait for the transaction that waits for it.
+   */
+  async readKnown(sha256: string, via: Db | Trx = this.db): Promise<Uint8Array> {
     const cached = this.#recent.get(sha256);
     if (cached) {
       this.#recent.delete(sha256); // to the newest end
       this.#recent.set(sha256, cached);
       return cached;
     }
-    const bytes = await this.bytes.read(sha256);
-    if (bytes.byteLength <= recentBytesMax / 16 && !this.#recent.has(sha256)) {
-      this.#recent.set(sha256, bytes);
-      this.#recentBytes += bytes.byteLength;
-      for (const [oldest, old] of this.#recent) {
-        if (this.#recentBytes <= recentBytesMax) break;
-        this.#recent.delete(oldest);
-        this.#recentBytes -= old.byteLength;
-      }
-    }
+    const bytes = (await this.#fromRow(sha256, via)) ?? (await this.bytes.read(sha256));
+    this.#remember(sha256, bytes);
     return bytes;
+  }
+
+  /** Many blobs' bytes, in order (a job's verified outputs, to assemble it): small ones in one query. */
+  async readMany(sha256s: string[], via: Db | Trx = this.db): Promise<Uint8Array[]> {
+    const wanted = [...new Set(sha256s.filter((sha) => !this.#recent.has(sha)))];
+    const rows = new Map<string, Uint8Array>();
+    for (let i = 0; i < wanted.length; i += 1000) {
+      for (const r of await via.selectFrom('blobs').select(['sha256', 'data']).where('sha256', 'in', wanted.slice(i, i + 1000)).where('data', 'is not', null).execute()) rows.set(r.sha256, r.data!);
+    }
+    return Promise.all(sha256s.map((sha) => rows.get(sha) ?? this.readKnown(sha, via)));
+  }
+
+  async #fromRow(sha256: string, via: Db | Trx): Promise<Uint8Array | null> {
+    return (await via.selectFrom('blobs').select('data').where('sha256', '=', sha256).executeTakeFirst())?.data ?? null;
+  }
+
+  #remember(sha256: string, bytes: Uint8Array) {
+    if (bytes.byteLength > recentBytesMax / 16 || this.#recent.has(sha256)) return;
+    this.#recent.set(sha256, bytes);
+    this.#recentBytes += bytes.byteLength;
+    for (const [oldest, old] of this.#recent) {
+      if (this.#recentBytes <= recentBytesMax) break;
+      this.#recent.delete(oldest);
+      this.#recentBytes -= old.byteLength;
+    }
   }
 
   /** Blobs read lately, newest last (a unit's input panels are read for every result checked
@@ -89,17 +111,20 @@ export class BlobStore {
 
   /**
    * Stores small blobs whose bytes are in hand and already hashed (outputs inside result
-   * frames), durable as `put` makes them, with one statement for their rows.
+   * frames) in their rows (migration 0011), with one statement for them all.
    */
   async putSmall(blobs: { sha256: string; bytes: Uint8Array; accountId: string | null }[]) {
     const fresh = [...new Map(blobs.filter((b) => !this.#known.has(b.sha256)).map((b) => [b.sha256, b])).values()];
     if (!fresh.length) return;
-    await Promise.all(fresh.map(({ sha256, bytes }) => this.bytes.write(sha256, bytes, this.#tmp())));
     await this.db
       .insertInto('blobs')
-      .values(fresh.map(({ sha256, bytes, accountId }) => ({ sha256, size: bytes.byteLength, account_id: accountId })))
+      .values(fresh.map(({ sha256, bytes, accountId }) => ({ sha256, size: bytes.byteLength, account_id: accountId, data: bytes })))
       .onConflict((oc) => oc.column('sha256').doNothing())
       .execute();
+    for (const { sha256, bytes } of fresh) {
+      this.#remember(sha256, bytes);
+      this.#known.add(sha256);
+    }
   }
 
   /**

@@ -14,6 +14,7 @@ import * as m0007 from './migrations/0007_adversaries.ts';
 import * as m0008 from './migrations/0008_flat_claims.ts';
 import * as m0009 from './migrations/0009_claim_cursor.ts';
 import * as m0010 from './migrations/0010_turns.ts';
+import * as m0011 from './migrations/0011_small_blobs.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -32,6 +33,7 @@ const migrations: [number, string, string][] = [
   [8, 'flat_claims', m0008.up],
   [9, 'claim_cursor', m0009.up],
   [10, 'turns', m0010.up],
+  [11, 'small_blobs', m0011.up],
 ];
 
 const int8 = 20;
@@ -63,6 +65,9 @@ export async function openStore({ dataDir, databaseUrl }: StoreOptions): Promise
     const dir = join(dataDir, 'pglite');
     mkdirSync(dir, { recursive: true });
     const lite = await PGlite.create(dir, { parsers: { [int8]: asNumber } });
+    // PGlitePool writes parameters in as literals, quoted for this setting (inlineParams).
+    const [scs] = await lite.exec('show standard_conforming_strings');
+    if ((scs?.rows[0] as { standard_conforming_strings?: string } | undefined)?.standard_conforming_strings !== 'on') throw new Error('PGlite runs without standard_conforming_strings');
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new PGlitePool(lite) as never }) });
   }
   await migrate(db);

@@ -47,6 +47,8 @@ export interface Database {
     size: number;
     account_id: string | null;
     created_at: Generated<Date>;
+    /** The bytes of a small blob kept in the store itself (migration 0011); null: in the blob backend. */
+    data: Uint8Array | null;
   };
   jobs: {
     id: Generated<string>;

@@ -55,8 +55,8 @@ export async function assembleJob(deps: Deps, jobId: string) {
     return;
   }
   const units = await deps.db.selectFrom('units').select(['params', 'result_sha256']).where('job_id', '=', jobId).where('state', '=', 'verified').orderBy('idx').execute();
-  const results = [];
-  for (const u of units) results.push({ params: u.params as Record<string, unknown>, result: await deps.blobs.readKnown(u.result_sha256!) });
+  const outputs = await deps.blobs.readMany(units.map((u) => u.result_sha256!));
+  const results = units.map((u, k) => ({ params: u.params as Record<string, unknown>, result: outputs[k]! }));
   const out = workloads[job.kind]!.assemble(job.plan as Record<string, unknown>, results);
   const { sha256 } = await deps.blobs.put(out.bytes, job.account_id);
   await inTransaction(deps.db, async (trx) => {

@@ -229,14 +229,26 @@ export class NodeHub {
             return this.#send(conn, { type: 'ack', attemptId: msg.attemptId, status: 'refused', reason: `the frame's data ${bytes.byteLength > inlineBytesMax ? `is over ${inlineBytesMax} bytes: upload it (PUT /api/blobs)` : 'does not hash to its output'}` });
           }
         }
-        const outcome = await this.#judge({ holder: node.holder, attemptId: msg.attemptId, token: msg.token, output: msg.output, bytes, accountId: conn.principal?.accountId ?? null });
-        timer({ status: outcome.status });
-        this.deps.metrics.results.inc({ status: outcome.status });
-        if (outcome.status === 'accepted' && outcome.verified) this.deps.metrics.verifiedUnits.inc();
-        this.#send(conn, outcome.status === 'accepted'
-          ? { type: 'ack', attemptId: msg.attemptId, status: 'accepted' }
-          : { type: 'ack', attemptId: msg.attemptId, status: 'refused', reason: outcome.reason });
-        return outcome.newWork ? this.workAppeared() : this.pump();
+        // Judged with the next batch; the socket's next frames are not held up meanwhile, so a
+        // node's results that come together are judged together (held up, a batch had one
+        // result per node at most: 16 nodes, 16 results a batch, whatever their slots).
+        const judged = this.#judge({ holder: node.holder, attemptId: msg.attemptId, token: msg.token, output: msg.output, bytes, accountId: conn.principal?.accountId ?? null }).then(
+          (outcome) => {
+            timer({ status: outcome.status });
+            this.deps.metrics.results.inc({ status: outcome.status });
+            if (outcome.status === 'accepted' && outcome.verified) this.deps.metrics.verifiedUnits.inc();
+            this.#send(conn, outcome.status === 'accepted'
+              ? { type: 'ack', attemptId: msg.attemptId, status: 'accepted' }
+              : { type: 'ack', attemptId: msg.attemptId, status: 'refused', reason: outcome.reason });
+            return outcome.newWork ? this.workAppeared() : this.pump();
+          },
+          (err) => {
+            this.#send(conn, { type: 'error', code: 'internal', message: 'The coordinator failed on that frame; try again.' });
+            console.error('judging a result failed:', err);
+          },
+        );
+        this.#track(judged);
+        return;
       }
     }
   }
@@ -257,6 +269,7 @@ export class NodeHub {
       while (this.#reports.length) {
         const batch = this.#reports.splice(0, reportsPerBatchMax);
         this.deps.metrics.resultBatch.observe(batch.length);
+
         try {
           // A batch that fails (a store error) is judged again one result at a time, so one
           // result's failure is only its own.

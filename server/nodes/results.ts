@@ -188,7 +188,7 @@ async function judgeOne(deps: Deps, trx: Trx, report: ResultReport, about: About
         await trx.updateTable('attempts').set({ state: 'cancelled', error: 'the unit was reopened' }).where('id', '=', attemptId).execute();
         return { status: 'refused', reason: 'that unit is being judged again' };
       }
-      const right = !problem && workload.agree(params, bytes, await deps.blobs.readKnown(unit.result_sha256));
+      const right = !problem && workload.agree(params, bytes, await deps.blobs.readKnown(unit.result_sha256, trx));
       await trx.updateTable('attempts').set({ ...returned, state: right ? 'valid' : 'invalid', error: right ? null : 'disagreed with the known answer' }).where('id', '=', attemptId).execute();
       await (right ? recordValid : recordInvalid)(trx, [attemptId]);
       if (right) await payVetting(trx, { id: attemptId, holder, flops: about.flops, bid: about.bid });
@@ -237,7 +237,7 @@ async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: stri
   // A trusted node's lone result stands provisionally (server/verify/adaptive.ts).
   if (unit.replicas === 1 && rows.length === 1 && rows[0]!.lone && !rows[0]!.suspect) return markVerified(trx, unit, rows[0]!.result_sha256!, [rows[0]!.id], []);
   const returned: Returned[] = [];
-  for (const r of rows) returned.push({ id: r.id, holder: r.holder, sha256: r.result_sha256!, bytes: await deps.blobs.readKnown(r.result_sha256!), suspect: r.suspect });
+  for (const r of rows) returned.push({ id: r.id, holder: r.holder, sha256: r.result_sha256!, bytes: await deps.blobs.readKnown(r.result_sha256!, trx), suspect: r.suspect });
   const decision = decide(returned, unit.replicas, agree);
   switch (decision.kind) {
     case 'wait':
