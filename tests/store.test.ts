@@ -32,6 +32,20 @@ describe.runIf(process.env.TEST_DATABASE_URL)('transactions on PostgreSQL', () =
   });
 });
 
+describe.runIf(process.env.TEST_DATABASE_URL)('migrations on PostgreSQL', () => {
+  it('run once when several coordinators open a fresh database at the same moment', async () => {
+    const url = await freshPostgresUrl();
+    const dbs = await Promise.all([1, 2, 3, 4].map(() => openStore({ dataDir: '/tmp', databaseUrl: url })));
+    try {
+      const applied = await dbs[0]!.selectFrom('migrations').select('id').execute();
+      expect(new Set(applied.map((m) => m.id)).size).toBe(applied.length);
+      expect(applied.length).toBeGreaterThanOrEqual(11);
+    } finally {
+      await Promise.all(dbs.map((db) => db.destroy()));
+    }
+  });
+});
+
 describe('the embedded PGlite store', () => {
   it('is vacuumed and analysed by the coordinator (PGlite has no autovacuum; without statistics the planner picks bad plans)', async () => {
     const { testCoordinator, eventually } = await import('./helpers/coordinator.ts');

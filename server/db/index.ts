@@ -75,7 +75,12 @@ export async function openStore({ dataDir, databaseUrl }: StoreOptions): Promise
 }
 
 async function migrate(db: Db) {
-  await sql`create table if not exists migrations (id int primary key, name text not null, applied_at timestamptz not null default now())`.execute(db);
+  // Under the same lock as the migrations: coordinators started together on a fresh database
+  // raced here ("duplicate key value violates unique constraint pg_type_typname_nsp_index").
+  await db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(7364501)`.execute(trx);
+    await sql`create table if not exists migrations (id int primary key, name text not null, applied_at timestamptz not null default now())`.execute(trx);
+  });
   for (const [id, name, up] of migrations) {
     await db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(7364501)`.execute(trx);

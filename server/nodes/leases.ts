@@ -8,7 +8,7 @@ import { reservePays, settlePays } from '../ledger/payments.ts';
 import { chooseLone } from '../verify/adaptive.ts';
 import { dealPartners, redealLapsed } from '../verify/deal.ts';
 import { claimKnownAnswer } from '../verify/known-answer.ts';
-import { dealtUnit, queuedUnits, type Candidate } from './queue.ts';
+import { dealtUnit, moveCursors, queuedUnits, type Candidate } from './queue.ts';
 import { recordExpired } from '../verify/reputation.ts';
 
 export interface LeaseHolder {
@@ -135,9 +135,12 @@ export async function claimUnits(db: Db, nodes: LeaseHolder[], wants: number[], 
       }
     }
     const queued = await queuedUnits(trx, nodes, [...room], { canTake, take });
-    queued.forEach((units, i) => units.forEach((unit) => picks.push({ i, unit })));
+    queued.got.forEach((units, i) => units.forEach((unit) => picks.push({ i, unit })));
     /** Fewer than wanted with room to spare: nothing more it may take (or pay for) is queued. */
-    const dry = () => out.map((o, i) => (!o.stop && o.leases.length < wants[i]! && (o.stop = 'dry'), o));
+    const dry = async () => {
+      await moveCursors(trx, queued.cursors); // last: the job's row is locked till commit
+      return out.map((o, i) => (!o.stop && o.leases.length < wants[i]! && (o.stop = 'dry'), o));
+    };
     if (!picks.length) return dry();
     const attempts = picks.map(({ i, unit }) => ({ id: randomUUID(), i, who: nodes[i]!, unit }));
     const uncovered = await reservePays(trx, attempts.map(({ id, who, unit }) => ({ attemptId: id, holder: who.holder, jobId: unit.job_id, flops: unit.flops, bid: unit.bid })));

@@ -67,7 +67,7 @@ export async function acceptResults(deps: Deps, reports: ResultReport[]): Promis
         .selectFrom('attempts')
         .innerJoin('units', 'units.id', 'attempts.unit_id')
         .innerJoin('jobs', 'jobs.id', 'units.job_id')
-        .select(['attempts.id as attemptId', 'units.id', 'units.params', 'units.inputs', 'units.flops', 'jobs.kind', 'jobs.verification', 'jobs.bid'])
+        .select(['attempts.id as attemptId', 'units.id', 'units.job_id', 'units.params', 'units.inputs', 'units.flops', 'jobs.kind', 'jobs.verification', 'jobs.bid'])
         .where('attempts.id', 'in', ids)
         .execute()
     ).map((a) => [a.attemptId, a]),
@@ -92,20 +92,28 @@ export async function acceptResults(deps: Deps, reports: ResultReport[]): Promis
   }
   if (!judged.length) return outcomes as Outcome[];
   await inTransaction(deps.db, async (trx) => {
-    const passed = await verifyChecked(deps, trx, judged.filter((j) => j.checked === true));
+    const counts = new Map<string, number>();
+    const passed = await verifyChecked(deps, trx, judged.filter((j) => j.checked === true), counts);
     for (const j of judged) {
       const done = passed.get(j.at);
       if (done) outcomes[j.at] = done;
       else {
-        outcomes[j.at] = await judgeOne(deps, trx, j.report, j.about, j.bytes, j.problem, j.checked);
+        outcomes[j.at] = await judgeOne(deps, trx, j.report, j.about, j.bytes, j.problem, j.checked, counts);
         await settleUnit(trx, j.about.id); // pays follow the verdicts just made
       }
+    }
+    // Last, so that the job's row (every verdict's and every claim's) is locked till commit only.
+    const complete = await countVerified(trx, counts);
+    for (let at = outcomes.length - 1; at >= 0; at--) {
+      const o = outcomes[at];
+      const jobId = abouts.get(reports[at]!.attemptId)?.job_id;
+      if (o?.status === 'accepted' && o.verified && jobId && complete.delete(jobId)) o.jobComplete = jobId;
     }
   });
   return outcomes as Outcome[];
 }
 
-type About = { id: string; params: unknown; inputs: string[]; flops: number; kind: string; verification: string; bid: number };
+type About = { id: string; job_id: string; params: unknown; inputs: string[]; flops: number; kind: string; verification: string; bid: number };
 
 /**
  * The common case as a set: results that passed their check, each on the lease that is
@@ -113,7 +121,7 @@ type About = { id: string; params: unknown; inputs: string[]; flops: number; kin
  * result. Returns their outcomes by position; a result that is anything else is left to
  * judgeOne (which refuses it with its reason, or judges it as it is).
  */
-async function verifyChecked(deps: Deps, trx: Trx, items: { report: ResultReport; about: About; at: number }[]): Promise<Map<number, Outcome>> {
+async function verifyChecked(deps: Deps, trx: Trx, items: { report: ResultReport; about: About; at: number }[], counts: Counts): Promise<Map<number, Outcome>> {
   const done = new Map<number, Outcome>();
   if (!items.length) return done;
   const unitIds = [...new Set(items.map((i) => i.about.id))];
@@ -141,14 +149,14 @@ async function verifyChecked(deps: Deps, trx: Trx, items: { report: ResultReport
   await sql`update attempts a set state = 'returned', result_sha256 = v.sha, returned_at = now()
     from (values ${sql.join(ready.map(({ report }) => sql`(${report.attemptId}::uuid, ${report.output}::text)`))}) as v(id, sha)
     where a.id = v.id`.execute(trx);
-  const verdicts = await markVerifiedMany(trx, ready.map(({ report, about }) => ({ unit: units.get(about.id)!, sha256: report.output, valid: [report.attemptId], invalid: [] })));
+  const verdicts = await markVerifiedMany(trx, ready.map(({ report, about }) => ({ unit: units.get(about.id)!, sha256: report.output, valid: [report.attemptId], invalid: [] })), counts);
   ready.forEach((item, k) => done.set(item.at, verdicts[k]!));
   const settled = await trx.selectFrom('attempts').select('id').where('unit_id', 'in', ready.map((r) => r.about.id)).execute();
   await settlePays(trx, { attemptIds: settled.map((r) => r.id) }); // pays follow the verdicts just made
   return done;
 }
 
-async function judgeOne(deps: Deps, trx: Trx, report: ResultReport, about: About, bytes: Uint8Array, problem: string | null, checked: boolean | null): Promise<Outcome> {
+async function judgeOne(deps: Deps, trx: Trx, report: ResultReport, about: About, bytes: Uint8Array, problem: string | null, checked: boolean | null, counts: Counts): Promise<Outcome> {
   const { holder, attemptId, token, output } = report;
   const workload = workloads[about.kind]!;
   const params = about.params as Record<string, unknown>;
@@ -201,8 +209,8 @@ async function judgeOne(deps: Deps, trx: Trx, report: ResultReport, about: About
       return { status: 'refused', reason, newWork: true };
     }
     await trx.updateTable('attempts').set({ ...returned, state: 'returned' }).where('id', '=', attemptId).execute();
-    if (checked === true) return markVerified(trx, unit, output, [attemptId], []);
-    return decideUnit(deps, trx, unit, (x, y) => workload.agree(params, x, y));
+    if (checked === true) return markVerified(trx, unit, output, [attemptId], [], counts);
+    return decideUnit(deps, trx, unit, (x, y) => workload.agree(params, x, y), counts);
   }
 }
 
@@ -232,10 +240,10 @@ async function measureRates(trx: Trx, results: { nodeId: string; flops: number; 
     where n.id = v.id`.execute(trx);
 }
 
-async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: string; replicas: number }, agree: (x: Uint8Array, y: Uint8Array) => boolean): Promise<Outcome> {
+async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: string; replicas: number }, agree: (x: Uint8Array, y: Uint8Array) => boolean, counts: Counts): Promise<Outcome> {
   const rows = await trx.selectFrom('attempts').select(['id', 'holder', 'result_sha256', 'lone', 'suspect']).where('unit_id', '=', unit.id).where('state', '=', 'returned').orderBy('returned_at').execute();
   // A trusted node's lone result stands provisionally (server/verify/adaptive.ts).
-  if (unit.replicas === 1 && rows.length === 1 && rows[0]!.lone && !rows[0]!.suspect) return markVerified(trx, unit, rows[0]!.result_sha256!, [rows[0]!.id], []);
+  if (unit.replicas === 1 && rows.length === 1 && rows[0]!.lone && !rows[0]!.suspect) return markVerified(trx, unit, rows[0]!.result_sha256!, [rows[0]!.id], [], counts);
   const returned: Returned[] = [];
   for (const r of rows) returned.push({ id: r.id, holder: r.holder, sha256: r.result_sha256!, bytes: await deps.blobs.readKnown(r.result_sha256!, trx), suspect: r.suspect });
   const decision = decide(returned, unit.replicas, agree);
@@ -251,13 +259,13 @@ async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: stri
       await failJobOfUnit(trx, unit.id, unit.job_id, decision.reason);
       return { ...waiting, decided: [unit.id] };
     case 'verified':
-      return markVerified(trx, unit, decision.accepted.sha256, decision.valid, decision.invalid);
+      return markVerified(trx, unit, decision.accepted.sha256, decision.valid, decision.invalid, counts);
   }
 }
 
 /** unit pending ─▶ verified with `sha256`; its attempts judged; the job's count goes up. */
-function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha256: string, valid: string[], invalid: string[]): Promise<Outcome> {
-  return markVerifiedMany(trx, [{ unit, sha256, valid, invalid }]).then((o) => o[0]!);
+function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha256: string, valid: string[], invalid: string[], counts: Counts): Promise<Outcome> {
+  return markVerifiedMany(trx, [{ unit, sha256, valid, invalid }], counts).then((o) => o[0]!);
 }
 
 interface Verdict {
@@ -267,8 +275,15 @@ interface Verdict {
   invalid: string[];
 }
 
-/** markVerified for several units (of one or many jobs), in a fixed number of statements. */
-async function markVerifiedMany(trx: Trx, verdicts: Verdict[]): Promise<Accepted[]> {
+/** Units verified in a transaction, by job: added to the jobs' counts at its end (countVerified). */
+type Counts = Map<string, number>;
+
+/**
+ * markVerified for several units (of one or many jobs), in a fixed number of statements. The
+ * jobs' counts are added to `counts`, written by countVerified at the transaction's end, where
+ * the outcome of a job's last unit is told it completed the job.
+ */
+async function markVerifiedMany(trx: Trx, verdicts: Verdict[], counts: Counts): Promise<Accepted[]> {
   const now = new Date();
   const unitIds = verdicts.map((v) => v.unit.id);
   await sql`update units u set state = 'verified', result_sha256 = v.sha, verified_at = ${now}, partner_node = null, partner_due = null
@@ -299,18 +314,19 @@ async function markVerifiedMany(trx: Trx, verdicts: Verdict[]): Promise<Accepted
   // Leases still out: those already lapsed are expired (they cost their node), the rest cancelled.
   await trx.updateTable('attempts').set({ state: 'expired', error: 'the lease ran out before a result came' }).where('unit_id', 'in', unitIds).where('state', '=', 'leased').where('deadline', '<', now).execute();
   await trx.updateTable('attempts').set({ state: 'cancelled', error: 'unit verified without this replica' }).where('unit_id', 'in', unitIds).where('state', '=', 'leased').execute();
-  const perJob = new Map<string, number>();
-  for (const v of verdicts) perJob.set(v.unit.job_id, (perJob.get(v.unit.job_id) ?? 0) + 1);
-  const jobs = await sql<{ id: string; units_verified: number; units_total: number }>`
-    update jobs j set units_verified = j.units_verified + v.n, updated_at = ${now}
-    from (values ${sql.join([...perJob].map(([id, n]) => sql`(${id}::uuid, ${n}::int)`))}) as v(id, n)
-    where j.id = v.id returning j.id, j.units_verified, j.units_total`.execute(trx);
-  const complete = new Set(jobs.rows.filter((j) => j.units_verified === j.units_total).map((j) => j.id));
+  for (const v of verdicts) counts.set(v.unit.job_id, (counts.get(v.unit.job_id) ?? 0) + 1);
   // An outvoted node's other results may have been reopened (server/verify/adaptive.ts).
-  return verdicts.map((v, k) => {
-    const last = !verdicts.slice(k + 1).some((w) => w.unit.job_id === v.unit.job_id);
-    return { status: 'accepted', jobComplete: last && complete.has(v.unit.job_id) ? v.unit.job_id : null, newWork: v.invalid.length > 0, decided: [v.unit.id], verified: true };
-  });
+  return verdicts.map((v) => ({ status: 'accepted', jobComplete: null, newWork: v.invalid.length > 0, decided: [v.unit.id], verified: true }));
+}
+
+/** Adds a transaction's verified units to their jobs' counts; returns the jobs now complete. */
+async function countVerified(trx: Trx, counts: Counts): Promise<Set<string>> {
+  if (!counts.size) return new Set();
+  const jobs = await sql<{ id: string; units_verified: number; units_total: number }>`
+    update jobs j set units_verified = j.units_verified + v.n, updated_at = ${new Date()}
+    from (values ${sql.join([...counts].map(([id, n]) => sql`(${id}::uuid, ${n}::int)`))}) as v(id, n)
+    where j.id = v.id returning j.id, j.units_verified, j.units_total`.execute(trx);
+  return new Set(jobs.rows.filter((j) => j.units_verified === j.units_total).map((j) => j.id));
 }
 
 /**
