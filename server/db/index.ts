@@ -15,6 +15,7 @@ import * as m0008 from './migrations/0008_flat_claims.ts';
 import * as m0009 from './migrations/0009_claim_cursor.ts';
 import * as m0010 from './migrations/0010_turns.ts';
 import * as m0011 from './migrations/0011_small_blobs.ts';
+import * as m0012 from './migrations/0012_replicas_cap.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -34,6 +35,7 @@ const migrations: [number, string, string][] = [
   [9, 'claim_cursor', m0009.up],
   [10, 'turns', m0010.up],
   [11, 'small_blobs', m0011.up],
+  [12, 'replicas_cap', m0012.up],
 ];
 
 const int8 = 20;

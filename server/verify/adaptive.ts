@@ -42,6 +42,11 @@ export async function chooseLone(trx: Trx, unit: { id: string; replication: numb
   return lone;
 }
 
+/** The most voting results a reopened unit asks for (the store's check, migration 0012). Reached
+ * only by a unit whose verdicts were withdrawn again and again; at it, the unit waits for the
+ * results it has rather than asking for more. */
+const reopenedReplicasMax = 16;
+
 /** Back to pending: the unit's verdict is withdrawn and it wants `replicas` voting results
  * again. Its next replica is dealt by the sweeper within a second (server/verify/deal.ts). */
 async function reopen(trx: Trx, unitId: string, jobId: string, replicas: number) {
@@ -85,7 +90,7 @@ export async function reopenSupported(trx: Trx, nodeIds: string[]): Promise<numb
       .execute();
     for (const attempt of framed) await clearOffence(trx, attempt);
     const kept = await trx.updateTable('attempts').set({ state: 'returned' }).where('unit_id', '=', u.id).where('state', '=', 'valid').where('known', '=', false).returning('id').execute();
-    await reopen(trx, u.id, u.job_id, Math.max(u.replication, kept.length + framed.length + 1));
+    await reopen(trx, u.id, u.job_id, Math.min(reopenedReplicasMax, Math.max(u.replication, kept.length + framed.length + 1)));
   }
   return units.rows.length;
 }
