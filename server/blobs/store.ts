@@ -14,9 +14,10 @@ const knownMax = 50_000;
 
 /**
  * Content-addressed, immutable bytes, with a row in `blobs` once they are durable in their
- * backend (`bytes.ts`: the data directory's disk, or an S3 bucket every coordinator shares).
- * Uploads are spooled to `<data>/blobs/tmp` while hashed. A crash leaves at worst a stray
- * temporary file or an unreferenced object; a row never points at missing bytes.
+ * backend (`bytes.ts`: the data directory's disk, or an S3 bucket every coordinator shares),
+ * or, for small outputs that came inside result frames, in the row itself (putSmall). Uploads
+ * are spooled to `<data>/blobs/tmp` while hashed. A crash leaves at worst a stray temporary
+ * file or an unreferenced object; a row never points at missing bytes.
  */
 export class BlobStore {
   readonly dir: string;

@@ -269,7 +269,6 @@ export class NodeHub {
       while (this.#reports.length) {
         const batch = this.#reports.splice(0, reportsPerBatchMax);
         this.deps.metrics.resultBatch.observe(batch.length);
-
         try {
           // A batch that fails (a store error) is judged again one result at a time, so one
           // result's failure is only its own.
