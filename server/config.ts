@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
 
@@ -21,6 +22,8 @@ export interface Config {
   maintenanceMs: number;
   /** The built pages the coordinator serves (SUPERNET_WEB_DIR; `vite build` writes dist/web). */
   webDir: string;
+  /** Proxies and load balancers whose X-Forwarded-For is believed (SUPERNET_TRUSTED_PROXIES). */
+  trustedProxies: string[];
   /** Blobs in an S3-compatible bucket instead of the data directory (SUPERNET_S3_BUCKET set). */
   s3: S3Config | null;
 }
@@ -34,6 +37,14 @@ export interface S3Config {
   endpoint: string | null;
   /** AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY when both are set; otherwise the SDK looks (a profile, a role). */
   credentials: { accessKeyId: string; secretAccessKey: string } | null;
+}
+
+function trustedProxies(env: NodeJS.ProcessEnv): string[] {
+  const list = (env.SUPERNET_TRUSTED_PROXIES ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  for (const address of list) {
+    if (!isIP(address)) throw new ConfigError(`SUPERNET_TRUSTED_PROXIES has "${address}": give the proxies' IP addresses, comma-separated.`);
+  }
+  return list;
 }
 
 function s3Config(env: NodeJS.ProcessEnv): S3Config | null {
@@ -96,5 +107,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 60_000, 100, 86_400_000),
     webDir: resolve(env.SUPERNET_WEB_DIR?.trim() || resolve(import.meta.dirname, '../dist/web')),
     s3: s3Config(env),
+    trustedProxies: trustedProxies(env),
   };
 }

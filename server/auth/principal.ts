@@ -1,4 +1,5 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
+import { clientAddress } from '../nodes/prefix.ts';
 import { getCookie } from 'hono/cookie';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv, Deps, Principal } from '../context.ts';
@@ -66,7 +67,7 @@ export const principalMiddleware = (deps: Deps) =>
   createMiddleware<AppEnv>(async (c, next) => {
     let ip = 'unknown';
     try {
-      ip = getConnInfo(c).remote.address ?? 'unknown';
+      ip = clientAddress(getConnInfo(c).remote.address, c.req.header('x-forwarded-for'), deps.config.trustedProxies) ?? 'unknown';
     } catch {
       // app.request() in tests has no socket
     }

@@ -10,7 +10,7 @@ import { microPerCredit } from '../ledger/credit.ts';
 import { describeIssues } from '../validate.ts';
 import { takeTurn } from '../db/turns.ts';
 import { claimUnits, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
-import { networkPrefix } from './prefix.ts';
+import { clientAddress, networkPrefix } from './prefix.ts';
 import { rewindClaims } from './queue.ts';
 import { acceptResults, failAttempt, releaseForgotten, type Outcome, type ResultReport } from './results.ts';
 
@@ -140,7 +140,7 @@ export class NodeHub {
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\n\r\nThe API key is not valid.\n');
       return;
     }
-    const prefix = networkPrefix(req.socket.remoteAddress);
+    const prefix = networkPrefix(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.deps.config.trustedProxies));
     this.wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, principal, prefix));
   }
 

@@ -20,3 +20,19 @@ export function networkPrefix(address: string | undefined): string | null {
   }
   return null;
 }
+
+/**
+ * The client's address behind trusted proxies (SUPERNET_TRUSTED_PROXIES): when the socket comes
+ * from one of them, the right-most address of X-Forwarded-For that is not itself a trusted proxy
+ * (each proxy appends the address it saw; what a client wrote itself sits further left and is
+ * never believed). Without the setting the socket's address is the client's. Behind a load
+ * balancer without it every node looks like the balancer: one network to the replica rule, so
+ * replicate jobs could never find their second replica.
+ */
+export function clientAddress(socketAddress: string | undefined, forwardedFor: string | string[] | undefined, trusted: string[]): string | undefined {
+  const strip = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
+  if (!socketAddress || !trusted.includes(strip(socketAddress)) || !forwardedFor) return socketAddress;
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',').map((h) => h.trim()).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) if (!trusted.includes(strip(hops[i]!))) return hops[i];
+  return socketAddress;
+}

@@ -32,6 +32,29 @@ describe.each(storeKinds)('chores done once across coordinators (%s)', (store) =
   });
 });
 
+describe('behind a load balancer', () => {
+  it('takes each node’s network from X-Forwarded-For when the balancer is trusted, and from the socket otherwise', async () => {
+    const { testCoordinator } = await import('../helpers/coordinator.ts');
+    for (const [trusted, want] of [['127.0.0.1', ['203.0.113.0/24', '198.51.100.0/24']], ['', [null, null]]] as const) {
+      const coordinator = await testCoordinator('pglite', trusted ? { SUPERNET_TRUSTED_PROXIES: trusted } : {});
+      try {
+        const seen: (string | null)[] = [];
+        for (const address of ['203.0.113.7', '198.51.100.20']) {
+          const ws = new (await import('ws')).default(coordinator.url.replace('http', 'ws') + '/api/nodes/ws', { headers: { 'x-forwarded-for': address }, localAddress: '127.0.0.1' });
+          await new Promise((r) => ws.once('open', r));
+          ws.send(JSON.stringify({ type: 'hello', protocol: 1, capabilities: { adapter: { vendor: 't', architecture: 'cpu', device: 'd', description: 'x' }, features: [], gflops: 1, kinds: ['matmul'] } }));
+          const welcome = JSON.parse(String(await new Promise((r) => ws.once('message', r)))) as { nodeId: string };
+          seen.push((await coordinator.deps.db.selectFrom('nodes').select('prefix').where('id', '=', welcome.nodeId).executeTakeFirstOrThrow()).prefix);
+          ws.close();
+        }
+        expect(seen).toEqual(want);
+      } finally {
+        await coordinator.close();
+      }
+    }
+  });
+});
+
 // LISTEN/NOTIFY needs a server: PostgreSQL only.
 describe.runIf(process.env.TEST_DATABASE_URL)('coordinators on one PostgreSQL tell each other', () => {
   const coordinators: Coordinator[] = [];

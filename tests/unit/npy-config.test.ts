@@ -58,5 +58,9 @@ describe('configuration', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT=eighty is not valid: set it to a whole number from 0 to 65535/);
     expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/must start with postgres:\/\//);
     expect(() => loadConfig({ SUPERNET_ORIGINS: 'example.com' })).toThrow(/origins like https:\/\/example.com/);
+    expect(() => loadConfig({ SUPERNET_TRUSTED_PROXIES: '10.0.0.5, lb.internal' })).toThrow(/SUPERNET_TRUSTED_PROXIES has "lb.internal"/);
+    expect(() => loadConfig({ SUPERNET_S3_BUCKET: 'B' })).toThrow(/SUPERNET_S3_BUCKET=B is not a bucket name/);
+    expect(() => loadConfig({ SUPERNET_S3_BUCKET: 'blobs', SUPERNET_S3_ENDPOINT: 'http://minio:9000/path' })).toThrow(/SUPERNET_S3_ENDPOINT=.* must be a URL/);
+    expect(loadConfig({ SUPERNET_TRUSTED_PROXIES: '10.0.0.5,::1' }).trustedProxies).toEqual(['10.0.0.5', '::1']);
   });
 });
