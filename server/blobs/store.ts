@@ -114,6 +114,15 @@ export class BlobStore {
    * Stores small blobs whose bytes are in hand and already hashed (outputs inside result
    * frames) in their rows (migration 0011), with one statement for them all.
    */
+  /** Which of these are stored: one query for those not known already. */
+  async hasMany(shas: string[]): Promise<Set<string>> {
+    const valid = shas.filter((sha) => sha256Pattern.test(sha));
+    const found = new Set(valid.filter((sha) => this.#known.has(sha)));
+    const asked = valid.filter((sha) => !found.has(sha));
+    if (asked.length) for (const { sha256 } of await this.db.selectFrom('blobs').select('sha256').where('sha256', 'in', asked).execute()) found.add(sha256);
+    return found;
+  }
+
   async putSmall(blobs: { sha256: string; bytes: Uint8Array; accountId: string | null }[]) {
     const fresh = [...new Map(blobs.filter((b) => !this.#known.has(b.sha256)).map((b) => [b.sha256, b])).values()];
     if (!fresh.length) return;

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { payFor, toCredits } from './credit.ts';
-import { escrowAccount, expirePending, lockHead, openAccount, openAccounts, resolve, resolveMany, transfer, transferAll, transferMany, treasury, userAccount, type Resolution, type TransferSpec } from './ledger.ts';
+import { balanceOf, escrowAccount, expirePending, lockHead, openAccount, openAccounts, resolve, resolveMany, transfer, transferAll, transferMany, treasury, userAccount, type LedgerAccountRow, type Resolution, type TransferRow, type TransferSpec } from './ledger.ts';
 
 /**
  * How jobs pay their contributors.
@@ -81,41 +81,64 @@ export async function reservePays(trx: Trx, leases: PayLease[]): Promise<Set<str
   if (!paid.length) return uncovered;
   await openAccounts(trx, [...new Set(paid.map((l) => l.holder))].map((holder) => ({ id: userAccount(holder), kind: 'user' as const, accountId: holder })));
   await lockHead(trx); // the balances read below stay true until this transaction ends
+  // The jobs' escrows and their owners' wallets, locked: read once here and handed to the
+  // transfers below, which check them as they move (a statement less than reading them twice).
   const jobIds = [...new Set(paid.map((l) => l.jobId))];
-  const funds = await sql<{ id: string; account_id: string; escrow: number; wallet: number }>`
-    select j.id, j.account_id, (e.credits_posted - e.debits_posted - e.debits_pending)::int8 as escrow,
-      coalesce(w.credits_posted - w.debits_posted - w.debits_pending, 0)::int8 as wallet
-    from jobs j join ledger_accounts e on e.id = 'escrow:' || j.id::text left join ledger_accounts w on w.id = 'user:' || j.account_id::text
-    where j.id in (${sql.join(jobIds)})`.execute(trx);
-  const wallets = new Map(funds.rows.map((f) => [f.account_id, f.wallet]));
-  // A job with no escrow account has nothing to pay from: its leases are not made.
-  const funded = new Set(funds.rows.map((f) => f.id));
-  for (const lease of paid) if (!funded.has(lease.jobId)) uncovered.add(lease.attemptId);
-  const pays: TransferSpec[] = [];
-  for (const job of funds.rows) {
-    let escrow = job.escrow;
+  const found = await sql<LedgerAccountRow & { job: string; owner: string }>`
+    select a.*, j.id as job, j.account_id as owner from jobs j
+    join ledger_accounts a on a.id in ('escrow:' || j.id::text, 'user:' || j.account_id::text)
+    where j.id in (${sql.join(jobIds)}) order by a.id for update of a`.execute(trx);
+  const accounts = new Map(found.rows.map(({ job: _, owner: __, ...a }) => [a.id, a]));
+  const owners = new Map(found.rows.map((r) => [r.job, r.owner]));
+  const specs: TransferSpec[] = [];
+  const topUps: { jobId: string; amount: number }[] = [];
+  for (const jobId of jobIds) {
+    const owner = owners.get(jobId);
+    const escrowRow = accounts.get(escrowAccount(jobId));
+    const mine = paid.filter((l) => l.jobId === jobId);
+    // A job with no escrow account has nothing to pay from: its leases are not made.
+    if (!owner || !escrowRow) {
+      for (const lease of mine) uncovered.add(lease.attemptId);
+      continue;
+    }
+    const walletRow = accounts.get(userAccount(owner));
+    let wallet = walletRow ? balanceOf(walletRow).available - spent(specs, userAccount(owner)) : 0;
+    let escrow = balanceOf(escrowRow).available;
     const topUp = { amount: 0, key: '' };
-    for (const lease of paid.filter((l) => l.jobId === job.id)) {
+    const pays: TransferSpec[] = [];
+    for (const lease of mine) {
       const amount = payFor(lease.flops, lease.bid);
       const short = amount - escrow;
       if (short > 0) {
-        if (wallets.get(job.account_id)! < short) {
+        if (wallet < short) {
           uncovered.add(lease.attemptId);
           continue;
         }
-        wallets.set(job.account_id, wallets.get(job.account_id)! - short);
+        wallet -= short;
         topUp.amount += short;
         topUp.key ||= lease.attemptId;
         escrow += short;
       }
       escrow -= amount;
-      pays.push({ id: `pay:${lease.attemptId}`, debit: escrowAccount(job.id), credit: userAccount(lease.holder), amount, code: 'pay', pending: true, jobId: job.id, attemptId: lease.attemptId, timeoutAt: new Date(Date.now() + payTimeoutMs) });
+      pays.push({ id: `pay:${lease.attemptId}`, debit: escrowAccount(jobId), credit: userAccount(lease.holder), amount, code: 'pay', pending: true, jobId, attemptId: lease.attemptId, timeoutAt: new Date(Date.now() + payTimeoutMs) });
     }
-    if (topUp.amount) await topUpEscrow(trx, { id: job.id, account_id: job.account_id }, topUp.amount, topUp.key);
+    // The top-up first, so the pays after it see the escrow it filled.
+    if (topUp.amount) {
+      specs.push({ id: `topup:${jobId}:${topUp.key}`, debit: userAccount(owner), credit: escrowAccount(jobId), amount: topUp.amount, code: 'escrow', jobId });
+      topUps.push({ jobId, amount: topUp.amount });
+    }
+    specs.push(...pays);
   }
-  await transferMany(trx, pays);
+  // Every id is new: named by attempts made in this claim.
+  await transferMany(trx, specs, { fresh: true, accounts });
+  if (topUps.length) {
+    await sql`update jobs j set escrow = j.escrow + v.amount from (values ${sql.join(topUps.map((t) => sql`(${t.jobId}::uuid, ${t.amount}::int8)`))}) as v(id, amount) where j.id = v.id`.execute(trx);
+  }
   return uncovered;
 }
+
+/** What the transfers so far take out of an account (one owner's wallet topping up several jobs). */
+const spent = (specs: TransferSpec[], account: string) => specs.reduce((sum, t) => sum + (t.debit === account ? t.amount : 0), 0);
 
 /** Pays a right known-answer attempt from the treasury. */
 export async function payVetting(trx: Trx, attempt: { id: string; holder: string; flops: number; bid: number }) {
@@ -141,28 +164,29 @@ export function payVerdict(attempt: string, verification: string, job: string): 
   }
 }
 
-/** Applies the verdicts that are due on the open pays of these attempts, or of this job. */
-export async function settlePays(trx: Trx, of: { attemptIds: string[] } | { jobId: string }) {
-  if ('attemptIds' in of && !of.attemptIds.length) return;
+/**
+ * Applies the verdicts that are due on the open pays of these attempts, of these units'
+ * attempts, or of this job. The head is locked first, so what is read from transfers_pending is
+ * open until this transaction resolves it (resolveMany need not read it again).
+ */
+export async function settlePays(trx: Trx, of: { attemptIds: string[] } | { unitIds: string[] } | { jobId: string }) {
+  if (('attemptIds' in of && !of.attemptIds.length) || ('unitIds' in of && !of.unitIds.length)) return;
+  await lockHead(trx);
   const open = await trx
     .selectFrom('transfers_pending as p')
+    .innerJoin('transfers as t', 't.id', 'p.id')
     .innerJoin('attempts as a', 'a.id', 'p.attempt_id')
     .innerJoin('units as u', 'u.id', 'a.unit_id')
     .innerJoin('jobs as j', 'j.id', 'u.job_id')
-    .select(['p.id', 'a.state as attempt', 'j.verification', 'j.state as job'])
-    .$call((q) => ('jobId' in of ? q.where('p.job_id', '=', of.jobId) : q.where('p.attempt_id', 'in', of.attemptIds)))
+    .selectAll('t')
+    .select(['a.state as attempt', 'j.verification', 'j.state as job'])
+    .$call((q) => ('jobId' in of ? q.where('p.job_id', '=', of.jobId) : 'unitIds' in of ? q.where('a.unit_id', 'in', of.unitIds) : q.where('p.attempt_id', 'in', of.attemptIds)))
     .execute();
   const due = open.flatMap((row) => {
     const verdict = payVerdict(row.attempt, row.verification, row.job);
     return verdict ? [{ pendingId: row.id, action: verdict[0], code: verdict[1] }] : [];
   });
-  await resolveMany(trx, due);
-}
-
-/** Settles a unit's pays after its attempts were judged. */
-export async function settleUnit(trx: Trx, unitId: string) {
-  const ids = await trx.selectFrom('attempts').select('id').where('unit_id', '=', unitId).execute();
-  await settlePays(trx, { attemptIds: ids.map((r) => r.id) });
+  await resolveMany(trx, due, new Map(open.map(({ attempt: _, verification: __, job: ___, ...t }) => [t.id, t as TransferRow])));
 }
 
 /** A job ended: every open pay gets its verdict, then the rest of the escrow goes home. */

@@ -51,6 +51,7 @@ interface Holdings {
   releases: number;
   since: Date;
   quarantined: boolean;
+  streak: number;
 }
 
 /**
@@ -62,7 +63,7 @@ interface Holdings {
  */
 async function holdingsOf(trx: Trx, nodeIds: string[]): Promise<Map<string, Holdings>> {
   const rows = await sql<Holdings & { id: string }>`
-    select nd.id, h.n, h.flops, nd.rate_gflops as rate, nd.releases, nd.releases_since as since,
+    select nd.id, h.n, h.flops, nd.rate_gflops as rate, nd.releases, nd.releases_since as since, nd.streak,
       (nd.quarantined_at is not null or acc.quarantined_at is not null) as quarantined
     from nodes nd left join accounts acc on acc.id = nd.account_id,
       lateral (select count(*)::int as n, coalesce(sum(u.flops), 0)::float8 as flops from attempts a join units u on u.id = a.unit_id
@@ -116,7 +117,7 @@ export async function claimUnits(db: Db, nodes: LeaseHolder[], wants: number[], 
     };
     for (let i = 0; i < nodes.length; i++) {
       if (!canTake(i)) continue;
-      const known = await claimKnownAnswer(trx, nodes[i]!, leaseTtlMs);
+      const known = await claimKnownAnswer(trx, nodes[i]!, held.get(nodes[i]!.nodeId)!.streak, leaseTtlMs);
       if (known) {
         out[i]!.leases.push(known);
         take(i, known.unit.flops);
@@ -142,23 +143,32 @@ export async function claimUnits(db: Db, nodes: LeaseHolder[], wants: number[], 
       return out.map((o, i) => (!o.stop && o.leases.length < wants[i]! && (o.stop = 'dry'), o));
     };
     if (!picks.length) return dry();
-    const attempts = picks.map(({ i, unit }) => ({ id: randomUUID(), i, who: nodes[i]!, unit }));
-    const uncovered = await reservePays(trx, attempts.map(({ id, who, unit }) => ({ attemptId: id, holder: who.holder, jobId: unit.job_id, flops: unit.flops, bid: unit.bid })));
-    const leased = attempts.filter((a) => !uncovered.has(a.id));
+    const attempts = picks.map(({ i, unit }) => ({ id: randomUUID(), i, who: nodes[i]!, unit, lease: null as Lease | null }));
     const rows: Insertable<Database['attempts']>[] = [];
-    for (const { id, i, who, unit } of leased) {
+    for (const attempt of attempts) {
+      const { id, who, unit } = attempt;
       const lone = !unit.partner_node && unit.verification === 'replicate' && (await chooseLone(trx, unit, who.nodeId));
-      const lease = newLease(id, who, { id: unit.id, jobId: unit.job_id, kind: unit.kind, params: unit.params, inputs: unit.inputs, flops: unit.flops }, leaseTtlMs);
-      rows.push(attemptRow(lease, who, { lone }));
-      out[i]!.leases.push(lease);
+      attempt.lease = newLease(id, who, { id: unit.id, jobId: unit.job_id, kind: unit.kind, params: unit.params, inputs: unit.inputs, flops: unit.flops }, leaseTtlMs);
+      rows.push(attemptRow(attempt.lease, who, { lone }));
     }
-    if (rows.length) await trx.insertInto('attempts').values(rows).execute();
-    const unitIds = leased.map((a) => a.unit.id);
-    const dealt = leased.filter((a) => a.unit.partner_node).map((a) => a.unit.id);
+    await trx.insertInto('attempts').values(rows).execute();
+    const dealt = attempts.filter((a) => a.unit.partner_node).map((a) => a.unit.id);
     if (dealt.length) await trx.updateTable('units').set({ partner_node: null, partner_due: null }).where('id', 'in', dealt).execute();
-    const jobIds = [...new Set(leased.map((a) => a.unit.job_id))];
+    const jobIds = [...new Set(attempts.filter((a) => a.unit.job_state === 'queued').map((a) => a.unit.job_id))];
     if (jobIds.length) await trx.updateTable('jobs').set({ state: 'running', updated_at: new Date() }).where('id', 'in', jobIds).where('state', '=', 'queued').execute();
-    await dealPartners(trx, unitIds, leaseTtlMs); // their next replicas, where they want them
+    await dealPartners(trx, attempts.map((a) => a.unit.id), leaseTtlMs); // their next replicas, where they want them
+    // The pays last but the cursors: the ledger's head, which every ledger write of every
+    // coordinator takes, is then held for the commit only (server/nodes/results.ts takes the
+    // head, then the jobs' rows, in this order too).
+    const uncovered = await reservePays(trx, attempts.map(({ id, who, unit }) => ({ attemptId: id, holder: who.holder, jobId: unit.job_id, flops: unit.flops, bid: unit.bid })));
+    if (uncovered.size) {
+      // Leases nobody can pay for are not made (rare: a job whose escrow and owner's wallet ran
+      // dry within this round). Their units go back to the queue, or to the next deal.
+      const gone = attempts.filter((a) => uncovered.has(a.id));
+      await trx.deleteFrom('attempts').where('id', 'in', gone.map((a) => a.id)).execute();
+      await dealPartners(trx, gone.map((a) => a.unit.id), leaseTtlMs);
+    }
+    for (const a of attempts) if (!uncovered.has(a.id)) out[a.i]!.leases.push(a.lease!);
     return dry();
   });
 }

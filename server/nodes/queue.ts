@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db, Trx } from '../db/index.ts';
+import { planEachTime } from '../db/pglite-pool.ts';
 import { agingSeconds } from '../market/price.ts';
 import type { LeaseHolder } from './leases.ts';
 
@@ -37,6 +38,8 @@ export interface Candidate {
   verification: string;
   replication: number;
   bid: number;
+  /** Its job's state when claimed: a queued job starts running with its first lease. */
+  job_state: string;
   partner_node: string | null;
 }
 
@@ -66,7 +69,7 @@ export const barredFrom = (who: LeaseHolder, c: QueuedCandidate) =>
 /** The unit dealt to this node as a partner, if any. */
 export async function dealtUnit(trx: Trx, who: LeaseHolder): Promise<Candidate | undefined> {
   const found = await sql<Candidate>`
-    select u.id, u.idx, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication, j.bid, u.partner_node
+    select u.id, u.idx, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication, j.bid, j.state as job_state, u.partner_node
     from units u join jobs j on j.id = u.job_id
     where u.partner_node = ${who.nodeId} and u.state = 'pending' and j.state in ('queued', 'running') and ${barred(who)}
     limit 1 for update of u skip locked`.execute(trx);
@@ -87,7 +90,7 @@ async function openJobs(trx: Trx, who: LeaseHolder): Promise<{ id: string; claim
                where e.id in ('escrow:' || j.id::text, 'user:' || j.account_id::text))
               >= ceil(j.flops::numeric / j.units_total * j.bid / 1e12))
     order by j.bid * power(2, least(extract(epoch from now() - j.created_at) / ${agingSeconds}, 60)) desc, j.created_at
-    limit ${jobsPerClaimMax}`.execute(trx);
+    limit ${sql.lit(jobsPerClaimMax)}`.execute(trx);
   return jobs.rows;
 }
 
@@ -97,13 +100,13 @@ async function openJobs(trx: Trx, who: LeaseHolder): Promise<{ id: string; claim
  * who ran the others is read in one more query (per-row subqueries for it tripled the cost).
  */
 async function jobCandidates(trx: Trx, job: { id: string; claim_from: number }, count: number): Promise<QueuedCandidate[]> {
-  const found = await sql<Candidate & { tried: boolean }>`
-    select u.id, u.idx, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication, j.bid, u.partner_node,
+  const found = await sql<Candidate & { tried: boolean }>`${sql.raw(planEachTime)}
+    select u.id, u.idx, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication, j.bid, j.state as job_state, u.partner_node,
       exists (select 1 from attempts a where a.unit_id = u.id) as tried
     from units u join jobs j on j.id = u.job_id
     where u.job_id = ${job.id} and u.state = 'pending' and u.idx >= ${job.claim_from} and u.partner_node is null and ${claimable}
     order by u.idx
-    limit ${count}
+    limit ${sql.lit(count)}
     for update of u skip locked`.execute(trx);
   const tried = found.rows.filter((u) => u.tried).map((u) => u.id);
   const past = tried.length

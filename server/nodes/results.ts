@@ -1,12 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
-import { recordUploads, uploadedSince } from '../blobs/uploads.ts';
-import { sha256Pattern } from '../blobs/store.ts';
+import { uploadedSince } from '../blobs/uploads.ts';
 import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { failJobOfUnit } from '../jobs/finish.ts';
 import { failuresMax } from '../jobs/states.ts';
-import { payVetting, settlePays, settleUnit } from '../ledger/payments.ts';
+import { payVetting, settlePays } from '../ledger/payments.ts';
 import { workloads } from '../workloads/registry.ts';
 import { decide, type Returned } from '../verify/replicate.ts';
 import { disagreed } from '../verify/adaptive.ts';
@@ -52,14 +51,11 @@ export async function acceptResult(deps: Deps, holder: string, attemptId: string
  * other result (a replica to compare, a known answer, a refusal) is judged alone, as before.
  */
 export async function acceptResults(deps: Deps, reports: ResultReport[]): Promise<Outcome[]> {
-  // Outputs inside their frames: stored and recorded as uploads by their holders, as PUT /api/blobs would.
+  // Outputs inside their frames are stored as PUT /api/blobs would store them. They need no
+  // row in uploads: the frame itself shows that the lease's holder sent those bytes now.
   const inline = reports.filter((r) => r.bytes);
-  if (inline.length) {
-    await deps.blobs.putSmall(inline.map((r) => ({ sha256: r.output, bytes: r.bytes!, accountId: r.accountId ?? null })));
-    await recordUploads(deps.db, inline.map((r) => ({ sha256: r.output, uploader: r.holder })));
-  }
-  const outputs = [...new Set(reports.map((r) => r.output).filter((sha) => sha256Pattern.test(sha)))];
-  const stored = new Set(outputs.length ? (await deps.db.selectFrom('blobs').select('sha256').where('sha256', 'in', outputs).execute()).map((b) => b.sha256) : []);
+  if (inline.length) await deps.blobs.putSmall(inline.map((r) => ({ sha256: r.output, bytes: r.bytes!, accountId: r.accountId ?? null })));
+  const stored = await deps.blobs.hasMany([...new Set(reports.map((r) => r.output))]);
   const ids = [...new Set(reports.map((r) => r.attemptId))];
   const abouts = new Map(
     (
@@ -97,12 +93,13 @@ export async function acceptResults(deps: Deps, reports: ResultReport[]): Promis
     for (const j of judged) {
       const done = passed.get(j.at);
       if (done) outcomes[j.at] = done;
-      else {
-        outcomes[j.at] = await judgeOne(deps, trx, j.report, j.about, j.bytes, j.problem, j.checked, counts);
-        await settleUnit(trx, j.about.id); // pays follow the verdicts just made
-      }
+      else outcomes[j.at] = await judgeOne(deps, trx, j.report, j.about, j.bytes, j.problem, j.checked, counts);
     }
-    // Last, so that the job's row (every verdict's and every claim's) is locked till commit only.
+    // Last, the hottest rows, so that they are locked till commit only: the ledger's head (every
+    // ledger write of every coordinator), then the jobs' rows (every verdict's and every
+    // claim's) — the order claims take them in too (server/nodes/leases.ts). Pays follow the
+    // verdicts just made.
+    await settlePays(trx, { unitIds: [...new Set(judged.map((j) => j.about.id))] });
     const complete = await countVerified(trx, counts);
     for (let at = outcomes.length - 1; at >= 0; at--) {
       const o = outcomes[at];
@@ -127,12 +124,15 @@ async function verifyChecked(deps: Deps, trx: Trx, items: { report: ResultReport
   const unitIds = [...new Set(items.map((i) => i.about.id))];
   const units = new Map((await trx.selectFrom('units').select(['id', 'job_id', 'state']).where('id', 'in', unitIds).orderBy('id').forUpdate().execute()).map((u) => [u.id, u]));
   const attempts = new Map((await trx.selectFrom('attempts').selectAll().where('id', 'in', items.map((i) => i.report.attemptId)).forUpdate().execute()).map((a) => [a.id, a]));
-  const uploads = await trx
-    .selectFrom('uploads')
-    .select(['sha256', 'uploader', 'at'])
-    .where('sha256', 'in', items.map((i) => i.report.output))
-    .where('uploader', 'in', [...new Set(items.map((i) => i.report.holder))])
-    .execute();
+  const uploaded = items.filter((i) => !i.report.bytes);
+  const uploads = uploaded.length
+    ? await trx
+        .selectFrom('uploads')
+        .select(['sha256', 'uploader', 'at'])
+        .where('sha256', 'in', uploaded.map((i) => i.report.output))
+        .where('uploader', 'in', [...new Set(uploaded.map((i) => i.report.holder))])
+        .execute()
+    : [];
   const now = Date.now();
   const taken = new Set<string>();
   const ready = items.filter(({ report, about }) => {
@@ -140,7 +140,7 @@ async function verifyChecked(deps: Deps, trx: Trx, items: { report: ResultReport
     const unit = units.get(about.id);
     const fresh = !!attempt && !!unit && attempt.holder === report.holder && sameToken(attempt.token, report.token) && attempt.state === 'leased'
       && attempt.deadline.getTime() >= now && !attempt.known && unit.state === 'pending' && !taken.has(unit.id)
-      && uploads.some((u) => u.sha256 === report.output && u.uploader === report.holder && u.at.getTime() >= attempt.created_at.getTime());
+      && (!!report.bytes || uploads.some((u) => u.sha256 === report.output && u.uploader === report.holder && u.at.getTime() >= attempt.created_at.getTime()));
     if (fresh) taken.add(about.id);
     return fresh;
   });
@@ -151,8 +151,6 @@ async function verifyChecked(deps: Deps, trx: Trx, items: { report: ResultReport
     where a.id = v.id`.execute(trx);
   const verdicts = await markVerifiedMany(trx, ready.map(({ report, about }) => ({ unit: units.get(about.id)!, sha256: report.output, valid: [report.attemptId], invalid: [] })), counts);
   ready.forEach((item, k) => done.set(item.at, verdicts[k]!));
-  const settled = await trx.selectFrom('attempts').select('id').where('unit_id', 'in', ready.map((r) => r.about.id)).execute();
-  await settlePays(trx, { attemptIds: settled.map((r) => r.id) }); // pays follow the verdicts just made
   return done;
 }
 
@@ -185,7 +183,7 @@ async function judgeOne(deps: Deps, trx: Trx, report: ResultReport, about: About
     }
     // A replica is work the node did: bytes its holder uploaded since the lease, not a hash
     // another node computed. (Left as it is: the node may upload and report again.)
-    if (!(await uploadedSince(trx, output, holder, attempt.created_at))) {
+    if (!report.bytes && !(await uploadedSince(trx, output, holder, attempt.created_at))) {
       return { status: 'refused', reason: 'upload the output with this node\'s credentials after taking the lease (PUT /api/blobs), then report it' };
     }
     await measureRate(trx, attempt.node_id, about.flops, attempt.created_at);

@@ -103,7 +103,7 @@ async function draw(trx: Trx, u: DealUnit, leaseTtlMs: number, barReleased: bool
             (a.holder = coalesce(n.account_id::text, 'anon:' || n.id::text) and a.state in ('leased', 'returned', 'valid', 'invalid'))
          or (a.prefix = n.prefix and a.state in ('leased', 'returned', 'valid'))
          or (${barReleased} and a.node_id = n.id and a.released)))
-    order by n.draw limit ${drawSample}`.execute(trx);
+    order by n.draw limit ${sql.lit(drawSample)}`.execute(trx);
   const found = (await candidates(true)).rows;
   if (found.length < drawSample) found.push(...(await candidates(false)).rows.slice(0, drawSample - found.length));
   return found.length ? found[Math.floor(Math.random() * found.length)]!.id : null;

@@ -56,10 +56,10 @@ export function freivaldsTolerance(a: Matrix, b: Matrix, c: Matrix): Float64Arra
   return t;
 }
 
-/** Random signs, ±1, from `randomBytes` (crypto-grade on the coordinator). */
-function signs(n: number, randomBytes: (n: number) => Uint8Array): Float64Array {
-  const bits = randomBytes(Math.ceil(n / 8));
-  return Float64Array.from({ length: n }, (_, j) => ((bits[j >> 3]! >> (j & 7)) & 1 ? 1 : -1));
+/** Random signs, ±1: vector v's j-th from bit v·n + j of `bits`. */
+function signs(bits: Uint8Array, v: number, n: number, x: Float64Array): Float64Array {
+  for (let j = 0, b = v * n; j < n; j++, b++) x[j] = (bits[b >> 3]! >> (b & 7)) & 1 ? 1 : -1;
+  return x;
 }
 
 export function freivaldsCheck(a: Matrix, b: Matrix, c: Matrix, randomBytes: (n: number) => Uint8Array, vectors = freivaldsVectors): FreivaldsOutcome {
@@ -67,9 +67,13 @@ export function freivaldsCheck(a: Matrix, b: Matrix, c: Matrix, randomBytes: (n:
   if (b.rows !== K || c.rows !== r || c.cols !== n) return { ok: false, worst: Infinity };
   const t = freivaldsTolerance(a, b, c);
   const bx = new Float64Array(K);
+  // Every vector's signs in one draw (crypto-grade on the coordinator): a draw per vector cost
+  // more than the check itself on small tiles.
+  const bits = randomBytes(Math.ceil((n * vectors) / 8));
+  const x = new Float64Array(n);
   let worst = 0;
   for (let v = 0; v < vectors; v++) {
-    const x = signs(n, randomBytes);
+    signs(bits, v, n, x);
     for (let p = 0; p < K; p++) {
       let s = 0;
       for (let j = 0; j < n; j++) s += b.data[p * n + j]! * x[j]!;

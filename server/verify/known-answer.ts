@@ -16,15 +16,14 @@ import { trustedStreakMin } from './reputation.ts';
 export const knownAnswerRate = 0.2;
 export const knownRecentMax = 200;
 
-export async function claimKnownAnswer(trx: Trx, who: LeaseHolder, leaseTtlMs: number): Promise<Lease | null> {
-  if (Math.random() >= knownAnswerRate) return null;
-  const node = await trx.selectFrom('nodes').select('streak').where('id', '=', who.nodeId).executeTakeFirstOrThrow();
-  if (node.streak >= trustedStreakMin) return null;
+/** `streak`: the node's, as its claim read it. */
+export async function claimKnownAnswer(trx: Trx, who: LeaseHolder, streak: number, leaseTtlMs: number): Promise<Lease | null> {
+  if (Math.random() >= knownAnswerRate || streak >= trustedStreakMin) return null;
   // Among the `knownRecentMax` units verified last (through units_verified_at): a claim's cost
   // does not grow with the history.
   const found = await sql<{ id: string; job_id: string; kind: string; params: Record<string, unknown>; inputs: string[]; flops: number }>`
     select u.id, u.job_id, j.kind, u.params, u.inputs, u.flops
-    from (select * from units where state = 'verified' order by verified_at desc limit ${knownRecentMax}) u
+    from (select * from units where state = 'verified' order by verified_at desc limit ${sql.lit(knownRecentMax)}) u
     join jobs j on j.id = u.job_id
     where j.verification = 'replicate' and j.kind in (${sql.join(who.kinds)})
       and (select count(*) from attempts a join nodes n on n.id = a.node_id

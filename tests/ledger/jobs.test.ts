@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { inTransaction } from '../../server/db/index.ts';
 import { auditLedger, escrowAccount, transfer, userAccount } from '../../server/ledger/ledger.ts';
-import { reconcileLedger } from '../../server/ledger/payments.ts';
+import { randomUUID } from 'node:crypto';
+import { reconcileLedger, reservePays } from '../../server/ledger/payments.ts';
 import { payFor } from '../../server/ledger/credit.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually, testCoordinator } from '../helpers/coordinator.ts';
@@ -121,6 +122,64 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     expect((await wallet(dev)).available).toBe(100);
     expect((await dev.call('POST', `/api/jobs/${job.id}/budget`, { credits: 1, idempotencyKey: 'late' })).status).toBe(409);
     expect(await auditLedger(coordinator.deps.db)).toMatchObject({ mismatched: [], negative: [], resolvedTwice: [] });
+  });
+
+  it('tops a short escrow up from its owner\'s wallet as leases are made, and makes no lease that nobody can pay for', async () => {
+    coordinator = await testCoordinator(store);
+    const { db } = coordinator.deps;
+    const dev = await TestClient.signup(coordinator.url, 'dev-short@example.com');
+    await dev.useNewKey();
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed: 2 }, tile: 8 }, verification: 'replicate' }, 201);
+    const worker = await TestClient.signup(coordinator.url, 'w-short@example.com');
+    const available = async (id: string) => {
+      const a = await db.selectFrom('ledger_accounts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      return a.credits_posted - a.debits_posted - a.debits_pending;
+    };
+    await dev.json('POST', `/api/jobs/${job.id}/budget`, { credits: 1, idempotencyKey: 'room' });
+    const escrowed = (await db.selectFrom('jobs').select('escrow').where('id', '=', job.id).executeTakeFirstOrThrow()).escrow;
+    const escrow = await available(escrowAccount(job.id));
+    const wallet = await available(userAccount(dev.accountId));
+    // At 1 credit per TFLOP a lease of `amount` × 10⁶ FLOPs pays `amount` µcr.
+    const lease = (amount: number) => ({ attemptId: randomUUID(), holder: worker.accountId, jobId: job.id, flops: amount * 1e6, bid: 1e6 });
+    const leases = [lease(escrow - 1000), lease(3000), lease(wallet), lease(500)];
+    const uncovered = await inTransaction(db, (trx) => reservePays(trx, leases));
+    expect([...uncovered]).toEqual([leases[2]!.attemptId]);
+    // 2,000 µcr short at the second lease and 500 at the fourth: one top-up, named by the first it served.
+    expect(await db.selectFrom('transfers').select(['id', 'amount']).where('code', '=', 'escrow').where('id', 'like', 'topup:%').where('id', '!=', `topup:${job.id}:room`).execute()).toEqual([{ id: `topup:${job.id}:${leases[1]!.attemptId}`, amount: 2500 }]);
+    expect((await db.selectFrom('transfers').select('id').where('code', '=', 'pay').execute()).map((t) => t.id).sort()).toEqual([0, 1, 3].map((i) => `pay:${leases[i]!.attemptId}`).sort());
+    expect(await available(escrowAccount(job.id))).toBe(0);
+    expect(await available(userAccount(dev.accountId))).toBe(wallet - 2500);
+    expect((await db.selectFrom('jobs').select('escrow').where('id', '=', job.id).executeTakeFirstOrThrow()).escrow).toBe(escrowed + 2500);
+    expect(await auditLedger(db)).toMatchObject({ mismatched: [], negative: [], resolvedTwice: [] });
+  });
+
+  it('leases no more units in a round than the escrow and its owner\'s wallet can pay, and leases the rest once they can', async () => {
+    coordinator = await testCoordinator(store);
+    const { db } = coordinator.deps;
+    const dev = await TestClient.signup(coordinator.url, 'dev-dry@example.com');
+    await dev.useNewKey();
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed: 3 }, tile: 8 }, verification: 'freivalds' }, 201);
+    const unitPay = payFor(2 * 8 * 8 * 8, job.bid * 1e6);
+    // Leave one unit's pay and a half, between the escrow and the owner's wallet.
+    await inTransaction(db, async (trx) => {
+      const left = async (id: string) => {
+        const a = await trx.selectFrom('ledger_accounts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+        return a.credits_posted - a.debits_posted - a.debits_pending;
+      };
+      await transfer(trx, { id: 'drain:escrow', debit: escrowAccount(job.id), credit: 'treasury', amount: (await left(escrowAccount(job.id))) - unitPay, code: 'burn' });
+      await transfer(trx, { id: 'drain:wallet', debit: userAccount(dev.accountId), credit: 'treasury', amount: (await left(userAccount(dev.accountId))) - Math.floor(unitPay / 2), code: 'burn' });
+    });
+    const w = await worker('w-dry@example.com');
+    w.node.send({ type: 'request', slots: 2 });
+    const first = await w.node.next('lease');
+    // The round's other pick was not leased and left no attempt behind (its lease came with the round's commit).
+    expect((await db.selectFrom('attempts').select('id').execute()).map((a) => a.id)).toEqual([first.attemptId]);
+    expect(w.node.received.filter((m) => m.type === 'lease')).toEqual([]);
+    await inTransaction(db, (trx) => transfer(trx, { id: 'refill', debit: 'treasury', credit: userAccount(dev.accountId), amount: micro(2), code: 'mint' }));
+    await dev.json('POST', `/api/jobs/${job.id}/budget`, { credits: 1, idempotencyKey: 'more' });
+    const second = await w.node.lease();
+    expect(second.unit.id).not.toBe(first.unit.id);
+    expect(await auditLedger(db)).toMatchObject({ mismatched: [], negative: [], resolvedTwice: [] });
   });
 
   it('serves higher bids first, ages waiting jobs so none starve, and gives a node only units whose bid meets its ask', async () => {

@@ -54,6 +54,28 @@ describe('batches', () => {
     expect(new Uint8Array(await stored.arrayBuffer())).toEqual(bytes);
   });
 
+  it('counts each of a node\'s results judged in one batch towards its streak and its account\'s record', async () => {
+    coordinator = await testCoordinator('pglite');
+    const dev = await TestClient.signup(coordinator.url, 'dev-streak@example.com');
+    await dev.useNewKey();
+    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed: 6 }, tile: 8 }, verification: 'freivalds' }, 201);
+    const node = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'streaker@example.com')).useNewKey());
+    nodes.push(node);
+    const welcome = await node.hello();
+    node.send({ type: 'request', slots: 2 });
+    const leases = [await node.next('lease'), await node.next('lease')];
+    const frames = await Promise.all(leases.map(async (lease) => {
+      const bytes = encodeNpy(await node.compute(lease));
+      return { type: 'result' as const, attemptId: lease.attemptId, token: lease.token, output: await sha256Hex(bytes), data: Buffer.from(bytes).toString('base64') };
+    }));
+    for (const frame of frames) node.send(frame); // together: one batch
+    expect([(await node.next('ack')).status, (await node.next('ack')).status]).toEqual(['accepted', 'accepted']);
+    expect(await metric('supernet_result_batch_results_count')).toBe(1);
+    const db = coordinator.deps.db;
+    expect(await db.selectFrom('nodes').select(['valid', 'streak']).where('id', '=', welcome.nodeId).executeTakeFirstOrThrow()).toEqual({ valid: 2, streak: 2 });
+    expect(await db.selectFrom('accounts').select('valid').where('id', '=', welcome.accountId!).executeTakeFirstOrThrow()).toEqual({ valid: 2 });
+  });
+
   it('refuses a result frame whose data does not hash to its output, and stores nothing', async () => {
     coordinator = await testCoordinator('pglite');
     const dev = await TestClient.signup(coordinator.url, 'dev-forged@example.com');

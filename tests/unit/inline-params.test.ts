@@ -1,6 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inlineParams } from '../../server/db/pglite-pool.ts';
+import { collapseLists, inlineParams, PGlitePool, planEachTime } from '../../server/db/pglite-pool.ts';
 
 // PGlitePool runs parameterised statements as simple queries with their parameters written in.
 // Each value must reach the server exactly as the extended protocol's parameter would, and no
@@ -40,5 +40,30 @@ describe('parameters written into statements for PGlite', () => {
   it('refuses what it cannot write safely: a NUL, a missing parameter', () => {
     expect(() => inlineParams('select $1', ['a\0b'])).toThrow(/0x00/);
     expect(() => inlineParams('select $2', ['a'])).toThrow(/\$2 has no parameter/);
+  });
+
+  it('makes a list of parameters after IN or NOT IN one array parameter, and leaves every other $n in order', () => {
+    const { sql, params } = collapseLists(`select $1 as "in ($2)" from t where id in ($2, $3,$4) and s not in ($5) and n in (1, $6) and 'in ($7)' <> $7`, [1, 2, 3, 4, 'a', 6, 'x']);
+    expect(sql).toBe(`select $1 as "in ($2)" from t where id = any($2) and s <> all($3) and n in (1, $4) and 'in ($7)' <> $5`);
+    expect(params).toEqual([1, [2, 3, 4], ['a'], 6, 'x']);
+  });
+
+  it('prepares a statement the second time it comes, whatever the length of its lists, with the same answers', async () => {
+    const pool = new PGlitePool(pg);
+    const conn = await pool.connect();
+    const prepared = async () => (await pg.query<{ statement: string }>('select statement from pg_prepared_statements')).rows.map((r) => r.statement);
+    await conn.query('insert into t (s, n) values ($1, $2), ($3, $4), ($5, $6)', ['p', 1, 'q', 2, "r'", 3]);
+    const select = 'select s from t where s in ($1, $2, $3) and n not in ($4) order by s';
+    expect((await conn.query(select, ['p', 'q', "r'", 2])).rows).toEqual([{ s: 'p' }, { s: "r'" }]);
+    expect(await prepared()).toEqual([]);
+    // The second time, with a shorter list: the same statement, now prepared.
+    expect((await conn.query('select s from t where s in ($1, $2) and n not in ($3) order by s', ["r'", 'q', 9])).rows).toEqual([{ s: 'q' }, { s: "r'" }]);
+    expect(await prepared()).toEqual([expect.stringContaining('where s = any($1) and n <> all($2)')]);
+    expect((await conn.query(select, ['p', 'q', 'z', 1])).rows).toEqual([{ s: 'q' }]);
+    expect((await conn.query(select, ['p', 'q', "r'", 3])).rows).toEqual([{ s: 'p' }, { s: 'q' }]);
+    const each = `${planEachTime} select s from t where n = $1`;
+    for (let i = 0; i < 3; i++) expect((await conn.query(each, [2])).rows).toEqual([{ s: 'q' }]);
+    expect(await prepared()).toHaveLength(1);
+    conn.release();
   });
 });
