@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // tests start coordinators and Dawn agents of their own.
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
+    include: ['tests/**/*.test.ts', 'workloads/**/*.test.ts'],
     globalSetup: ['tests/global-setup.ts'],
     pool: 'forks',
     maxWorkers: 2,

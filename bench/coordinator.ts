@@ -3,7 +3,7 @@
 // real WebSockets, but their compute is replaced by an instant CPU answer (8×8 tiles of an
 // 8-deep product, by the CPU reference), so only the coordinator is timed. Each figure from a
 // fresh store and fresh coordinator processes (`supernet serve`, so their CPU and memory are
-// their own); `freivalds` jobs (one execution per unit). Writes bench/results/coordinator.{json,md}.
+// their own); `check` jobs (Freivalds' test: one execution per unit). Writes bench/results/coordinator.{json,md}.
 //
 // Knobs: BENCH_COORD_UNITS (queue sizes on PGlite, default 1000,10000,100000), BENCH_COORD_PG
 // (coordinator counts on PostgreSQL, default 1,2,3; "" to skip), BENCH_COORD_PG_UNITS (default
@@ -17,7 +17,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import { NodeRuntime } from '../server/agent/runtime.ts';
-import { matmulReference } from '../shaders/matmul/reference.ts';
+import { matmulReference } from '../workloads/matmul/reference.ts';
 import { encodeNpy, parseNpy } from '../shaders/npy.ts';
 import { TestClient } from '../tests/helpers/client.ts';
 import { freshDatabase } from '../tests/helpers/stores.ts';
@@ -82,7 +82,7 @@ async function measure(store: Figure['store'], coordinators: number, units: numb
       const take = Math.min(left, jobUnitsMax);
       // `take` tiles of 8×8: 100 rows of tiles by take/100 columns, or one row where take is small.
       const rows = take % 100 === 0 && take >= 1000 ? 100 : 1;
-      const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: rows * tile, k: tile, n: (take / rows) * tile, seed }, tile }, verification: 'freivalds' }, 201);
+      const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: rows * tile, k: tile, n: (take / rows) * tile, seed }, tile }, verification: 'check' }, 201);
       if (job.units !== take) throw new Error(`a job of ${job.units} units, not ${take}`);
       jobIds.push(job.id);
       left -= take;
@@ -198,7 +198,7 @@ const show = (f: Figure) => {
   console.log(`  ${f.store.padEnd(8)} ${f.coordinators} coord.  ${String(f.units).padStart(6)} units  ${f.unitsPerSecond.toFixed(1).padStart(7)} verified/s  lease p50 ${f.leaseMs.p50} ms p99 ${f.leaseMs.p99} ms  CPU ${f.cpuCores} cores (nodes ${f.nodesCpuCores})  ${f.rssMiB} MiB  nodes/round ${f.perClaimRound} results/batch ${f.perResultBatch}  (window ${f.windowSeconds} s, ${f.verifiedInWindow} units; submit ${f.submitSeconds} s)`);
 };
 const started = performance.now();
-console.log(`Coordinator throughput: ${nodeCount} nodes answering at once with the CPU (instant compute: only the coordinator is timed), freivalds jobs of ${tile}×${tile} tiles`);
+console.log(`Coordinator throughput: ${nodeCount} nodes answering at once with the CPU (instant compute: only the coordinator is timed), check (Freivalds) jobs of ${tile}×${tile} tiles`);
 for (const units of queueSizes) show(await measure('pglite', 1, units));
 let pgNote: string | null = null;
 if (pgCounts.length) {
@@ -235,7 +235,7 @@ writeFileSync(resolve(dir, 'coordinator.json'), JSON.stringify(result, null, 2) 
 const md = [
   `# Coordinator throughput (${result.date.slice(0, 10)}, ${result.machine})`,
   '',
-  `${nodeCount} nodes over real WebSockets; compute replaced by an instant CPU answer, so only the coordinator is timed. \`freivalds\` jobs of ${tile}×${tile} tiles (queues over ${jobUnitsMax} units are several jobs). One run per row (\`npm run bench:coordinator\`).`,
+  `${nodeCount} nodes over real WebSockets; compute replaced by an instant CPU answer, so only the coordinator is timed. \`check\` (Freivalds) jobs of ${tile}×${tile} tiles (queues over ${jobUnitsMax} units are several jobs). One run per row (\`npm run bench:coordinator\`).`,
   '',
   '| store | coordinators | units queued | verified/s | lease p50 ms | lease p99 ms | coordinator CPU (cores) | coordinator RSS MiB | nodes CPU (cores) | nodes per claim round | results per batch |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -6,10 +6,10 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { openDawnDevice } from '../server/agent/dawn.ts';
-import { randomMatrix } from '../server/workloads/random.ts';
-import { autotuneMatmul, type Tuning } from '../shaders/matmul/autotune.ts';
-import { dispatchSecondsTarget, matmulGpu, type MatmulStats } from '../shaders/matmul/index.ts';
-import { matmulReference } from '../shaders/matmul/reference.ts';
+import { randomMatrix } from '../workloads/matmul/random.ts';
+import { autotuneMatmul, type Tuning } from '../workloads/matmul/autotune.ts';
+import { dispatchSecondsTarget, matmulGpu, type MatmulStats } from '../workloads/matmul/gpu.ts';
+import { matmulReference } from '../workloads/matmul/reference.ts';
 import { openBenchPage } from './chromium.ts';
 import { timeRuns, type Impl } from './timing.ts';
 

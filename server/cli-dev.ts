@@ -18,7 +18,7 @@ export class CliError extends Error {
 
 export const devHelp = `Developer commands (each takes --url URL or SUPERNET_URL, default http://localhost:8787,
 and --key KEY or SUPERNET_KEY, an API key):
-  supernet submit KIND [--spec JSON|@FILE] [--a A.npy --b B.npy] [--bid CREDITS] [--verification freivalds|replicate]
+  supernet submit KIND [--spec JSON|@FILE] [--a A.npy --b B.npy] [--bid CREDITS] [--verification check|replicate]
                   [--wait] [--out FILE]     submit a job (matmul uploads --a and --b); prints its id;
                                             --wait follows it with a progress bar, --out saves the result
   supernet status ID                        the job's state, progress and cost (JSON)
@@ -135,8 +135,8 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
     if (!!values.a !== !!values.b) throw new CliError('matmul needs both --a and --b.', exitCodes.usage);
     const bid = values.bid === undefined ? undefined : Number(values.bid);
     if (bid !== undefined && !(bid > 0)) throw new CliError('--bid takes a positive number of credits per TFLOP.', exitCodes.usage);
-    const verification = values.verification as 'freivalds' | 'replicate' | undefined;
-    if (verification && !['freivalds', 'replicate'].includes(verification)) throw new CliError('--verification is freivalds or replicate.', exitCodes.usage);
+    const verification = values.verification as 'check' | 'replicate' | 'freivalds' | undefined;
+    if (verification && !['check', 'replicate', 'freivalds'].includes(verification)) throw new CliError("--verification is check (the workload's cheap check) or replicate.", exitCodes.usage);
     const a = values.a ? npyFile(values.a, '--a') : null;
     const b = values.b ? npyFile(values.b, '--b') : null;
     const api = client(values);

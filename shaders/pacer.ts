@@ -8,7 +8,7 @@
  * gave 0.39-0.44 on a loaded machine where the unthrottled node was busy 0.57 of the time.
  * The bank is small on purpose: a long idle spell buys at most a second of rest, never a long
  * burst at 100%, which is what heats a laptop and spins its fans. Rest is taken between
- * dispatches, and dispatches are kept near 250 ms (shaders/matmul/index.ts), so the share holds
+ * dispatches, and dispatches are kept near 250 ms (workloads/matmul/gpu.ts), so the share holds
  * over any few seconds, not just on average over a unit.
  *
  * It also keeps the last busy intervals, so a page can show (and a test can measure) the share

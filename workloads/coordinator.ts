@@ -1,4 +1,4 @@
-import { matmul } from './matmul.ts';
+import { matmul } from './matmul/coordinator.ts';
 import type { Workload } from './types.ts';
 
 /** Every workload the coordinator serves, by kind. */

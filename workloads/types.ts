@@ -1,5 +1,6 @@
 import type { z } from 'zod';
-import type { BlobStore } from '../blobs/store.ts';
+import type { BlobStore } from '../server/blobs/store.ts';
+import type { GpuContext } from './node.ts';
 
 /** One unit as `shard` proposes it; the coordinator adds ids, state and leases. */
 export interface UnitDraft {
@@ -24,8 +25,10 @@ export interface UnitResult {
 }
 
 /**
- * A kind of job. Adding one touches `shaders/<kind>/`, this interface's implementation in
- * `server/workloads/<kind>.ts`, its tests and one line of `registry.ts`.
+ * A kind of job, as the coordinator sees it. A workload is one folder, `workloads/<kind>/`,
+ * holding this half (`coordinator.ts`), the node's (`node.ts`: a NodeKernel), its WGSL and its
+ * tests; adding one touches that folder and one line of each registry (./coordinator.ts,
+ * ./node.ts).
  */
 export interface Workload<Spec = unknown> {
   kind: string;
@@ -44,6 +47,42 @@ export interface Workload<Spec = unknown> {
   check?(params: Record<string, unknown>, inputs: Uint8Array[], result: Uint8Array): boolean;
   /** Whether two results of one unit agree within the workload's tolerance. */
   agree(params: Record<string, unknown>, x: Uint8Array, y: Uint8Array): boolean;
-  /** Builds the job's result from its verified units. */
+  /** How the job page lays the units out (rows × cols, units in row-major order); a strip without it. */
+  grid?(plan: Record<string, unknown>): { rows: number; cols: number };
+  /** Builds the job's result from its verified units: its bytes, content type and file extension (no dot). */
   assemble(plan: Record<string, unknown>, units: UnitResult[]): { bytes: Uint8Array; contentType: string; extension: string };
+}
+
+/** A kind of unit as a node runs it: no DOM and no Node APIs (a browser worker, Dawn, tests). */
+export interface NodeKernel {
+  kind: string;
+  /** Runs one unit on the GPU: input blobs in, the output blob's bytes out. */
+  run(gpu: GpuContext, inputs: Uint8Array[], params: Record<string, unknown>): Promise<Uint8Array>;
+  /** The same unit in JavaScript: a node without WebGPU runs this (far slower). */
+  cpu(inputs: Uint8Array[], params: Record<string, unknown>): Uint8Array;
+}
+
+/** What a portal half may ask of the page. */
+export interface PortalHost {
+  /** Stores bytes as a blob of the signed-in account; its sha256. */
+  putBlob(bytes: Uint8Array): Promise<{ sha256: string }>;
+  /** Escapes text for HTML. */
+  esc(text: unknown): string;
+}
+
+/** The inputs part of the new-job form, as one workload draws it. */
+export interface InputsForm {
+  /** The spec the inputs make now, or why there is none yet (said to the user as it is). */
+  spec(): { spec: Record<string, unknown> } | { why: string };
+}
+
+/** A kind of job in the developer portal (DOM code: pages only). */
+export interface PortalWorkload {
+  kind: string;
+  /** Draws the inputs of a new job into `host`; calls `changed` whenever the spec may have changed. */
+  inputs(host: HTMLElement, page: PortalHost, changed: () => void): InputsForm;
+  /** What the result file is, for the download link. */
+  result: { extension: string; description: string };
+  /** Shows a done job's result in `host`. */
+  show(host: HTMLElement, bytes: Uint8Array, page: PortalHost): void;
 }

@@ -2,9 +2,9 @@
 // the Node side (bench/matmul.ts, tests/kernels-chromium.test.ts) drives it with Playwright.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
-import { matmulConfigNaive, matmulGpu, usefulFeatures, type MatmulConfig, type MatmulStats } from '../../shaders/matmul/index.ts';
-import { autotuneMatmul } from '../../shaders/matmul/autotune.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
+import { matmulConfigNaive, matmulGpu, usefulFeatures, type MatmulConfig, type MatmulStats } from '../../workloads/matmul/gpu.ts';
+import { autotuneMatmul } from '../../workloads/matmul/autotune.ts';
+import { randomMatrix } from '../../workloads/matmul/random.ts';
 import { timeRuns, type Impl } from '../timing.ts';
 
 let device: GPUDevice;

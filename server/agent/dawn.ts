@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { usefulFeatures } from '../../shaders/matmul/configs.ts';
-import { restWhileGpuBusy } from '../../shaders/matmul/index.ts';
+import { usefulFeatures } from '../../workloads/matmul/configs.ts';
+import { restWhileGpuBusy } from '../../workloads/matmul/gpu.ts';
 
 /**
  * WebGPU in Node through Dawn (the `webgpu` package).

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { gpuContext, kernels } from '../../shaders/kernels.ts';
+import { gpuContext, kernels, kinds } from '../../workloads/node.ts';
 import { Pacer } from '../../shaders/pacer.ts';
 import { openDawnDevice, type DawnDevice } from './dawn.ts';
 import { NodeRuntime } from './runtime.ts';
@@ -43,17 +43,17 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
     slots: opts.slots,
     ask: opts.ask,
     log,
-    capabilities: { adapter: gpu.adapter, features: gpu.features, gflops, kinds: Object.keys(kernels) },
+    capabilities: { adapter: gpu.adapter, features: gpu.features, gflops, kinds },
     connect: (url, headers) => new WebSocket(url, { headers }) as unknown as globalThis.WebSocket,
     async execute(unit, inputs) {
-      const run = kernels[unit.kind];
-      if (!run) throw new Error(`this node cannot run ${unit.kind} units`);
+      const kernel = kernels[unit.kind];
+      if (!kernel) throw new Error(`this node cannot run ${unit.kind} units`);
       if (lost) {
         gpu = await openDawnDevice();
         lost = false;
         watch(gpu);
       }
-      return run(gpuContext(gpu.device, tuning, pacer), inputs, unit.params);
+      return kernel.run(gpuContext(gpu.device, tuning, pacer), inputs, unit.params);
     },
   });
   await runtime.start();

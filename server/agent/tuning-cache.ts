@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { autotuneMatmul, type Tuning } from '../../shaders/matmul/autotune.ts';
-import { matmulKernels } from '../../shaders/matmul/configs.ts';
+import { autotuneMatmul, type Tuning } from '../../workloads/matmul/autotune.ts';
+import { matmulKernels } from '../../workloads/matmul/configs.ts';
 import type { DawnDevice } from './dawn.ts';
 
 /** Where the agent remembers each adapter's autotune result: `SUPERNET_CACHE` or ~/.cache/supernet. */

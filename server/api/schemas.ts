@@ -18,9 +18,9 @@ export const submitBody = z.object({
   kind: z.string().min(1).max(50).describe('a workload kind from GET /api/workloads'),
   spec: z.unknown().describe("the workload's spec (its JSON Schema is in GET /api/workloads)"),
   verification: z
-    .enum(['freivalds', 'replicate'])
+    .enum(['check', 'replicate', 'freivalds'])
     .optional()
-    .describe('how results are proven: a cheap check of each (freivalds, one execution per unit, the default where the workload has one) or agreeing replicas (replicate)'),
+    .describe("how results are proven: the workload's cheap check of each result (check: one execution per unit, the default where the workload has one; matmul's is Freivalds' test, and 'freivalds' is an older name for it) or agreeing replicas from different accounts (replicate)"),
   replication: z.number().int().min(2).max(5).default(2).describe('for replicate: agreeing replicas from different accounts that verify each unit'),
   bid: z.number().positive().max(1e6).optional().describe('credits per TFLOP offered; the market price when absent'),
   budget: z.number().positive().max(1e9).optional().describe("credits to escrow instead of the estimate (at least the estimate)"),
@@ -75,7 +75,7 @@ export const jobSubmitted = z.object({
   id: uuid,
   state: jobState,
   units: z.number().int(),
-  verification: z.enum(['freivalds', 'replicate']),
+  verification: z.enum(['check', 'replicate']),
   bid: z.number(),
   estimate: z.object({ flops: z.number(), credits: z.number() }),
   escrow: z.number(),
@@ -85,7 +85,7 @@ export const job = z.object({
   kind: z.string(),
   state: jobState,
   spec: z.unknown(),
-  verification: z.enum(['freivalds', 'replicate']),
+  verification: z.enum(['check', 'replicate']),
   replication: z.number().int(),
   progress: z.object({ units: z.number().int(), verified: z.number().int() }),
   bid: z.number(),
@@ -150,7 +150,7 @@ export const leaderboard = z.object({
 export const jobEstimate = z.object({
   kind: z.string(),
   units: z.number().int(),
-  verification: z.enum(['freivalds', 'replicate']),
+  verification: z.enum(['check', 'replicate']),
   bid: z.number(),
   estimate: z.object({ flops: z.number(), credits: z.number() }),
   escrow: z.number().describe('what submitting would escrow from your wallet'),
@@ -159,7 +159,7 @@ export const jobEstimate = z.object({
 export const jobUnits = z.object({
   grid: z.object({ rows: z.number().int(), cols: z.number().int() }),
   units: z.array(z.enum(['pending', 'running', 'verified', 'failed', 'cancelled'])),
-  verification: z.object({ method: z.enum(['freivalds', 'replicate']), executions: z.number().int(), valid: z.number().int(), invalid: z.number().int(), expired: z.number().int(), failed: z.number().int() }),
+  verification: z.object({ method: z.enum(['check', 'replicate']), executions: z.number().int(), valid: z.number().int(), invalid: z.number().int(), expired: z.number().int(), failed: z.number().int() }),
 });
 
 export const site = z.object({

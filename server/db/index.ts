@@ -16,6 +16,8 @@ import * as m0009 from './migrations/0009_claim_cursor.ts';
 import * as m0010 from './migrations/0010_turns.ts';
 import * as m0011 from './migrations/0011_small_blobs.ts';
 import * as m0012 from './migrations/0012_replicas_cap.ts';
+import * as m0013 from './migrations/0013_result_type.ts';
+import * as m0014 from './migrations/0014_check_policy.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -36,6 +38,8 @@ const migrations: [number, string, string][] = [
   [10, 'turns', m0010.up],
   [11, 'small_blobs', m0011.up],
   [12, 'replicas_cap', m0012.up],
+  [13, 'result_type', m0013.up],
+  [14, 'check_policy', m0014.up],
 ];
 
 const int8 = 20;

@@ -59,13 +59,16 @@ export interface Database {
     plan: Json<unknown>;
     state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
     replication: number;
-    verification: Generated<'freivalds' | 'replicate'>;
+    verification: Generated<'check' | 'replicate'>;
     units_total: number;
     /** Where the queue walk starts (server/nodes/queue.ts). */
     claim_from: Generated<number>;
     units_verified: Generated<number>;
     flops: number;
     result_sha256: string | null;
+    /** What the result is, as its workload's assemble said (migration 0013). */
+    result_type: Generated<string | null>;
+    result_extension: Generated<string | null>;
     error: string | null;
     created_at: Generated<Date>;
     updated_at: Generated<Date>;

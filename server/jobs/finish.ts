@@ -1,7 +1,7 @@
 import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { closeJobLedger, reconcileLedger } from '../ledger/payments.ts';
-import { workloads } from '../workloads/registry.ts';
+import { workloads } from '../../workloads/coordinator.ts';
 import { confirmLone } from '../verify/adaptive.ts';
 
 /** unit pending ─▶ failed, and its job ─▶ failed; open attempts of the job are cancelled. */
@@ -62,7 +62,7 @@ export async function assembleJob(deps: Deps, jobId: string) {
   await inTransaction(deps.db, async (trx) => {
     const done = await trx
       .updateTable('jobs')
-      .set({ state: 'done', result_sha256: sha256, finished_at: new Date(), updated_at: new Date() })
+      .set({ state: 'done', result_sha256: sha256, result_type: out.contentType, result_extension: out.extension, finished_at: new Date(), updated_at: new Date() })
       .where('id', '=', jobId)
       .where('state', '=', 'running')
       // A re-check that reopened a unit meanwhile took the count down: then no result now.

@@ -7,7 +7,7 @@ import { inTransaction } from '../db/index.ts';
 import { badRequest, conflict, notFound } from '../errors.ts';
 import { submitBody, topUpBody } from '../api/schemas.ts';
 import { describeIssues, parseBody } from '../validate.ts';
-import { workloads } from '../workloads/registry.ts';
+import { workloads } from '../../workloads/coordinator.ts';
 import { cancelJob } from './finish.ts';
 import { jobViews } from './view.ts';
 import { toCredits, toMicro } from '../ledger/credit.ts';
@@ -17,7 +17,7 @@ import { walletOf } from '../ledger/views.ts';
 import { sql } from 'kysely';
 
 /** Escrow over the estimate for `replicate` jobs: escalations after a disagreement and spot
- * checks run extra replicas. `freivalds` needs none: an invalid result's pay is voided. */
+ * checks run extra replicas. `check` needs none: an invalid result's pay is voided. */
 const replicateHeadroom = 0.25;
 const insertBatch = 500;
 const eventPollMs = 500;
@@ -52,14 +52,16 @@ export function jobRoutes(deps: Deps) {
     if (!workload) throw badRequest(`Unknown kind "${body.kind}": GET /api/workloads lists the kinds (${Object.keys(workloads).join(', ')}).`, 'unknown_kind');
     const spec = workload.specSchema.safeParse(body.spec);
     if (!spec.success) throw badRequest(`Invalid ${body.kind} spec: ${describeIssues(spec.error)}.`, 'bad_spec');
-    const verification = body.verification ?? (workload.check ? 'freivalds' : 'replicate');
-    if (verification === 'freivalds' && !workload.check) throw badRequest(`${workload.kind} has no cheap check: use "verification": "replicate".`);
-    const replication = verification === 'freivalds' ? 1 : body.replication;
+    // 'freivalds' is the older name of 'check' (it was matmul's check, named for every workload).
+    const asked = body.verification === 'freivalds' ? 'check' : body.verification;
+    const verification = asked ?? (workload.check ? 'check' : 'replicate');
+    if (verification === 'check' && !workload.check) throw badRequest(`${workload.kind} has no cheap check: use "verification": "replicate".`);
+    const replication = verification === 'check' ? 1 : body.replication;
     const bid = body.bid === undefined ? await currentPrice(db) : toMicro(body.bid, 'bid');
     if (bid < 1) throw badRequest('bid must be at least 0.000001 credit per TFLOP.');
     const sharded = await workload.shard(spec.data, deps.blobs, accountId);
-    const executions = verification === 'freivalds' ? 1 : replication;
-    const { estimate, escrow: wanted } = estimateEscrow(sharded.units.map((u) => u.flops), bid, executions, verification === 'freivalds' ? 0 : replicateHeadroom);
+    const executions = verification === 'check' ? 1 : replication;
+    const { estimate, escrow: wanted } = estimateEscrow(sharded.units.map((u) => u.flops), bid, executions, verification === 'check' ? 0 : replicateHeadroom);
     const budget = body.budget === undefined ? undefined : toMicro(body.budget, 'budget');
     if (budget !== undefined && budget < estimate) {
       throw badRequest(`budget ${body.budget} is under the job's estimate of ${toCredits(estimate)} credits at a bid of ${toCredits(bid)} per TFLOP: raise it or leave it out.`, 'budget_too_low');
@@ -172,11 +174,10 @@ export function jobRoutes(deps: Deps) {
       .groupBy('attempts.state')
       .execute();
     const count = (state: string) => attempts.find((a) => a.state === state)?.n ?? 0;
-    // Units in row-major order of C's tiles, where the plan has tiles (matmul); else a strip.
-    const plan = job.plan as { m?: number; n?: number; tile?: number } | null;
-    const tiled = plan?.m && plan.n && plan.tile;
+    // Units in the order of the workload's grid (matmul: row-major over C's tiles); else a strip.
+    const grid = workloads[job.kind]?.grid?.(job.plan as Record<string, unknown>) ?? { rows: 1, cols: units.length };
     return c.json({
-      grid: tiled ? { rows: Math.ceil(plan.m! / plan.tile!), cols: Math.ceil(plan.n! / plan.tile!) } : { rows: 1, cols: units.length },
+      grid,
       units: units.map((u) => (u.state === 'pending' && u.leased > 0 ? 'running' : u.state)),
       verification: { method: job.verification, executions: attempts.reduce((n, a) => n + (['valid', 'invalid', 'returned'].includes(a.state) ? a.n : 0), 0), valid: count('valid'), invalid: count('invalid'), expired: count('expired'), failed: count('failed') },
     });
@@ -189,9 +190,9 @@ export function jobRoutes(deps: Deps) {
     }
     const { size, body } = await deps.blobs.open(job.result_sha256);
     return c.body(body, 200, {
-      'content-type': 'application/octet-stream',
+      'content-type': job.result_type ?? 'application/octet-stream',
       'content-length': String(size),
-      'content-disposition': `attachment; filename="${job.kind}-${job.id}.npy"`,
+      'content-disposition': `attachment; filename="${job.kind}-${job.id}.${job.result_extension ?? 'bin'}"`,
       etag: `"${job.result_sha256}"`,
     });
   });

@@ -12,7 +12,7 @@ export async function jobViews(db: Db, jobs: JobRow[]) {
   return jobs.map((job) => {
     const escrow = escrows.get(job.id)!;
     const cost = escrowView(job, escrow.account, escrow.refunded);
-    const executions = job.verification === 'freivalds' ? 1 : job.replication;
+    const executions = job.verification === 'check' ? 1 : job.replication;
     return {
       id: job.id,
       kind: job.kind,

@@ -14,7 +14,7 @@ import { balanceOf, escrowAccount, expirePending, lockHead, openAccount, openAcc
  *
  * The pay is reserved as a pending transfer when the lease is issued, not when the result
  * comes: leases in flight can then never promise more than the escrow holds. When it is
- * final: a `freivalds` verdict is final at once (each result is checked against the inputs
+ * final: a `check` verdict is final at once (each result is checked against the inputs
  * and never re-opened). A `replicate` verdict can still be withdrawn while the job is open
  * (a re-check after a node is caught, server/verify/adaptive.ts), so its pays stay pending
  * until the job ends — the contributor sees them as pending credit. Replicas that verification
@@ -149,7 +149,7 @@ export async function payVetting(trx: Trx, attempt: { id: string; holder: string
 
 /** The verdict on a pending pay, from its attempt's state and its job's; null: not yet. */
 export function payVerdict(attempt: string, verification: string, job: string): [Resolution, string] | null {
-  const final = verification === 'freivalds' || jobEnded(job);
+  const final = verification === 'check' || jobEnded(job);
   switch (attempt) {
     case 'expired':
     case 'failed':
@@ -205,7 +205,7 @@ export async function reconcileLedger(db: Db): Promise<void> {
     select p.attempt_id from transfers_pending p
     join attempts a on a.id = p.attempt_id join units u on u.id = a.unit_id join jobs j on j.id = u.job_id
     where a.state in ('expired', 'failed', 'cancelled') or j.state in ('done', 'failed', 'cancelled')
-       or (j.verification = 'freivalds' and a.state in ('valid', 'invalid'))
+       or (j.verification = 'check' and a.state in ('valid', 'invalid'))
     limit 500`.execute(db);
   if (due.rows.length) await inTransaction(db, (trx) => settlePays(trx, { attemptIds: due.rows.map((r) => r.attempt_id) }));
   await expirePending(db, new Date(), (id) => inTransaction(db, (trx) => resolve(trx, id, 'void', 'expired')));

@@ -6,7 +6,7 @@ import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { failJobOfUnit } from '../jobs/finish.ts';
 import { failuresMax } from '../jobs/states.ts';
 import { payVetting, settlePays } from '../ledger/payments.ts';
-import { workloads } from '../workloads/registry.ts';
+import { workloads } from '../../workloads/coordinator.ts';
 import { decide, type Returned } from '../verify/replicate.ts';
 import { disagreed } from '../verify/adaptive.ts';
 import { dealPartners } from '../verify/deal.ts';
@@ -36,7 +36,7 @@ export interface ResultReport {
  * A node's result for an attempt. The fence: it counts only with the token of the lease that
  * is current now (state 'leased', deadline not passed), so a node whose lease lapsed and was
  * re-issued cannot land a stale result, and a retry of an accepted result changes nothing.
- * With `freivalds` the result is checked against the unit's inputs at once (outside the
+ * With `check` the result is checked against the unit's inputs at once (outside the
  * lock: inputs never change); with `replicate` the unit's row is locked while its replicas
  * are compared, so one process decides it once.
  */
@@ -79,7 +79,7 @@ export async function acceptResults(deps: Deps, reports: ResultReport[]): Promis
       const workload = workloads[about.kind]!;
       const problem = workload.malformed(about.params as Record<string, unknown>, bytes);
       let checked: boolean | null = null;
-      if (!problem && about.verification === 'freivalds' && workload.check) {
+      if (!problem && about.verification === 'check' && workload.check) {
         const inputs = await Promise.all(about.inputs.map((sha) => deps.blobs.readKnown(sha)));
         checked = workload.check(about.params as Record<string, unknown>, inputs, bytes);
       }

@@ -48,7 +48,7 @@ describe('blobs in an S3-compatible bucket', () => {
     expect((await fetch(`${coordinator.url}/api/blobs/${sha(bytes.subarray(1))}`)).status).toBe(404);
 
     // A job end to end: its panels, the node's inline outputs and the assembled result.
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 8, n: 32, seed: 3 }, tile: 16 }, verification: 'freivalds' }, 201);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 8, n: 32, seed: 3 }, tile: 16 }, verification: 'check' }, 201);
     const worker = await TestClient.signup(coordinator.url, 'node@s3.test');
     const node = await RawNode.connect(coordinator.url, await worker.useNewKey());
     try {

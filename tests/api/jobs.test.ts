@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { encodeNpy } from '../../shaders/npy.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
+import { randomMatrix } from '../../workloads/matmul/random.ts';
 import { TestClient } from '../helpers/client.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
 import { storeKinds } from '../helpers/stores.ts';
@@ -49,6 +49,15 @@ describe.each(storeKinds)('jobs and blobs refuse bad input and change nothing (%
     const matmul = workloads.find((w: any) => w.kind === 'matmul');
     expect(matmul.specSchema.anyOf).toHaveLength(2);
     for (const spec of matmul.examples) await dev.json('POST', '/api/jobs', { kind: 'matmul', spec }, 201);
+  });
+
+  it("names the policy of a cheap check 'check', takes 'freivalds' as its older name, and checks by default where the workload can", async () => {
+    const spec = { random: { m: 8, k: 8, n: 8, seed: 1 } };
+    for (const [asked, got] of [[undefined, 'check'], ['check', 'check'], ['freivalds', 'check'], ['replicate', 'replicate']] as const) {
+      const job = await dev.json('POST', '/api/jobs/estimate', { kind: 'matmul', spec, ...(asked ? { verification: asked } : {}) });
+      expect(job.verification, String(asked)).toBe(got);
+    }
+    await refused({ kind: 'matmul', spec, verification: 'trust me' }, 400, /verification/);
   });
 
   it('refuses a blob that is not .npy', async () => {

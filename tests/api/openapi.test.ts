@@ -4,12 +4,12 @@ import { Supernet, SupernetError } from 'supernet';
 import { operations } from '../../server/api/openapi.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { parseNpy } from '../../shaders/npy.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
+import { randomMatrix } from '../../workloads/matmul/random.ts';
 import { encodeNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../helpers/client.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
 import { expectClose } from '../helpers/matrices.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { matmulReference } from '../../workloads/matmul/reference.ts';
 import { RawNode } from '../helpers/raw-node.ts';
 
 /** The calls DESIGN.md's API table promises (../shared/DESIGN.md, "The public HTTP API"). */
@@ -83,7 +83,7 @@ describe('the OpenAPI document and the typed client', () => {
     node.close();
     expect(done.state).toBe('done');
     expect(seen.at(-1)).toBe(6);
-    expect(await api.jobUnits(job.id)).toMatchObject({ units: Array(6).fill('verified'), verification: { method: 'freivalds', executions: 6, valid: 6, invalid: 0 } });
+    expect(await api.jobUnits(job.id)).toMatchObject({ units: Array(6).fill('verified'), verification: { method: 'check', executions: 6, valid: 6, invalid: 0 } });
     expectClose(parseNpy(await api.jobResult(job.id)), matmulReference(a, b), 40);
     expect((await api.listJobs()).jobs[0]!.id).toBe(job.id);
     expect((await api.getJob(job.id)).cost.credits).toBeGreaterThan(0);

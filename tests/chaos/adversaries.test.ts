@@ -155,7 +155,7 @@ describe('adversaries', () => {
     const leaseTtlMs = 2000;
     const { dev, members } = await setup(['hoarder', 'honest'], leaseTtlMs);
     const [hoarder, worker] = [members[0]!, members[1]!];
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 8, n: 32, seed: 3 }, tile: 8 }, verification: 'freivalds' }, 201);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 8, n: 32, seed: 3 }, tile: 8 }, verification: 'check' }, 201);
     for (let i = 0; i < 500; i++) hoarder.send({ type: 'request', slots: 8 });
     const held = () => hoarder.received.filter((m) => m.type === 'lease').map((m) => (m as Lease).attemptId);
     const beat = setInterval(() => hoarder.send({ type: 'heartbeat', attempts: held() }), leaseTtlMs / 4);

@@ -7,8 +7,8 @@ import { loadConfig } from '../../server/config.ts';
 import { startCoordinator, type Coordinator } from '../../server/coordinator.ts';
 import { auditLedger } from '../../server/ledger/ledger.ts';
 import { reconcileLedger } from '../../server/ledger/payments.ts';
-import { tilesAgree } from '../../server/workloads/matmul.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { tilesAgree } from '../../workloads/matmul/coordinator.ts';
+import { matmulReference } from '../../workloads/matmul/reference.ts';
 import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../helpers/client.ts';
 import { freePort } from '../helpers/coordinator.ts';
@@ -20,7 +20,7 @@ export interface ChaosOptions {
   liarShare: number;
   vanishShare: number;
   restarts: number;
-  verification: 'freivalds' | 'replicate';
+  verification: 'check' | 'replicate';
   /** Jobs as [m, k, n, tile]. */
   jobs: [number, number, number, number][];
   databaseUrl?: string;

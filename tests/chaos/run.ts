@@ -17,7 +17,7 @@ const afterWarmUp = (r: ChaosReport) => Number((r.overheadByJob.slice(1).reduce(
 const runs: ChaosReport[] = [];
 let whole = true;
 for (let t = 1; t <= times; t++) {
-  for (const verification of ['freivalds', 'replicate'] as const) {
+  for (const verification of ['check', 'replicate'] as const) {
     console.log(`\nrun ${t}/${times}, ${verification}:`);
     const report = await runChaos({ ...base, verification, log: (line) => console.log(`  ${line}`) });
     console.log(`  ${report.units} units, ${report.executions} executions (overhead ${report.overhead}; by job ${report.overheadByJob.join(', ')}), ${report.lapsed} leases lapsed, wrong accepted ${report.wrongAccepted}, liars earned on ${report.liarsEarned} lies, ${report.jobsDone}/${base.jobs.length} jobs done, ${report.seconds} s`);
@@ -36,7 +36,7 @@ const result = {
   jobsNotDone: runs.reduce((s, r) => s + base.jobs.length - r.jobsDone, 0),
   // Medians over the runs of executions ÷ units (lapsed and cancelled leases not counted).
   overhead: {
-    freivalds: median(of('freivalds').map((r) => r.overhead)),
+    check: median(of('check').map((r) => r.overhead)),
     replicate: median(of('replicate').map(afterWarmUp)),
     replicateAll: median(of('replicate').map((r) => r.overhead)),
   },

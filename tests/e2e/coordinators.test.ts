@@ -8,7 +8,7 @@ import { NodeRuntime } from '../../server/agent/runtime.ts';
 import { openStore, type Db } from '../../server/db/index.ts';
 import { keyFile, loadOrCreateKey, publicPem, verifyLedgerDb } from '../../server/ledger/checkpoint.ts';
 import { reconcileLedger } from '../../server/ledger/payments.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { matmulReference } from '../../workloads/matmul/reference.ts';
 import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually, freePort, spawnCli, stopChild, waitForOutput } from '../helpers/coordinator.ts';
@@ -80,7 +80,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('three coordinators on one Postgre
     await dev.useNewKey();
     const specs = [
       { m: 96, k: 24, n: 96, seed: 31, verification: 'replicate' },
-      { m: 96, k: 24, n: 96, seed: 32, verification: 'freivalds' },
+      { m: 96, k: 24, n: 96, seed: 32, verification: 'check' },
       { m: 80, k: 16, n: 80, seed: 33, verification: 'replicate' },
     ];
     const jobs: string[] = [];

@@ -5,8 +5,8 @@ import type { Browser } from '@playwright/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../bench/chromium.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { randomMatrix } from '../../workloads/matmul/random.ts';
+import { matmulReference } from '../../workloads/matmul/reference.ts';
 import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
 import { artifactsDir, webDir } from '../helpers/browser.ts';
 import { TestClient } from '../helpers/client.ts';
@@ -56,11 +56,15 @@ describe('the developer portal', () => {
     writeFileSync(join(dir, 'bad.npy'), 'garbage');
     await page.goto(`${coordinator.url}/portal#/new`);
     await page.setInputFiles('#file-a', join(dir, 'bad.npy'));
-    await page.waitForFunction(() => /is not a float32 \.npy matrix/.test(document.getElementById('estimate')!.textContent!));
-    await page.setInputFiles('#file-a', join(dir, 'a.npy'));
+    await page.waitForFunction(() => /bad\.npy is not a float32 \.npy matrix/.test(document.getElementById('estimate')!.textContent!));
+    // Choosing B meanwhile does not hide why there is no estimate: A is still the one to fix.
     await page.setInputFiles('#file-b', join(dir, 'b.npy'));
+    await page.waitForFunction(() => /B \(384×512\) is uploading|bad\.npy is not/.test(document.getElementById('estimate')!.textContent!));
+    await page.waitForFunction(() => /bad\.npy is not a float32 \.npy matrix.*Choose another A/.test(document.getElementById('estimate')!.textContent!));
+    expect(await page.isDisabled('#submit')).toBe(true);
+    await page.setInputFiles('#file-a', join(dir, 'a.npy'));
     await page.waitForSelector('#estimate-credits');
-    expect(await page.textContent('#estimate')).toMatch(/^16 units, 0\.20 GFLOP \(freivalds\): estimate/);
+    expect(await page.textContent('#estimate')).toMatch(/^16 units, 0\.20 GFLOP \(check\): estimate/);
     await page.click('#submit');
     await page.waitForURL(/#\/job\/[0-9a-f-]{36}$/);
     const jobId = page.url().split('/').at(-1)!;
@@ -79,10 +83,10 @@ describe('the developer portal', () => {
     await page.waitForFunction(() => document.getElementById('job-state')!.textContent === 'done', null, { timeout: 120_000 });
     await page.waitForSelector('#result:not([hidden])');
     expect(await page.locator('#grid span.verified').count()).toBe(16);
-    expect(await page.textContent('#verification-facts')).toMatch(/^freivalds: 16 executions for 16 units, 16 valid, 0 wrong/);
+    expect(await page.textContent('#verification-facts')).toMatch(/^check: 16 executions for 16 units, 16 valid, 0 wrong/);
     expect(Number((await page.textContent('#cost'))!.split(' ')[0])).toBeGreaterThan(0);
     // The heatmap shows the product: not one flat colour.
-    await page.waitForFunction(() => document.getElementById('result-size')!.textContent!.startsWith('512×512'));
+    await page.waitForFunction(() => document.getElementById('result-size')?.textContent?.startsWith('512×512'));
     const colours = await page.evaluate(() => {
       const c = document.getElementById('heatmap') as HTMLCanvasElement;
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;

@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 import type { Matrix } from '../../shaders/npy.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
-import { randomInputs } from '../../server/workloads/random.ts';
+import { matmulReference } from '../../workloads/matmul/reference.ts';
+import { randomInputs } from '../../workloads/matmul/random.ts';
 
 /**
  * Asserts two float32 products agree: every element within 4·K·2⁻²⁴ of the larger

@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { sha256Hex } from '../../server/agent/runtime.ts';
 import type { CoordinatorMessage, NodeMessage } from '../../server/protocol/messages.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { matmulReference } from '../../workloads/matmul/reference.ts';
 import { encodeNpy, parseNpy, type Matrix } from '../../shaders/npy.ts';
 
 export type Lease = Extract<CoordinatorMessage, { type: 'lease' }>;

@@ -158,7 +158,7 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     const { db } = coordinator.deps;
     const dev = await TestClient.signup(coordinator.url, 'dev-dry@example.com');
     await dev.useNewKey();
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed: 3 }, tile: 8 }, verification: 'freivalds' }, 201);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed: 3 }, tile: 8 }, verification: 'check' }, 201);
     const unitPay = payFor(2 * 8 * 8 * 8, job.bid * 1e6);
     // Leave one unit's pay and a half, between the escrow and the owner's wallet.
     await inTransaction(db, async (trx) => {

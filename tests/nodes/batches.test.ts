@@ -28,7 +28,7 @@ describe('batches', () => {
     coordinator = await testCoordinator('pglite');
     const dev = await TestClient.signup(coordinator.url, 'dev-batch@example.com');
     await dev.useNewKey();
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 96, k: 8, n: 8, seed: 4 }, tile: 8 }, verification: 'freivalds' }, 201);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 96, k: 8, n: 8, seed: 4 }, tile: 8 }, verification: 'check' }, 201);
     const count = 12;
     for (let i = 0; i < count; i++) {
       const client = await TestClient.signup(coordinator.url, `batch${i}@example.com`);
@@ -58,7 +58,7 @@ describe('batches', () => {
     coordinator = await testCoordinator('pglite');
     const dev = await TestClient.signup(coordinator.url, 'dev-streak@example.com');
     await dev.useNewKey();
-    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed: 6 }, tile: 8 }, verification: 'freivalds' }, 201);
+    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed: 6 }, tile: 8 }, verification: 'check' }, 201);
     const node = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'streaker@example.com')).useNewKey());
     nodes.push(node);
     const welcome = await node.hello();
@@ -80,7 +80,7 @@ describe('batches', () => {
     coordinator = await testCoordinator('pglite');
     const dev = await TestClient.signup(coordinator.url, 'dev-forged@example.com');
     await dev.useNewKey();
-    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 8, k: 8, n: 8, seed: 5 }, tile: 8 }, verification: 'freivalds' }, 201);
+    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 8, k: 8, n: 8, seed: 5 }, tile: 8 }, verification: 'check' }, 201);
     const node = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'forger@example.com')).useNewKey());
     nodes.push(node);
     await node.hello();

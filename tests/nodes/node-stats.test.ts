@@ -17,7 +17,7 @@ describe.each(storeKinds)("a node's own figures and the top contributors (%s)", 
     coordinator = await testCoordinator(store);
     const dev = await TestClient.signup(coordinator.url, 'dev-stats@example.com');
     await dev.useNewKey();
-    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 24, n: 8, seed: 5 }, tile: 16 }, verification: 'freivalds' }, 201);
+    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 24, n: 8, seed: 5 }, tile: 16 }, verification: 'check' }, 201);
     const worker = await TestClient.signup(coordinator.url, 'worker-stats@example.com');
     const node = await RawNode.connect(coordinator.url, await worker.useNewKey());
     nodes.push(node);
@@ -48,7 +48,7 @@ describe.each(storeKinds)("a node's own figures and the top contributors (%s)", 
     coordinator = await testCoordinator(store);
     const dev = await TestClient.signup(coordinator.url, 'dev-metrics@example.com');
     await dev.useNewKey();
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 24, n: 8, seed: 6 }, tile: 16 }, verification: 'freivalds' }, 201);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 24, n: 8, seed: 6 }, tile: 16 }, verification: 'check' }, 201);
     const scrape = async () => {
       const res = await fetch(`${coordinator.url}/metrics`);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -83,7 +83,7 @@ describe.each(storeKinds)("a node's own figures and the top contributors (%s)", 
     coordinator = await testCoordinator(store);
     const dev = await TestClient.signup(coordinator.url, 'dev-idle@example.com');
     await dev.useNewKey();
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 8, n: 40, seed: 7 }, tile: 8 }, verification: 'freivalds' }, 201);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 8, n: 40, seed: 7 }, tile: 8 }, verification: 'check' }, 201);
     expect(job.units).toBe(20);
     const none = async () => {
       const text = await (await fetch(`${coordinator.url}/metrics`)).text();

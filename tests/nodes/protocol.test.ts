@@ -26,7 +26,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
   }
 
   /** A developer with one small job: 1 unit (a 16×24 · 24×8 product). */
-  async function oneUnitJob(verification: 'replicate' | 'freivalds' = 'replicate', seed = 3) {
+  async function oneUnitJob(verification: 'replicate' | 'check' = 'replicate', seed = 3) {
     const dev = (await TestClient.signup(coordinator.url, `dev${seed}@example.com`)) as TestClient;
     await dev.useNewKey();
     const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 24, n: 8, seed } }, verification }, 201);
@@ -57,7 +57,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
 
   it('lets an anonymous node work: it uploads with its node token and its result verifies the unit', async () => {
     coordinator = await testCoordinator(store);
-    const { dev, job } = await oneUnitJob('freivalds');
+    const { dev, job } = await oneUnitJob('check');
     const anon = await RawNode.connect(coordinator.url);
     nodes.push(anon);
     const welcome = await anon.hello();
@@ -97,7 +97,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
 
   it('keeps a lease alive past its TTL while the node heartbeats, then accepts its result', async () => {
     coordinator = await testCoordinator(store, { SUPERNET_LEASE_TTL_MS: '700' });
-    const { dev, job } = await oneUnitJob('freivalds');
+    const { dev, job } = await oneUnitJob('check');
     const worker = await contributor('slow-but-alive');
     const lease = await worker.lease();
     // Heartbeats every 200 ms, as a node does for as long as it holds the lease (through the
@@ -176,10 +176,10 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     expectClose(result, reference(3), 24);
   });
 
-  it('with freivalds, checks each result alone: a lie is refused at once, the truth verifies the unit in one execution', async () => {
+  it("with the check (Freivalds' test), checks each result alone: a lie is refused at once, the truth verifies the unit in one execution", async () => {
     coordinator = await testCoordinator(store);
-    const { dev, job } = await oneUnitJob('freivalds');
-    expect(job).toMatchObject({ verification: 'freivalds', estimate: { flops: 2 * 16 * 24 * 8 } });
+    const { dev, job } = await oneUnitJob('check');
+    expect(job).toMatchObject({ verification: 'check', estimate: { flops: 2 * 16 * 24 * 8 } });
     const liar = await contributor('liar');
     const honest = await contributor('honest');
     const lease = await liar.lease();
@@ -201,7 +201,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     const db = coordinator.deps.db;
     const nodeOf = async () => db.selectFrom('nodes').select(['valid', 'invalid', 'streak', 'account_id']).executeTakeFirstOrThrow();
     const lieOnce = async (seed: number, honestly: boolean) => {
-      await oneUnitJob('freivalds', seed);
+      await oneUnitJob('check', seed);
       const lease = await liar.lease();
       const right = await liar.compute(lease);
       return liar.submit(lease, honestly ? right : { ...right, data: right.data.map((v) => v + 1) });
@@ -217,7 +217,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     expect(account.quarantined_at).not.toBeNull();
     const me = await (await fetch(`${coordinator.url}/api/me`, { headers: { authorization: `Bearer ${liar.key}` } })).json();
     expect(me.reputation).toEqual({ valid: 2, invalid: 2, expired: 0, trust: 0, quarantined: true });
-    await oneUnitJob('freivalds', 6);
+    await oneUnitJob('check', 6);
     liar.send({ type: 'request', slots: 1 });
     expect(await liar.next('error')).toMatchObject({ code: 'quarantined' });
     await expect(liar.next('lease', 1000)).rejects.toThrow(/no lease/);
@@ -225,7 +225,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
 
   it('fails a job only on evidence about its unit: the same unit failing on 8 distinct nodes; before that, each failure sends it to another node', async () => {
     coordinator = await testCoordinator(store);
-    const { dev, job } = await oneUnitJob('freivalds');
+    const { dev, job } = await oneUnitJob('check');
     const failing = await Promise.all(Array.from({ length: failuresMax }, (_, i) => contributor(`failing${i}`)));
     for (const [i, n] of failing.entries()) {
       const lease = await n.lease(); // the one unit, each time to a node it has not failed on
@@ -240,7 +240,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
 
   it('never leases a unit to a node without its workload kind, and leases it to one that has it', async () => {
     coordinator = await testCoordinator(store);
-    await oneUnitJob('freivalds');
+    await oneUnitJob('check');
     const client = await TestClient.signup(coordinator.url, 'renderer@example.com');
     const other = await RawNode.connect(coordinator.url, await client.useNewKey());
     nodes.push(other);
@@ -268,7 +268,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
 
   it('pause leases a node nothing more; a released lease goes to another node at once and counts against no one', async () => {
     coordinator = await testCoordinator(store, { SUPERNET_LEASE_TTL_MS: '60000' });
-    await oneUnitJob('freivalds', 7);
+    await oneUnitJob('check', 7);
     const a = await contributor('pauser');
     const first = await a.lease();
     a.send({ type: 'release', attemptId: first.attemptId, token: first.token, reason: 'the node paused' });
@@ -281,7 +281,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     // Asked for work, then paused before any came: the next job is not leased to it.
     a.send({ type: 'request', slots: 1 });
     a.send({ type: 'pause' });
-    await oneUnitJob('freivalds', 8);
+    await oneUnitJob('check', 8);
     await expect(a.next('lease', 1500)).rejects.toThrow(/no lease/);
     expect((await a.lease()).unit.id).not.toBe(first.unit.id);
   });
@@ -290,7 +290,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     coordinator = await testCoordinator(store, { SUPERNET_LEASE_TTL_MS: '60000' });
     const dev = await TestClient.signup(coordinator.url, 'dev-resume@example.com');
     await dev.useNewKey();
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 24, n: 8, seed: 9 }, tile: 16 }, verification: 'freivalds' }, 201);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 32, k: 24, n: 8, seed: 9 }, tile: 16 }, verification: 'check' }, 201);
     const a = await contributor('reloader');
     const row = await coordinator.deps.db.selectFrom('nodes').select(['id']).executeTakeFirstOrThrow();
     a.send({ type: 'request', slots: 2 });
@@ -318,7 +318,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
   it('a lease outlives a coordinator restart longer than its lease time: the node comes back, resumes, and its result counts', async () => {
     const env = { ...(await storeEnv(store)), PORT: String(await freePort()), SUPERNET_LEASE_TTL_MS: '3000' };
     coordinator = await startCoordinator(loadConfig(env));
-    const { dev, job } = await oneUnitJob('freivalds', 11);
+    const { dev, job } = await oneUnitJob('check', 11);
     const a = await contributor('steady');
     const nodeId = (await coordinator.deps.db.selectFrom('nodes').select('id').executeTakeFirstOrThrow()).id;
     const lease = await a.lease();

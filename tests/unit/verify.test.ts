@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { tilesAgree } from '../../server/workloads/matmul.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
+import { tilesAgree } from '../../workloads/matmul/coordinator.ts';
+import { randomMatrix } from '../../workloads/matmul/random.ts';
 import { decide, type Returned } from '../../server/verify/replicate.ts';
 import { accountTrust, spotRate, trust } from '../../server/verify/reputation.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { matmulReference } from '../../workloads/matmul/reference.ts';
 
 const r = (id: string, holder: string, value: number): Returned => ({ id, holder, sha256: id, bytes: new Uint8Array([value]) });
 const same = (x: Uint8Array, y: Uint8Array) => x[0] === y[0];

@@ -1,6 +1,6 @@
 import Dexie, { type EntityTable } from 'dexie';
 import type { BlobCache, Identity, IdentityStore, KeptResult, ResultStore } from '../../server/agent/stores.ts';
-import type { Tuning } from '../../shaders/matmul/autotune.ts';
+import type { Tuning } from '../../workloads/matmul/autotune.ts';
 
 /**
  * What the browser node keeps in IndexedDB (through Dexie), so that a reload or a crash costs

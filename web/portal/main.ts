@@ -1,14 +1,16 @@
 // The developer portal: one page, hash routes (#/, #/new, #/job/ID, #/keys, #/credits), every
 // call through the typed client (server/api/client.ts) on the session cookie.
 import { Supernet, SupernetError, type Job } from '../../server/api/client.ts';
-import { parseNpy, type Matrix } from '../../shaders/npy.ts';
-import { drawHeatmap } from './heatmap.ts';
+import { portals } from '../../workloads/portal.ts';
+import type { InputsForm, PortalHost } from '../../workloads/types.ts';
 
 const api = new Supernet();
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const view = () => $('view');
 const esc = (text: unknown) => String(text).replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch]!);
 const credits = (n: number) => (n === 0 ? '0' : Math.abs(n) < 0.01 ? n.toFixed(6) : n.toFixed(4));
+/** What a workload's portal half may ask of the page. */
+const host: PortalHost = { putBlob: (bytes) => api.putBlob(bytes), esc };
 const reason = (err: unknown) => (err instanceof SupernetError ? err.message : `Something failed: ${(err as Error).message}`);
 let leave: (() => void) | null = null; // what the current view stops when another opens
 
@@ -91,74 +93,60 @@ async function newJob() {
       <h2>New job</h2>
       <label>Workload <select id="kind">${workloads.map((w) => `<option>${esc(w.kind)}</option>`).join('')}</select></label>
       <p class="note" id="kind-note"></p>
-      <label><input type="radio" name="source" value="upload" checked /> Upload inputs: A <input id="file-a" type="file" accept=".npy" /> B <input id="file-b" type="file" accept=".npy" /></label>
+      <label id="upload-choice"><input type="radio" name="source" value="upload" checked /> Your inputs: <span id="inputs"></span></label>
       <label><input type="radio" name="source" value="example" /> An example: <select id="example"></select></label>
       <label>Bid (credits per TFLOP) <input id="bid" type="number" min="0.000001" step="any" value="${market.price}" /> <span class="note">market price now ${credits(market.price)}</span></label>
-      <label>Verification <select id="verification"><option value="">the workload's default</option><option>freivalds</option><option>replicate</option></select></label>
+      <label>Verification <select id="verification"><option value="">the workload's default</option><option value="check">check each result (one execution)</option><option value="replicate">agreeing replicas</option></select></label>
       <p id="estimate" aria-live="polite">Choose the inputs to see the estimate.</p>
       <button id="submit" class="primary" type="button" disabled>Submit</button>
       <p id="submit-error" class="error" role="alert"></p>
     </section>`;
-  const uploaded: Record<'a' | 'b', string | null> = { a: null, b: null };
-  const kindNote = () => {
-    const w = workloads.find((w) => w.kind === $<HTMLSelectElement>('kind').value)!;
+  // The inputs part is the workload's own (workloads/<kind>/portal.ts); a kind without one runs its examples.
+  let form: InputsForm | null = null;
+  const pickKind = () => {
+    const kind = $<HTMLSelectElement>('kind').value;
+    const w = workloads.find((w) => w.kind === kind)!;
     $('kind-note').textContent = w.description;
     $('example').innerHTML = w.examples.map((e, i) => `<option value="${i}">${esc(JSON.stringify(e))}</option>`).join('');
+    const portal = portals[kind];
+    $('upload-choice').hidden = !portal;
+    form = portal ? portal.inputs($('inputs'), host, () => ((document.querySelector('input[value=upload]') as HTMLInputElement).checked = true, void estimate())) : null;
+    if (!portal) (document.querySelector('input[value=example]') as HTMLInputElement).checked = true;
   };
-  kindNote();
+  /** The job the form describes now, or why there is none yet. */
   const body = () => {
     const kind = $<HTMLSelectElement>('kind').value;
     const source = (document.querySelector('input[name=source]:checked') as HTMLInputElement).value;
-    const example = workloads.find((w) => w.kind === kind)!.examples[Number($<HTMLSelectElement>('example').value)];
-    const spec = source === 'upload' ? (uploaded.a && uploaded.b ? { a: uploaded.a, b: uploaded.b } : null) : example;
-    const verification = ($<HTMLSelectElement>('verification').value || undefined) as 'freivalds' | 'replicate' | undefined;
-    return spec ? { kind, spec, bid: Number($<HTMLInputElement>('bid').value) || undefined, verification } : null;
+    const made = source === 'upload' && form ? form.spec() : { spec: workloads.find((w) => w.kind === kind)!.examples[Number($<HTMLSelectElement>('example').value)] as Record<string, unknown> };
+    if ('why' in made) return made;
+    const verification = ($<HTMLSelectElement>('verification').value || undefined) as 'check' | 'replicate' | undefined;
+    return { job: { kind, spec: made.spec, bid: Number($<HTMLInputElement>('bid').value) || undefined, verification } };
   };
   let asked = 0;
   const estimate = async () => {
     const b = body();
     $<HTMLButtonElement>('submit').disabled = true;
-    if (!b) return void ($('estimate').textContent = 'Choose the inputs to see the estimate.');
     const n = ++asked;
+    if ('why' in b) return void ($('estimate').textContent = b.why);
     $('estimate').textContent = 'Estimating…';
     try {
-      const e = await api.estimateJob(b);
+      const e = await api.estimateJob(b.job);
       if (n !== asked) return;
       const short = e.escrow > e.available;
-      $('estimate').innerHTML = `<strong>${e.units}</strong> units, ${(e.estimate.flops / 1e9).toFixed(2)} GFLOP (${e.verification}): estimate <strong id="estimate-credits">${credits(e.estimate.credits)}</strong> credits at ${credits(e.bid)} per TFLOP; ${credits(e.escrow)} held while it runs, the rest returns. ${short ? `<span class="error">You have ${credits(e.available)}.</span>` : ''}`;
+      $('estimate').innerHTML = `<strong>${e.units}</strong> units, ${(e.estimate.flops / 1e9).toFixed(2)} GFLOP (${e.verification}): estimate <strong id="estimate-credits">${credits(e.estimate.credits)}</strong> credits at ${credits(e.bid)} per TFLOP; ${credits(e.escrow)} held while it runs, the rest returns. ${short ? `<span class="error">That is more than the ${credits(e.available)} credits you have: lower the bid or the size, or earn credits by contributing (<a href="/">Contribute</a>).</span>` : ''}`;
       $<HTMLButtonElement>('submit').disabled = short;
     } catch (err) {
       if (n === asked) $('estimate').innerHTML = `<span class="error">${esc(reason(err))}</span>`;
     }
   };
-  for (const which of ['a', 'b'] as const) {
-    $<HTMLInputElement>(`file-${which}`).addEventListener('change', async (e) => {
-      const file = (e.target as HTMLInputElement).files?.[0];
-      uploaded[which] = null;
-      if (!file) return;
-      (document.querySelector('input[value=upload]') as HTMLInputElement).checked = true;
-      const bytes = new Uint8Array(await file.arrayBuffer());
-      try {
-        const m = parseNpy(bytes);
-        $('estimate').textContent = `Uploading ${which.toUpperCase()} (${m.rows}×${m.cols})…`;
-      } catch (err) {
-        return void ($('estimate').innerHTML = `<span class="error">${esc(file.name)} is not a float32 .npy matrix: ${esc((err as Error).message)}</span>`);
-      }
-      try {
-        uploaded[which] = (await api.putBlob(bytes)).sha256;
-      } catch (err) {
-        return void ($('estimate').innerHTML = `<span class="error">${esc(reason(err))}</span>`);
-      }
-      void estimate();
-    });
-  }
-  for (const id of ['kind', 'example', 'bid', 'verification']) $(id).addEventListener('change', () => (id === 'kind' && kindNote(), void estimate()));
+  pickKind();
+  for (const id of ['kind', 'example', 'bid', 'verification']) $(id).addEventListener('change', () => (id === 'kind' && pickKind(), void estimate()));
   for (const radio of document.querySelectorAll('input[name=source]')) radio.addEventListener('change', () => void estimate());
   $('submit').addEventListener('click', async () => {
     const b = body();
-    if (!b) return;
+    if ('why' in b) return;
     try {
-      const job = await api.submitJob(b);
+      const job = await api.submitJob(b.job);
       location.hash = `#/job/${job.id}`;
     } catch (err) {
       $('submit-error').textContent = reason(err);
@@ -179,8 +167,8 @@ async function jobPage(id: string) {
       <p><button id="cancel" type="button">Cancel the job</button></p>
       <div id="result" hidden>
         <h3>Result</h3>
-        <p><a id="download" href="/api/jobs/${id}/result" download="result-${id}.npy">Download the result (.npy)</a> <span id="result-size" class="note"></span></p>
-        <canvas id="heatmap" class="heatmap" width="256" height="256" aria-label="heatmap of the result"></canvas>
+        <p><a id="download" href="/api/jobs/${id}/result">Download the result</a></p>
+        <div id="result-view"></div>
       </div>
     </section>`;
   $('cancel').addEventListener('click', async () => {
@@ -210,10 +198,12 @@ async function jobPage(id: string) {
     if (job.state === 'done' && !shown) {
       shown = true;
       $('result').hidden = false;
-      const bytes = await api.jobResult(id);
-      const m: Matrix = parseNpy(bytes);
-      $('result-size').textContent = `${m.rows}×${m.cols} float32, ${bytes.byteLength} bytes`;
-      drawHeatmap($<HTMLCanvasElement>('heatmap'), m);
+      // The result as its workload shows it (workloads/<kind>/portal.ts); a download in any case.
+      const portal = portals[job.kind];
+      const download = $<HTMLAnchorElement>('download');
+      download.download = `result-${id}.${portal?.result.extension ?? 'bin'}`;
+      download.textContent = `Download the result (${portal?.result.description ?? 'bytes'})`;
+      if (portal) portal.show($('result-view'), await api.jobResult(id), host);
     }
   };
   await show(await api.getJob(id));

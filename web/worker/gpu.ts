@@ -1,10 +1,9 @@
 // The browser node's GPU, inside its worker (node-worker.ts): it owns the GPUDevice and runs
-// units with the same kernels as the Dawn agent (shaders/kernels.ts).
-import { gpuContext, kernels, type GpuContext } from '../../shaders/kernels.ts';
-import { autotuneMatmul, type Tuning } from '../../shaders/matmul/autotune.ts';
-import { matmulKernels, usefulFeatures } from '../../shaders/matmul/configs.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
-import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
+// units with the same kernels as the Dawn agent (workloads/node.ts).
+import { gpuContext, kernels, type GpuContext } from '../../workloads/node.ts';
+import { autotuneMatmul, type Tuning } from '../../workloads/matmul/autotune.ts';
+import { matmulKernels, usefulFeatures } from '../../workloads/matmul/configs.ts';
+import { matmulReference } from '../../workloads/matmul/reference.ts';
 import { Pacer } from '../../shaders/pacer.ts';
 import type { UnitPayload } from '../../server/protocol/messages.ts';
 
@@ -86,10 +85,9 @@ export const gpu = {
     const kernel = kernels[unit.kind];
     if (!kernel) throw new Error(`this node cannot run ${unit.kind} units`);
     if (backend === 'cpu') {
-      const [a, b] = inputs.map(parseNpy);
       await pacer.rest();
       const start = performance.now();
-      const out = encodeNpy(matmulReference(a!, b!));
+      const out = kernel.cpu(inputs, unit.params);
       pacer.busy(start, performance.now());
       return out;
     }
@@ -98,7 +96,7 @@ export const gpu = {
       device = (await openDevice()).device;
       context = gpuContext(device, tuning, pacer);
     }
-    const running = Promise.race([kernel(context, inputs, unit.params), lost!]);
+    const running = Promise.race([kernel.run(context, inputs, unit.params), lost!]);
     if (loseInNextUnit) {
       loseInNextUnit = false;
       const doomed = device;

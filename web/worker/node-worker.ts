@@ -6,7 +6,8 @@
 import { expose } from 'comlink';
 import { NodeRuntime, TieredBlobCache, type NodeEvent } from '../../server/agent/runtime.ts';
 import type { Capabilities } from '../../server/protocol/messages.ts';
-import type { Tuning } from '../../shaders/matmul/autotune.ts';
+import type { Tuning } from '../../workloads/matmul/autotune.ts';
+import { kinds } from '../../workloads/node.ts';
 import { DexieBlobCache, DexieIdentityStore, DexieResultStore, openNodeDb } from '../node/store.ts';
 import { gpu, type Opened } from './gpu.ts';
 
@@ -77,7 +78,7 @@ const api = {
   async deliverKept() {
     if (runtime) return;
     const remembered = (await persistent) ? await db.tuning.toCollection().first() : undefined;
-    await startRuntime({ adapter: { vendor: 'browser', architecture: '', device: '', description: 'browser node' }, features: [], gflops: remembered?.tuning.gflops ?? 1, kinds: ['matmul'] });
+    await startRuntime({ adapter: { vendor: 'browser', architecture: '', device: '', description: 'browser node' }, features: [], gflops: remembered?.tuning.gflops ?? 1, kinds });
   },
 
   /** Opens the GPU (or the CPU fallback), picks the kernel (remembered per adapter, or autotuned). */
@@ -88,7 +89,7 @@ const api = {
     const known = stored ? await db.tuning.get(key) : undefined;
     const tuning = await gpu.calibrate(known?.tuning);
     if (!known && stored) await db.tuning.put({ adapter: key, tuning });
-    const capabilities = { adapter: opened.adapter, features: opened.features, gflops: tuning.gflops, kinds: ['matmul'] };
+    const capabilities = { adapter: opened.adapter, features: opened.features, gflops: tuning.gflops, kinds };
     // Connected at load to deliver kept results with a guessed speed: say the measured one.
     if (runtime) runtime.updateCapabilities(capabilities);
     else await startRuntime(capabilities);

@@ -1,5 +1,5 @@
-import type { Matrix } from '../npy.ts';
-import { canRun, compileMatmul, matmulCandidates, matmulGpu, type MatmulConfig } from './index.ts';
+import type { Matrix } from '../../shaders/npy.ts';
+import { canRun, compileMatmul, matmulCandidates, matmulGpu, type MatmulConfig } from './gpu.ts';
 import { matmulReference } from './reference.ts';
 
 export interface Tuning {

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { encodeNpy, NpyError, parseNpy, type Matrix } from '../../shaders/npy.ts';
-import type { BlobStore } from '../blobs/store.ts';
-import { badRequest } from '../errors.ts';
+import type { BlobStore } from '../../server/blobs/store.ts';
+import { badRequest } from '../../server/errors.ts';
 import { randomInputs } from './random.ts';
-import { freivaldsCheck } from '../verify/freivalds.ts';
-import type { Workload } from './types.ts';
+import { freivaldsCheck } from './freivalds.ts';
+import type { Workload } from '../types.ts';
 
 /**
  * matmul: C = A·B for float32 matrices.
@@ -143,6 +143,11 @@ export const matmul: Workload<MatmulSpec> = {
 
   agree(params, x, y) {
     return tilesAgree(parseNpy(x).data, parseNpy(y).data, (params as unknown as MatmulUnitParams).k);
+  },
+
+  grid(plan) {
+    const { m, n, tile } = plan as { m: number; n: number; tile: number };
+    return { rows: Math.ceil(m / tile), cols: Math.ceil(n / tile) };
   },
 
   assemble(plan, units) {

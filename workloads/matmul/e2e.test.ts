@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
-import { matmulReference } from '../../shaders/matmul/reference.ts';
+import { matmulReference } from './reference.ts';
 import { parseNpy, roundedToHalf } from '../../shaders/npy.ts';
-import { randomMatrix } from '../../server/workloads/random.ts';
-import { TestClient } from '../helpers/client.ts';
-import { spawnCli, stopChild, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
-import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
-import { storeKinds } from '../helpers/stores.ts';
+import { randomMatrix } from './random.ts';
+import { TestClient } from '../../tests/helpers/client.ts';
+import { spawnCli, stopChild, testCoordinator, waitForOutput } from '../../tests/helpers/coordinator.ts';
+import { expectClose, randomSpecReference } from '../../tests/helpers/matrices.ts';
+import { storeKinds } from '../../tests/helpers/stores.ts';
 
 /** Reads GET /api/jobs/:id/events to its end and returns the progress events' data. */
 async function progressEvents(url: string, key: string, jobId: string): Promise<any[]> {
@@ -58,6 +58,8 @@ describe.each(storeKinds)('a matmul job from submission to verified result (%s)'
     expect(seen.length).toBeGreaterThanOrEqual(2); // how many between depends on the agents' pace
     const res = await dev.call('GET', `/api/jobs/${submitted.id}/result`);
     expect(res.status).toBe(200);
+    // What assemble said the result is, kept to the download.
+    expect([res.headers.get('content-type'), res.headers.get('content-disposition')]).toEqual(['application/octet-stream', `attachment; filename="matmul-${submitted.id}.npy"`]);
     expectClose(parseNpy(new Uint8Array(await res.arrayBuffer())), matmulReference(a, b), 512);
 
     // Each unit was accepted on two agreeing results from different accounts.
@@ -74,11 +76,11 @@ describe.each(storeKinds)('a matmul job from submission to verified result (%s)'
     }
   });
 
-  it("with freivalds (matmul's default) runs each unit once on the same agents", async () => {
+  it("with the check (Freivalds' test, matmul's default) runs each unit once on the same agents", async () => {
     const dev = await TestClient.signup(coordinator.url, `dev2-${store}@example.com`);
     await dev.useNewKey();
     const submitted = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 256, k: 512, n: 384, seed: 4 } } }, 201);
-    expect(submitted).toMatchObject({ verification: 'freivalds', estimate: { flops: 2 * 256 * 512 * 384 } });
+    expect(submitted).toMatchObject({ verification: 'check', estimate: { flops: 2 * 256 * 512 * 384 } });
     expect(await dev.waitForJob(submitted.id)).toMatchObject({ state: 'done', progress: { verified: 6 } });
     const res = await dev.call('GET', `/api/jobs/${submitted.id}/result`);
     expectClose(parseNpy(new Uint8Array(await res.arrayBuffer())), randomSpecReference(256, 512, 384, 4), 512);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeNpy, parseNpy, type Matrix } from '../../shaders/npy.ts';
-import { freivaldsCheck, freivaldsTolerance } from '../../server/verify/freivalds.ts';
+import { freivaldsCheck, freivaldsTolerance } from './freivalds.ts';
 
 /** A small seeded PRNG, so a failure can be replayed. */
 function rng(seed: number) {

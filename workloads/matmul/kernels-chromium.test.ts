@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { openBenchPage, type BenchPage } from '../bench/chromium.ts';
-import { randomMatrix } from '../server/workloads/random.ts';
-import { matmulCandidates, matmulConfigNaive, matmulKernels, type MatmulConfig } from '../shaders/matmul/index.ts';
-import { matmulReference } from '../shaders/matmul/reference.ts';
-import { roundedToHalf, type Matrix } from '../shaders/npy.ts';
-import { expectClose } from './helpers/matrices.ts';
-import { awkwardShapes } from './helpers/shapes.ts';
+import { openBenchPage, type BenchPage } from '../../bench/chromium.ts';
+import { randomMatrix } from './random.ts';
+import { matmulCandidates, matmulConfigNaive, matmulKernels, type MatmulConfig } from './gpu.ts';
+import { matmulReference } from './reference.ts';
+import { roundedToHalf, type Matrix } from '../../shaders/npy.ts';
+import { expectClose } from '../../tests/helpers/matrices.ts';
+import { awkwardShapes } from '../../tests/helpers/shapes.ts';
 
 let bench: BenchPage;
 beforeAll(async () => {

@@ -2,15 +2,15 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDawnDevice, type DawnDevice } from '../server/agent/dawn.ts';
-import { tuningFile, tuningFor } from '../server/agent/tuning-cache.ts';
-import { randomMatrix } from '../server/workloads/random.ts';
-import { autotuneMatmul } from '../shaders/matmul/autotune.ts';
-import { matmulCandidates, matmulConfigF16, matmulConfigNaive, matmulGpu, type MatmulOptions, type MatmulStats } from '../shaders/matmul/index.ts';
-import { roundedToHalf } from '../shaders/npy.ts';
-import { matmulReference } from '../shaders/matmul/reference.ts';
-import { awkwardShapes } from './helpers/shapes.ts';
-import { expectClose } from './helpers/matrices.ts';
+import { openDawnDevice, type DawnDevice } from '../../server/agent/dawn.ts';
+import { tuningFile, tuningFor } from '../../server/agent/tuning-cache.ts';
+import { randomMatrix } from './random.ts';
+import { autotuneMatmul } from './autotune.ts';
+import { matmulCandidates, matmulConfigF16, matmulConfigNaive, matmulGpu, type MatmulOptions, type MatmulStats } from './gpu.ts';
+import { roundedToHalf } from '../../shaders/npy.ts';
+import { matmulReference } from './reference.ts';
+import { awkwardShapes } from '../../tests/helpers/shapes.ts';
+import { expectClose } from '../../tests/helpers/matrices.ts';
 
 let gpu: DawnDevice;
 beforeAll(async () => {

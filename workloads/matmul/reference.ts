@@ -1,4 +1,4 @@
-import type { Matrix } from '../npy.ts';
+import type { Matrix } from '../../shaders/npy.ts';
 
 /** The CPU oracle: C = A·B in float64 accumulation, rounded to float32 once at the end. */
 export function matmulReference(a: Matrix, b: Matrix): Matrix {

@@ -1,0 +1,5 @@
+import { matmulPortal } from './matmul/portal.ts';
+import type { PortalWorkload } from './types.ts';
+
+/** The portal halves of the workloads, one line each (pages only: DOM code). */
+export const portals: Record<string, PortalWorkload> = Object.fromEntries([matmulPortal].map((p) => [p.kind, p]));
