@@ -210,6 +210,8 @@ export async function runKernel(device: GPUDevice, run: KernelRun, options: RunO
     const [oom, validation] = [await device.popErrorScope(), await device.popErrorScope()];
     for (const made of created) made.destroy();
     const error = validation ?? oom;
+    // A pipeline that failed validation is not kept: the next run says why again.
+    if (validation) cacheOf(device).delete(kernel.label);
     if (error) throw new Error(`${kernel.label} failed on the GPU: ${error.message}`);
   }
 }

@@ -1,0 +1,109 @@
+import { decode as decodePng } from 'fast-png';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Coordinator } from '../../server/coordinator.ts';
+import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
+import { TestClient } from '../../tests/helpers/client.ts';
+import { testCoordinator } from '../../tests/helpers/coordinator.ts';
+import { compileScene, encodeCompiled } from './compiled.ts';
+import { render, toSrgb8 } from './coordinator.ts';
+import { builtinScenes } from './scene.ts';
+import { traceTile, type TileParams } from './trace.ts';
+
+const cornell = encodeCompiled(compileScene(builtinScenes.cornell!()));
+const spheres = encodeCompiled(compileScene(builtinScenes.spheres!()));
+const tile: TileParams = { width: 48, height: 48, x0: 16, y0: 4, w: 8, h: 8, s0: 0, s1: 6, seed: 3 };
+const npy = (t: TileParams, sums: Float32Array) => encodeNpy({ rows: t.h, cols: 3 * t.w, data: sums });
+const rendered = (scene: Uint8Array, t: TileParams) => npy(tile, traceTile(compileScene(scene === cornell ? builtinScenes.cornell!() : builtinScenes.spheres!()), t));
+const checked = (result: Uint8Array) => render.check!({ ...tile }, [cornell], result);
+
+describe('render: checking a tile in one execution', () => {
+  const honest = rendered(cornell, tile);
+
+  it('accepts an honest tile every time', () => {
+    for (let i = 0; i < 10; i++) expect(checked(honest)).toBe(true);
+  });
+
+  it('accepts an honest tile with one pixel in eight of those checked parted on a rounding, and no more', () => {
+    const data = parseNpy(honest).data.slice();
+    // Paths that part change a pixel wholly: one pixel in 64 of the tile, as a GPU might.
+    data.set([data[0]! + 3, data[1]! + 3, data[2]! + 3], 0);
+    for (let i = 0; i < 10; i++) expect(checked(npy(tile, data))).toBe(true);
+  });
+
+  const lies: [string, () => Uint8Array][] = [
+    ['noise', () => npy(tile, parseNpy(honest).data.map((v, i) => (v + 1) * (1 + ((i * 7919) % 13) / 10)))],
+    ['fewer samples (4 of 6)', () => rendered(cornell, { ...tile, s1: 4 })],
+    ['a tile shifted by a pixel', () => rendered(cornell, { ...tile, x0: tile.x0 + 1 })],
+    ['a tile copied from elsewhere in the image', () => rendered(cornell, { ...tile, x0: 24, y0: 20 })],
+    ['the tile of another scene', () => rendered(spheres, tile)],
+    ['another seed (samples not of this job)', () => rendered(cornell, { ...tile, seed: 4 })],
+  ];
+  for (const [name, lie] of lies) {
+    it(`refuses ${name}, every time`, () => {
+      const bytes = lie();
+      for (let i = 0; i < 10; i++) expect(checked(bytes)).toBe(false);
+      // Replicas of it would not agree with an honest one either.
+      expect(render.agree({ ...tile }, bytes, honest)).toBe(false);
+    });
+  }
+
+  it('refuses results of the wrong shape or with impossible radiance, saying which', () => {
+    expect(render.malformed({ ...tile }, encodeNpy({ rows: 8, cols: 8, data: new Float32Array(64) }))).toBe('the result is 8×8, the unit asked for 8×24 (RGB sums of a 8×8 tile)');
+    expect(render.malformed({ ...tile }, npy(tile, new Float32Array(192).fill(-1)))).toMatch(/negative, infinite or NaN/);
+    expect(render.malformed({ ...tile }, npy(tile, new Float32Array(192).fill(NaN)))).toMatch(/NaN/);
+    expect(render.malformed({ ...tile }, new Uint8Array([1, 2, 3]))).toMatch(/not a float32 \.npy/);
+    expect(render.malformed({ ...tile }, honest)).toBeNull();
+  });
+
+  it('assembles the tiles and sample batches into a PNG, or the linear radiance', () => {
+    const plan = { width: 16, height: 8, spp: 4, tile: 8, batches: 2, output: 'npy' };
+    const units = [0, 8].flatMap((x0) => [[0, 2], [2, 4]].map(([s0, s1]) => {
+      const t = { width: 16, height: 8, x0, y0: 0, w: 8, h: 8, s0: s0!, s1: s1!, seed: 1 };
+      return { params: { ...t }, result: rendered(cornell, t) };
+    }));
+    const whole = traceTile(compileScene(builtinScenes.cornell!()), { width: 16, height: 8, x0: 0, y0: 0, w: 16, h: 8, s0: 0, s1: 4, seed: 1 });
+    const linear = render.assemble(plan, units);
+    expect(linear).toMatchObject({ contentType: 'application/octet-stream', extension: 'npy' });
+    parseNpy(linear.bytes).data.forEach((v, i) => expect(v).toBeCloseTo(whole[i]! / 4, 4));
+    const png = render.assemble({ ...plan, output: 'png' }, units);
+    expect(png).toMatchObject({ contentType: 'image/png', extension: 'png' });
+    const image = decodePng(png.bytes);
+    expect([image.width, image.height, image.channels]).toEqual([16, 8, 3]);
+    expect([...image.data]).toEqual([...toSrgb8(whole.map((v) => v / 4))]);
+  });
+});
+
+describe('render jobs through the API', () => {
+  let coordinator: Coordinator;
+  let dev: TestClient;
+  beforeAll(async () => {
+    coordinator = await testCoordinator('pglite');
+    dev = await TestClient.signup(coordinator.url, 'render-dev@example.com');
+    await dev.useNewKey();
+  });
+  afterAll(() => coordinator?.close());
+
+  it('cuts an image into tiles × sample batches, checked by default', async () => {
+    const estimate = await dev.json('POST', '/api/jobs/estimate', { kind: 'render', spec: { scene: 'cornell', width: 100, height: 64, spp: 10, tile: 32, samplesPerUnit: 4 } });
+    expect(estimate).toMatchObject({ units: 4 * 2 * 3, verification: 'check', estimate: { flops: 100 * 64 * 10 * 20_000 } });
+    const { workloads } = await dev.json('GET', '/api/workloads');
+    const render = workloads.find((w: { kind: string }) => w.kind === 'render');
+    for (const spec of render.examples) expect((await dev.json('POST', '/api/jobs/estimate', { kind: 'render', spec })).units).toBeGreaterThan(0);
+  });
+
+  it('refuses a bad scene with a 400 that names the field and what is wrong, creating nothing', async () => {
+    const scene = structuredClone(builtinScenes.spheres!());
+    scene.spheres[1]!.material = 'chrome';
+    for (const [spec, message] of [
+      [{ scene, width: 32, height: 32, spp: 1 }, /spec\.scene: spheres\[1\]\.material: no material is named "chrome"/],
+      [{ scene: 'teapot', width: 32, height: 32, spp: 1 }, /spec\.scene: no built-in scene is named "teapot" \(there are cornell, spheres\)/],
+      [{ scene: 'cornell', width: 32, height: 32, spp: 0 }, /spp/],
+      [{ scene: { ...scene, camera: { ...scene.camera, fov: 0 } }, width: 32, height: 32, spp: 1 }, /fov/],
+    ] as const) {
+      const res = await dev.call('POST', '/api/jobs', { kind: 'render', spec });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error.message).toMatch(message);
+    }
+    expect((await dev.json('GET', '/api/jobs')).jobs).toHaveLength(0);
+  });
+});
