@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Supernet, SupernetError, type Job } from './api/client.ts';
-import { parseNpy } from '../shaders/npy.ts';
+import { clis } from '../workloads/cli.ts';
 
 /**
  * The developer's commands: `supernet submit|status|wait|download|cancel|keys|balance|transfer`,
@@ -18,9 +18,10 @@ export class CliError extends Error {
 
 export const devHelp = `Developer commands (each takes --url URL or SUPERNET_URL, default http://localhost:8787,
 and --key KEY or SUPERNET_KEY, an API key):
-  supernet submit KIND [--spec JSON|@FILE] [--a A.npy --b B.npy] [--bid CREDITS] [--verification check|replicate]
-                  [--wait] [--out FILE]     submit a job (matmul uploads --a and --b); prints its id;
-                                            --wait follows it with a progress bar, --out saves the result
+  supernet submit KIND [--spec JSON|@FILE] [KIND's options] [--bid CREDITS] [--verification check|replicate]
+                  [--wait] [--out FILE]     submit a job; prints its id; --wait follows it with a
+                                            progress bar, --out saves the result. KIND's options:
+${Object.values(clis).map((c) => Object.entries(c.options).map(([name, o]) => `    ${c.kind} --${name}${o.type === 'string' ? ' …' : ''}`.padEnd(44) + o.help).join('\n')).join('\n')}
   supernet status ID                        the job's state, progress and cost (JSON)
   supernet wait ID [--out FILE]             follow a job to its end, with a progress bar
   supernet download ID --out FILE           save a done job's result
@@ -55,18 +56,6 @@ function readFile(path: string, what: string): Uint8Array {
   } catch (err) {
     throw new CliError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, exitCodes.usage);
   }
-}
-
-/** A float32 matrix file, checked here so a bad file costs no upload. */
-function npyFile(path: string, what: string): Uint8Array {
-  const bytes = readFile(path, what);
-  try {
-    const m = parseNpy(bytes);
-    if (m.rows < 1 || m.cols < 1) throw new Error('it is empty');
-  } catch (err) {
-    throw new CliError(`${what} ${path} is not a 2-D float32 .npy file: ${(err as Error).message}`, exitCodes.usage);
-  }
-  return bytes;
 }
 
 /** `\r[#####-----] 12/64 units · 0.0123 credits`, redrawn on a terminal; a line per change elsewhere. */
@@ -111,17 +100,19 @@ const needId = (positionals: string[], command: string) => {
 
 export const devCommands: Record<string, (args: string[]) => Promise<number>> = {
   async submit(args) {
+    // The kind first: its own options (workloads/<kind>/cli.ts) join the common ones.
+    const kind = args[0]?.startsWith('-') ? undefined : args[0];
+    if (!kind) throw new CliError(`submit needs a workload kind: supernet submit ${Object.keys(clis).join('|')} … (supernet --help lists their options)`, exitCodes.usage);
+    const own = clis[kind];
     const { values, positionals } = parse(args, {
       spec: { type: 'string' },
-      a: { type: 'string' },
-      b: { type: 'string' },
       bid: { type: 'string' },
       verification: { type: 'string' },
       wait: { type: 'boolean' },
       out: { type: 'string' },
+      ...Object.fromEntries(Object.entries(own?.options ?? {}).map(([name, { type }]) => [name, { type }])),
     });
-    const kind = positionals[0];
-    if (!kind) throw new CliError('submit needs a workload kind: supernet submit matmul --a A.npy --b B.npy', exitCodes.usage);
+    if (positionals.length > 1) throw new CliError(`submit takes one kind, not "${positionals.join(' ')}".`, exitCodes.usage);
     let spec: Record<string, unknown> = {};
     if (values.spec) {
       const text = values.spec.startsWith('@') ? new TextDecoder().decode(readFile(values.spec.slice(1), 'the spec')) : values.spec;
@@ -131,18 +122,14 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
         throw new CliError('--spec is not JSON (give JSON, or @FILE with JSON in it).', exitCodes.usage);
       }
     }
-    if ((values.a || values.b) && kind !== 'matmul') throw new CliError('--a and --b are for matmul jobs.', exitCodes.usage);
-    if (!!values.a !== !!values.b) throw new CliError('matmul needs both --a and --b.', exitCodes.usage);
     const bid = values.bid === undefined ? undefined : Number(values.bid);
     if (bid !== undefined && !(bid > 0)) throw new CliError('--bid takes a positive number of credits per TFLOP.', exitCodes.usage);
     const verification = values.verification as 'check' | 'replicate' | 'freivalds' | undefined;
     if (verification && !['check', 'replicate', 'freivalds'].includes(verification)) throw new CliError("--verification is check (the workload's cheap check) or replicate.", exitCodes.usage);
-    const a = values.a ? npyFile(values.a, '--a') : null;
-    const b = values.b ? npyFile(values.b, '--b') : null;
     const api = client(values);
-    if (a && b) {
-      spec.a = (await api.putBlob(a)).sha256;
-      spec.b = (await api.putBlob(b)).sha256;
+    if (own) {
+      const usage = (message: string) => new CliError(message, exitCodes.usage);
+      spec = await own.spec(values as Record<string, string | boolean | undefined>, spec, { readFile, putBlob: (bytes) => api.putBlob(bytes), usage });
     }
     const job = await api.submitJob({ kind, spec, bid, verification });
     console.log(job.id);

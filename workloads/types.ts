@@ -86,3 +86,22 @@ export interface PortalWorkload {
   /** Shows a done job's result in `host`. */
   show(host: HTMLElement, bytes: Uint8Array, page: PortalHost): void;
 }
+
+/** What a CLI half may ask of the command. */
+export interface CliHost {
+  /** A file's bytes; a usage error naming `what` when it cannot be read. */
+  readFile(path: string, what: string): Uint8Array;
+  /** Stores bytes as a blob of the caller's account; its sha256. */
+  putBlob(bytes: Uint8Array): Promise<{ sha256: string }>;
+  /** A usage error (exit code 2) saying `message`. */
+  usage(message: string): Error;
+}
+
+/** A kind of job in `supernet submit KIND`: its own options, and the spec they make. */
+export interface CliWorkload {
+  kind: string;
+  /** node:util parseArgs options (all strings or booleans), with a line of help. */
+  options: Record<string, { type: 'string' | 'boolean'; help: string }>;
+  /** The spec from the options given, merged over --spec's; reads and uploads files as it needs. */
+  spec(values: Record<string, string | boolean | undefined>, given: Record<string, unknown>, host: CliHost): Promise<Record<string, unknown>>;
+}
