@@ -118,7 +118,7 @@ function render() {
     show('time', clock(s.session.contributedMs));
     show('busy', `${Math.round(busy * 100)}%`);
     show('credits-session', credits(nodeStats?.credits.since ?? 0));
-    show('unit-now', s.running ? `Running unit ${s.running.unitId.slice(0, 8)}…` : s.keptResults ? `${s.keptResults} finished result(s) waiting for the coordinator.` : '');
+    show('unit-now', s.running ? `Now: ${s.running.what} (${s.running.kind}).` : s.keptResults ? `${s.keptResults} finished result(s) waiting for the coordinator.` : '');
     if (last && last.at !== chartAt) {
       chartAt = last.at;
       drawLineChart($('throughput') as unknown as SVGSVGElement, s.throughput.map((t) => t.gflops), { caption: `last ${s.throughput.length} s`, unit: 'GFLOP/s' });

@@ -60,6 +60,8 @@ export interface NodeKernel {
   run(gpu: GpuContext, inputs: Uint8Array[], params: Record<string, unknown>): Promise<Uint8Array>;
   /** The same unit in JavaScript: a node without WebGPU runs this (far slower). */
   cpu(inputs: Uint8Array[], params: Record<string, unknown>): Uint8Array;
+  /** What running the unit does, for the person whose GPU does it ("a 64×64 tile of a picture…"). */
+  describe(params: Record<string, unknown>): string;
 }
 
 /** What a portal half may ask of the page. */

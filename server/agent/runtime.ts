@@ -52,7 +52,8 @@ export type NodeEvent =
   | { type: 'connected'; nodeId: string; accountId: string | null }
   | { type: 'disconnected'; retryMs: number }
   | { type: 'lease'; attemptId: string; unit: UnitPayload }
-  | { type: 'running'; attemptId: string; unit: UnitPayload }
+  /** `what`: the unit in words, where the host knows its kind (workloads/<kind>/node.ts). */
+  | { type: 'running'; attemptId: string; unit: UnitPayload; what?: string }
   | { type: 'finished'; attemptId: string; unit: UnitPayload; ms: number; ok: boolean; reason?: string }
   | { type: 'ack'; attemptId: string; status: 'accepted' | 'refused'; reason?: string }
   | { type: 'released'; attemptId: string; reason: string }

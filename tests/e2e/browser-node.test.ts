@@ -45,6 +45,8 @@ describe('the browser node and the contribute page', () => {
     const [alice, bob] = [await openContributePage(browser, coordinator.url, { email: 'alice@example.com' }), await openContributePage(browser, coordinator.url, { email: 'bob@example.com' })];
     const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 2048, k: 1024, n: 2048, seed: 21 }, tile: 256 } }, 201);
     await Promise.all([alice.page.click('#start'), bob.page.click('#start')]);
+    // The page says what the GPU is doing, in words its workload gives.
+    await alice.page.waitForFunction(() => /^Now: a 256×256 tile of a matrix product \(1024 deep\) \(matmul\)\.$/.test(document.getElementById('unit-now')?.textContent ?? ''));
 
     // At work: a screenshot of the page with its figures and chart, and the network page's view.
     await until(alice.page, 'a few units done', (s) => s.session.unitsDone >= 4 && s.throughput.some((t) => t.gflops > 0));

@@ -35,7 +35,8 @@ export interface NodeSnapshot {
   allowBackground: boolean;
   nodeId: string | null;
   connected: boolean;
-  running: { unitId: string; since: number } | null;
+  /** The unit on the GPU now: its kind and, in words, what it is. */
+  running: { unitId: string; kind: string; what: string; since: number } | null;
   session: { unitsDone: number; unitsFailed: number; unitsRefused: number; flopsDone: number; contributedMs: number; clickedAt: number | null; firstAcceptedAt: number | null };
   throughput: Sample[];
   keptResults: number;
@@ -216,7 +217,7 @@ export class BrowserNode extends EventTarget {
         this.#update({ connected: false, message: `Connection lost; trying again in ${Math.ceil(event.retryMs / 1000)} s.` });
         return;
       case 'running':
-        this.#update({ running: { unitId: event.unit.id, since: now } });
+        this.#update({ running: { unitId: event.unit.id, kind: event.unit.kind, what: event.what ?? `a ${event.unit.kind} unit`, since: now } });
         return;
       case 'finished':
         if (event.ok) this.#finished.push({ at: now, flops: event.unit.flops });

@@ -7,7 +7,7 @@ import { expose } from 'comlink';
 import { NodeRuntime, TieredBlobCache, type NodeEvent } from '../../server/agent/runtime.ts';
 import type { Capabilities } from '../../server/protocol/messages.ts';
 import type { Tuning } from '../../workloads/matmul/autotune.ts';
-import { kinds } from '../../workloads/node.ts';
+import { kernels, kinds } from '../../workloads/node.ts';
 import { DexieBlobCache, DexieIdentityStore, DexieResultStore, openNodeDb } from '../node/store.ts';
 import { gpu, type Opened } from './gpu.ts';
 
@@ -50,7 +50,8 @@ async function startRuntime(capabilities: Capabilities) {
     // A browser WebSocket sends no headers: a key goes in the query; else the session cookie signs it in.
     connect: (wsUrl) => new WebSocket(settings?.key ? `${wsUrl}?key=${encodeURIComponent(settings.key)}` : wsUrl),
     execute: (unit, inputs) => gpu.run(unit, inputs),
-    onEvent: (event) => listener?.(event),
+    // The unit in words (its workload's node half says): the page shows what the GPU is doing.
+    onEvent: (event) => listener?.(event.type === 'running' ? { ...event, what: kernels[event.unit.kind]?.describe(event.unit.params) } : event),
   });
   void runtime.start();
 }

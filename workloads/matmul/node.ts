@@ -16,6 +16,11 @@ export const matmulNode: NodeKernel = {
     return encodeNpy(c);
   },
 
+  describe(params) {
+    const { rows, cols, k } = params as { rows: number; cols: number; k: number };
+    return `a ${rows}×${cols} tile of a matrix product (${k} deep)`;
+  },
+
   cpu([a, b]) {
     if (!a || !b) throw new Error('a matmul unit needs two inputs: the A panel and the B panel');
     return encodeNpy(matmulReference(parseNpy(a), parseNpy(b)));

@@ -17,6 +17,11 @@ export const renderNode: NodeKernel = {
     return asNpy(t, await renderTileGpu(gpu.device, decodeCompiled(scene), t, { dispatchFlopsMax: gpu.dispatchFlopsMax, ...(gpu.pacer ? { pacer: gpu.pacer } : {}) }));
   },
 
+  describe(params) {
+    const t = params as unknown as TileParams;
+    return `a ${t.w}×${t.h} tile of a ${t.width}×${t.height} path-traced picture, samples ${t.s0 + 1}-${t.s1}`;
+  },
+
   cpu([scene], params) {
     if (!scene) throw new Error('a render unit needs its compiled scene');
     const t = params as unknown as TileParams;
