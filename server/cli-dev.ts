@@ -21,7 +21,7 @@ and --key KEY or SUPERNET_KEY, an API key):
   supernet submit KIND [--spec JSON|@FILE] [KIND's options] [--bid CREDITS] [--verification check|replicate]
                   [--wait] [--out FILE]     submit a job; prints its id; --wait follows it with a
                                             progress bar, --out saves the result. KIND's options:
-${Object.values(clis).map((c) => Object.entries(c.options).map(([name, o]) => `    ${c.kind} --${name}${o.type === 'string' ? ' …' : ''}`.padEnd(44) + o.help).join('\n')).join('\n')}
+${Object.values(clis).map((c) => Object.entries(c.options).map(([name, o]) => `    ${c.kind} --${name}${o.type === 'string' ? ' …' : ''}${o.multiple ? ' (again for more)' : ''}`.padEnd(44) + o.help).join('\n')).join('\n')}
   supernet status ID                        the job's state, progress and cost (JSON)
   supernet wait ID [--out FILE]             follow a job to its end, with a progress bar
   supernet download ID --out FILE           save a done job's result
@@ -110,7 +110,7 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
       verification: { type: 'string' },
       wait: { type: 'boolean' },
       out: { type: 'string' },
-      ...Object.fromEntries(Object.entries(own?.options ?? {}).map(([name, { type }]) => [name, { type }])),
+      ...Object.fromEntries(Object.entries(own?.options ?? {}).map(([name, { type, multiple }]) => [name, multiple ? { type, multiple } : { type }])),
     });
     if (positionals.length > 1) throw new CliError(`submit takes one kind, not "${positionals.join(' ')}".`, exitCodes.usage);
     let spec: Record<string, unknown> = {};
@@ -129,7 +129,7 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
     const api = client(values);
     if (own) {
       const usage = (message: string) => new CliError(message, exitCodes.usage);
-      spec = await own.spec(values as Record<string, string | boolean | undefined>, spec, { readFile, putBlob: (bytes) => api.putBlob(bytes), usage });
+      spec = await own.spec(values as Record<string, string | boolean | string[] | undefined>, spec, { readFile, putBlob: (bytes) => api.putBlob(bytes), usage });
     }
     const job = await api.submitJob({ kind, spec, bid, verification });
     console.log(job.id);

@@ -102,8 +102,8 @@ export interface CliHost {
 /** A kind of job in `supernet submit KIND`: its own options, and the spec they make. */
 export interface CliWorkload {
   kind: string;
-  /** node:util parseArgs options (all strings or booleans), with a line of help. */
-  options: Record<string, { type: 'string' | 'boolean'; help: string }>;
+  /** node:util parseArgs options (strings or booleans; `multiple`: given again and again, a list), with a line of help. */
+  options: Record<string, { type: 'string' | 'boolean'; multiple?: true; help: string }>;
   /** The spec from the options given, merged over --spec's; reads and uploads files as it needs. */
-  spec(values: Record<string, string | boolean | undefined>, given: Record<string, unknown>, host: CliHost): Promise<Record<string, unknown>>;
+  spec(values: Record<string, string | boolean | string[] | undefined>, given: Record<string, unknown>, host: CliHost): Promise<Record<string, unknown>>;
 }

@@ -45,7 +45,12 @@ export class TestClient {
   }
 
   async uploadMatrix(m: Matrix): Promise<string> {
-    const res = await this.call('PUT', '/api/blobs', encodeNpy(m));
+    return this.upload(encodeNpy(m));
+  }
+
+  /** Stores bytes as a blob of this account; its sha256. */
+  async upload(bytes: Uint8Array): Promise<string> {
+    const res = await this.call('PUT', '/api/blobs', bytes);
     if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${await res.text()}`);
     return (await res.json()).sha256;
   }

@@ -6,6 +6,7 @@ import { badRequest } from '../../server/errors.ts';
 import type { Workload } from '../types.ts';
 import { compileScene, decodeCompiled, encodeCompiled } from './compiled.ts';
 import { sampleFlops } from './gpu.ts';
+import { MeshError, withMeshes } from './meshes.ts';
 import { builtinScenes, sceneProblem, sceneSchema, type Scene } from './scene.ts';
 import { tracePixel, type TileParams } from './trace.ts';
 
@@ -82,7 +83,7 @@ const tiles = (size: number, step: number) => Array.from({ length: Math.ceil(siz
 
 export const render: Workload<RenderSpec> = {
   kind: 'render',
-  description: 'A path-traced image (spheres, planes and triangles; diffuse, metal, glass and emissive materials; a pinhole or thin-lens camera) of a built-in scene or your own, in tiles × batches of samples, each tile checked by re-tracing sampled pixels. The result is a PNG, or linear radiance as a float32 .npy (output "npy").',
+  description: 'A path-traced image (spheres, planes, triangles and OBJ or .glb meshes; diffuse, metal, glass and emissive materials; a pinhole or thin-lens camera) of a built-in scene or your own, in tiles × batches of samples, each tile checked by re-tracing sampled pixels. The result is a PNG, or linear radiance as a float32 .npy (output "npy").',
   specSchema: renderSpec,
   examples: [
     { scene: 'cornell', width: 64, height: 64, spp: 8, tile: 32, seed: 1, output: 'png' },
@@ -90,9 +91,11 @@ export const render: Workload<RenderSpec> = {
   ],
 
   async shard(spec, blobs, accountId) {
-    const scene = resolveScene(spec);
-    const problem = sceneProblem(scene);
+    const problem = sceneProblem(resolveScene(spec));
     if (problem) throw badRequest(`spec.scene: ${problem}.`, 'bad_scene');
+    const scene = await withMeshes(resolveScene(spec), async (sha256) => ((await blobs.has(sha256)) ? blobs.read(sha256) : null)).catch((err) => {
+      throw err instanceof MeshError ? badRequest(`spec.scene.${err.message}.`, 'bad_mesh') : err;
+    });
     const perUnit = Math.min(spec.samplesPerUnit ?? Math.min(spec.spp, 16), spec.spp);
     const batches = tiles(spec.spp, perUnit);
     const rows = tiles(spec.height, spec.tile), cols = tiles(spec.width, spec.tile);

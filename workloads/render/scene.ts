@@ -5,7 +5,9 @@ import { z } from 'zod';
  * (`Compiled`: flat arrays, the same on the coordinator's CPU reference and in WGSL).
  *
  * JSON: a camera (pinhole, or a thin lens with `aperture` and `focus` for depth of field),
- * materials by name, and objects — spheres, planes and triangles (meshes are triangles too).
+ * materials by name, and objects — spheres, planes, triangles, and meshes: OBJ or binary glTF
+ * (.glb) files uploaded as blobs, named by sha256, each of one material, placed by `scale`,
+ * `rotate` (degrees about x, y, z in that order) and `translate` (meshes.ts reads them).
  * Lengths in scene units, colours linear RGB in [0, 1] (emission may go above 1), angles in
  * degrees. The camera looks from `from` to `at`, `up` points up, `fov` is the vertical field.
  */
@@ -38,6 +40,21 @@ export const sceneSchema = z
     spheres: z.array(z.object({ center: vec3, radius: z.number().positive().max(1e6), material: name }).strict()).max(1024).default([]),
     planes: z.array(z.object({ point: vec3, normal: vec3, material: name }).strict()).max(64).default([]),
     triangles: z.array(z.object({ vertices: z.tuple([vec3, vec3, vec3]), material: name }).strict()).max(100_000).default([]),
+    meshes: z
+      .array(
+        z
+          .object({
+            blob: z.string().regex(/^[0-9a-f]{64}$/, 'the sha256 of the uploaded .obj or .glb file (PUT /api/blobs)'),
+            file: z.string().max(256).optional().describe("the file's name, for messages"),
+            material: name,
+            scale: z.union([z.number().positive().finite(), z.tuple([z.number().positive().finite(), z.number().positive().finite(), z.number().positive().finite()])]).default(1),
+            rotate: vec3.default([0, 0, 0]),
+            translate: vec3.default([0, 0, 0]),
+          })
+          .strict(),
+      )
+      .max(16)
+      .default([]),
   })
   .strict();
 export type Scene = z.infer<typeof sceneSchema>;
@@ -45,9 +62,9 @@ export type Scene = z.infer<typeof sceneSchema>;
 /** Why a scene that fits the schema still cannot be rendered (a name no material has, a flat camera), or null. */
 export function sceneProblem(scene: Scene): string | null {
   const known = new Set(Object.keys(scene.materials));
-  const objects = [...scene.spheres.map((s, i) => [`spheres[${i}]`, s.material] as const), ...scene.planes.map((p, i) => [`planes[${i}]`, p.material] as const), ...scene.triangles.map((t, i) => [`triangles[${i}]`, t.material] as const)];
+  const objects = [...scene.spheres.map((s, i) => [`spheres[${i}]`, s.material] as const), ...scene.planes.map((p, i) => [`planes[${i}]`, p.material] as const), ...scene.triangles.map((t, i) => [`triangles[${i}]`, t.material] as const), ...scene.meshes.map((m, i) => [`meshes[${i}]`, m.material] as const)];
   for (const [where, material] of objects) if (!known.has(material)) return `${where}.material: no material is named "${material}" (the scene has ${[...known].join(', ') || 'none'})`;
-  if (!objects.length) return 'the scene has no objects: add spheres, planes or triangles';
+  if (!objects.length) return 'the scene has no objects: add spheres, planes, triangles or meshes';
   const { from, at, up } = scene.camera;
   const forward = sub(at, from);
   if (length(forward) === 0) return 'camera: "from" and "at" are the same point';
