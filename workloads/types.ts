@@ -47,8 +47,13 @@ export interface Workload<Spec = unknown> {
   check?(params: Record<string, unknown>, inputs: Uint8Array[], result: Uint8Array): boolean;
   /** Whether two results of one unit agree within the workload's tolerance. */
   agree(params: Record<string, unknown>, x: Uint8Array, y: Uint8Array): boolean;
-  /** How the job page lays the units out (rows × cols, units in row-major order); a strip without it. */
-  grid?(plan: Record<string, unknown>): { rows: number; cols: number };
+  /**
+   * How the job page lays the units out: `layers` (default 1) of rows × cols, units in that
+   * order (render: a layer per batch of samples, a cell per tile); a strip without it.
+   */
+  grid?(plan: Record<string, unknown>): { rows: number; cols: number; layers?: number };
+  /** The job so far, from the units verified yet (render: the picture at the samples it has), for the job page: a PNG. */
+  preview?(plan: Record<string, unknown>, units: UnitResult[]): Uint8Array;
   /** Builds the job's result from its verified units: its bytes, content type and file extension (no dot). */
   assemble(plan: Record<string, unknown>, units: UnitResult[]): { bytes: Uint8Array; contentType: string; extension: string };
 }
@@ -78,6 +83,16 @@ export interface InputsForm {
   spec(): { spec: Record<string, unknown> } | { why: string };
 }
 
+/** A job as its page follows it: each unit's state in the order of the workload's grid. */
+export interface JobProgress {
+  id: string;
+  state: string;
+  spec: Record<string, unknown>;
+  grid: { rows: number; cols: number; layers: number };
+  units: ('pending' | 'running' | 'verified' | 'failed' | 'cancelled')[];
+  verified: number;
+}
+
 /** A kind of job in the developer portal (DOM code: pages only). */
 export interface PortalWorkload {
   kind: string;
@@ -85,6 +100,8 @@ export interface PortalWorkload {
   inputs(host: HTMLElement, page: PortalHost, changed: () => void): InputsForm;
   /** What the result file is, for the download link. */
   result: { extension: string; description: string };
+  /** Shows the job while it runs, in `host` (render: the picture filling in tile by tile); called at every change. */
+  progress?(host: HTMLElement, job: JobProgress, page: PortalHost): void;
   /** Shows a done job's result in `host`. */
   show(host: HTMLElement, bytes: Uint8Array, page: PortalHost): void;
 }

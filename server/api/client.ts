@@ -109,6 +109,7 @@ export class Supernet {
   topUpJob = (id: string, body: Input<typeof s.topUpBody>) => this.#json('topUpJob', s.job, { params: { id }, body });
   cancelJob = (id: string) => this.#json('cancelJob', s.job, { params: { id } });
   jobResult = (id: string) => this.#bytes('jobResult', { id });
+  jobPreview = (id: string) => this.#bytes('jobPreview', { id });
   transfers = (query: Input<typeof s.transfersQuery> = {}) => this.#json('transfers', s.transferList, { query });
   transfer = (body: Input<typeof s.transferBody>) => this.#json('transfer', s.transferDone, { body });
   market = () => this.#json('market', s.market);

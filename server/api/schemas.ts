@@ -157,7 +157,8 @@ export const jobEstimate = z.object({
   available: z.number().describe('your wallet now'),
 });
 export const jobUnits = z.object({
-  grid: z.object({ rows: z.number().int(), cols: z.number().int() }),
+  grid: z.object({ rows: z.number().int(), cols: z.number().int(), layers: z.number().int().describe('units are layers × rows × cols in order (render: a layer per batch of samples)') }),
+  preview: z.boolean().describe('whether GET /api/jobs/{id}/preview draws the job so far'),
   units: z.array(z.enum(['pending', 'running', 'verified', 'failed', 'cancelled'])),
   verification: z.object({ method: z.enum(['check', 'replicate']), executions: z.number().int(), valid: z.number().int(), invalid: z.number().int(), expired: z.number().int(), failed: z.number().int() }),
 });

@@ -10,6 +10,7 @@ import { describeIssues, parseBody } from '../validate.ts';
 import { workloads } from '../../workloads/coordinator.ts';
 import { cancelJob } from './finish.ts';
 import { jobViews } from './view.ts';
+import { Previews } from './preview.ts';
 import { toCredits, toMicro } from '../ledger/credit.ts';
 import { escrowJob, estimateEscrow, topUpEscrow } from '../ledger/payments.ts';
 import { currentPrice } from '../market/price.ts';
@@ -25,6 +26,7 @@ const eventPollMs = 500;
 export function jobRoutes(deps: Deps) {
   const app = new Hono<AppEnv>();
   const { db } = deps;
+  const previews = new Previews(deps);
 
   async function ownJob(c: Ctx) {
     const id = z.uuid().safeParse(c.req.param('id'));
@@ -177,10 +179,19 @@ export function jobRoutes(deps: Deps) {
     // Units in the order of the workload's grid (matmul: row-major over C's tiles); else a strip.
     const grid = workloads[job.kind]?.grid?.(job.plan as Record<string, unknown>) ?? { rows: 1, cols: units.length };
     return c.json({
-      grid,
+      grid: { layers: 1, ...grid },
+      preview: !!workloads[job.kind]?.preview,
       units: units.map((u) => (u.state === 'pending' && u.leased > 0 ? 'running' : u.state)),
       verification: { method: job.verification, executions: attempts.reduce((n, a) => n + (['valid', 'invalid', 'returned'].includes(a.state) ? a.n : 0), 0), valid: count('valid'), invalid: count('invalid'), expired: count('expired'), failed: count('failed') },
     });
+  });
+
+  app.get('/jobs/:id/preview', async (c) => {
+    const job = await ownJob(c);
+    const workload = workloads[job.kind];
+    if (!workload?.preview) throw notFound(`A ${job.kind} job has no preview: its result is at /api/jobs/${job.id}/result once it is done.`);
+    const png = await previews.draw(job, workload as Parameters<Previews['draw']>[1]);
+    return c.body(png as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'image/png', 'cache-control': 'no-store' });
   });
 
   app.get('/jobs/:id/result', async (c) => {

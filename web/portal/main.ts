@@ -160,6 +160,7 @@ async function jobPage(id: string) {
       <h2>Job <code>${esc(id)}</code></h2>
       <p><strong id="job-state">…</strong> · <span id="job-progress-text"></span></p>
       <div class="progress"><div id="job-progress" style="width:0%"></div></div>
+      <div id="live"></div>
       <div id="grid" class="grid" role="img" aria-label="units by state"></div>
       <p class="legend note"><span style="background:#d0d5e2"></span>pending <span style="background:#f59e0b"></span>running <span style="background:#16a34a"></span>verified <span style="background:#dc2626"></span>failed</p>
       <dl class="facts" id="facts"></dl>
@@ -190,6 +191,8 @@ async function jobPage(id: string) {
     grid.style.gridTemplateColumns = `repeat(${Math.min(units.grid.cols, 64)}, 1fr)`;
     grid.style.maxWidth = `${Math.min(640, Math.min(units.grid.cols, 64) * 28)}px`;
     grid.innerHTML = units.units.map((state) => `<span class="${state}"></span>`).join('');
+    // The job as its workload draws it while it runs (render: the picture so far).
+    portals[job.kind]?.progress?.($('live'), { id, state: job.state, spec: job.spec as Record<string, unknown>, grid: units.grid, units: units.units, verified: job.progress.verified }, host);
     const v = units.verification;
     $('facts').innerHTML = `
       <dt>cost so far</dt><dd id="cost">${credits(job.cost.credits)} credits (escrowed ${credits(job.cost.escrowed)}, pending ${credits(job.cost.pending)}, returned ${credits(job.cost.refunded)})</dd>

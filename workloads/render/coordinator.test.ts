@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../../tests/helpers/client.ts';
-import { testCoordinator } from '../../tests/helpers/coordinator.ts';
+import { eventually, testCoordinator } from '../../tests/helpers/coordinator.ts';
+import { RawNode } from '../../tests/helpers/raw-node.ts';
 import { compileScene, encodeCompiled } from './compiled.ts';
 import { render, toSrgb8 } from './coordinator.ts';
 import { builtinScenes } from './scene.ts';
@@ -105,5 +106,37 @@ describe('render jobs through the API', () => {
       expect((await res.json()).error.message).toMatch(message);
     }
     expect((await dev.json('GET', '/api/jobs')).jobs).toHaveLength(0);
+  });
+
+  it('draws the picture so far: each verified tile over the samples it has, the rest black', async () => {
+    const job = await dev.json('POST', '/api/jobs', { kind: 'render', spec: { scene: 'cornell', width: 32, height: 16, spp: 4, tile: 16, samplesPerUnit: 2, seed: 5 } }, 201);
+    const units = await dev.json('GET', `/api/jobs/${job.id}/units`);
+    expect([units.grid, units.preview, units.units.length]).toEqual([{ rows: 1, cols: 2, layers: 2 }, true, 4]);
+    const picture = async () => decodePng(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/preview`)).arrayBuffer()));
+    const before = await picture();
+    expect([before.width, before.height, before.channels, before.data.every((v) => v === 0)]).toEqual([32, 16, 3, true]);
+
+    const node = await RawNode.connect(coordinator.url, await dev.useNewKey('render-node'));
+    await node.hello({ kinds: ['render'] });
+    const lease = await node.lease();
+    const t = lease.unit.params as unknown as TileParams;
+    const sums = traceTile(compileScene(builtinScenes.cornell!()), t);
+    await node.submit(lease, { rows: t.h, cols: 3 * t.w, data: sums });
+    await eventually(async () => (await dev.json('GET', `/api/jobs/${job.id}`)).progress.verified === 1, 'the tile verified');
+    node.close();
+    const after = await picture();
+    const want = toSrgb8(sums.map((v) => v / (t.s1 - t.s0)));
+    for (let y = 0; y < 16; y++) {
+      for (let x = 0; x < 32; x++) {
+        const inside = x >= t.x0 && x < t.x0 + t.w && y >= t.y0 && y < t.y0 + t.h;
+        const got = [...after.data.subarray((y * 32 + x) * 3, (y * 32 + x) * 3 + 3)];
+        expect(got).toEqual(inside ? [...want.subarray(((y - t.y0) * t.w + x - t.x0) * 3, ((y - t.y0) * t.w + x - t.x0) * 3 + 3)] : [0, 0, 0]);
+      }
+    }
+
+    const matmul = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 8, k: 8, n: 8, seed: 1 } } }, 201);
+    const none = await dev.call('GET', `/api/jobs/${matmul.id}/preview`);
+    expect(none.status).toBe(404);
+    expect((await none.json()).error.message).toMatch(/A matmul job has no preview: its result is at \/api\/jobs\/.*\/result once it is done\./);
   });
 });

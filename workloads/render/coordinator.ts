@@ -156,22 +156,41 @@ export const render: Workload<RenderSpec> = {
 
   grid(plan) {
     const { width, height, tile, batches } = plan as unknown as Plan;
-    return { rows: Math.ceil(height / tile) * batches, cols: Math.ceil(width / tile) };
+    return { rows: Math.ceil(height / tile), cols: Math.ceil(width / tile), layers: batches };
+  },
+
+  // Each pixel over the samples verified for it so far: the picture sharpens batch by batch.
+  preview(plan, units) {
+    const { width, height } = plan as unknown as Plan;
+    const { image, samples } = accumulate(width, height, units);
+    for (let i = 0; i < image.length; i++) image[i]! /= Math.max(1, samples[Math.floor(i / 3)]!);
+    return encodePng({ width, height, data: toSrgb8(image), channels: 3, depth: 8 });
   },
 
   assemble(plan, units) {
     const { width, height, spp, output } = plan as unknown as Plan;
-    const image = new Float32Array(width * height * 3);
-    for (const unit of units) {
-      const t = unit.params as unknown as TileParams;
-      const tile = sums(unit.result);
-      for (let y = 0; y < t.h; y++) for (let x = 0; x < t.w * 3; x++) image[((t.y0 + y) * width + t.x0) * 3 + x]! += tile[y * t.w * 3 + x]!;
-    }
+    const { image } = accumulate(width, height, units);
     for (let i = 0; i < image.length; i++) image[i]! /= spp;
     if (output === 'npy') return { bytes: encodeNpy({ rows: height, cols: 3 * width, data: image }), contentType: 'application/octet-stream', extension: 'npy' };
     return { bytes: encodePng({ width, height, data: toSrgb8(image), channels: 3, depth: 8 }), contentType: 'image/png', extension: 'png' };
   },
 };
+
+/** The tiles' radiance sums added up into the picture, with the samples each pixel got. */
+function accumulate(width: number, height: number, units: { params: Record<string, unknown>; result: Uint8Array }[]) {
+  const image = new Float32Array(width * height * 3);
+  const samples = new Uint32Array(width * height);
+  for (const unit of units) {
+    const t = unit.params as unknown as TileParams;
+    const tile = sums(unit.result);
+    for (let y = 0; y < t.h; y++) {
+      const row = (t.y0 + y) * width + t.x0;
+      for (let x = 0; x < t.w * 3; x++) image[row * 3 + x]! += tile[y * t.w * 3 + x]!;
+      for (let x = 0; x < t.w; x++) samples[row + x]! += t.s1 - t.s0;
+    }
+  }
+  return { image, samples };
+}
 
 /** Linear radiance to 8-bit sRGB, clamped to [0, 1] first. */
 export function toSrgb8(linear: Float32Array): Uint8Array {
