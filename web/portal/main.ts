@@ -125,9 +125,14 @@ async function newJob() {
   let asked = 0;
   const estimate = async () => {
     const b = body();
-    $<HTMLButtonElement>('submit').disabled = true;
     const n = ++asked;
-    if ('why' in b) return void ($('estimate').textContent = b.why);
+    // The button stays as it was while a new estimate is on its way: a click on Submit blurs the
+    // field just typed in, whose change asks for one, and a button disabled meanwhile would drop
+    // that click. A spec the server then refuses says why under the button.
+    if ('why' in b) {
+      $<HTMLButtonElement>('submit').disabled = true;
+      return void ($('estimate').textContent = b.why);
+    }
     $('estimate').textContent = 'Estimating…';
     try {
       const e = await api.estimateJob(b.job);

@@ -37,16 +37,18 @@ export const renderPortal: PortalWorkload = {
   progress(host, job) {
     const { width, height, tile = 64 } = job.spec as { width: number; height: number; tile?: number };
     if (!host.querySelector('#render-live')) {
-      host.innerHTML = `<figure id="render-live" style="position: relative; display: inline-block; margin: 0.8rem 0; max-width: 100%">
-          <img id="render-preview" alt="the picture so far" width="${width}" height="${height}" style="display: block; max-width: 100%; height: auto; background: #1f2430; image-rendering: pixelated" />
-          <div id="render-tiles" aria-hidden="true" style="position: absolute; inset: 0; display: grid"></div>
+      host.innerHTML = `<figure id="render-live" style="margin: 0.8rem 0">
+          <div style="position: relative; display: inline-block; max-width: 100%; line-height: 0">
+            <img id="render-preview" alt="the picture so far" width="${width}" height="${height}" style="display: block; max-width: 100%; height: auto; background: #1f2430; image-rendering: pixelated" />
+            <div id="render-tiles" aria-hidden="true" style="position: absolute; inset: 0; display: grid"></div>
+          </div>
           <figcaption class="note" id="render-caption"></figcaption>
         </figure>`;
       const sizes = (size: number) => Array.from({ length: Math.ceil(size / tile) }, (_, i) => `${(100 * (Math.min(size, (i + 1) * tile) - i * tile)) / size}%`).join(' ');
       const tiles = host.querySelector<HTMLElement>('#render-tiles')!;
       tiles.style.gridTemplateColumns = sizes(width);
       tiles.style.gridTemplateRows = sizes(height);
-      tiles.innerHTML = '<span></span>'.repeat(job.grid.rows * job.grid.cols);
+      tiles.innerHTML = '<span style="display: block"></span>'.repeat(job.grid.rows * job.grid.cols);
     }
     const cells = job.grid.rows * job.grid.cols;
     const spans = host.querySelectorAll<HTMLElement>('#render-tiles span');
