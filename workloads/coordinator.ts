@@ -1,9 +1,11 @@
 import { matmul } from './matmul/coordinator.ts';
 import { render } from './render/coordinator.ts';
+import { frames } from './frames/coordinator.ts';
 import type { Workload } from './types.ts';
 
 /** Every workload the coordinator serves, by kind. */
 export const workloads: Record<string, Workload<any>> = {
   [matmul.kind]: matmul,
   [render.kind]: render,
+  [frames.kind]: frames,
 };
