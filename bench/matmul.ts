@@ -1,5 +1,5 @@
-// npm run bench: GFLOP/s of matmul, ours against the naive kernel and TensorFlow.js's WebGPU
-// backend in one Chromium, ours in Dawn, and the JS CPU reference for scale. Medians of
+// npm run bench: GFLOP/s of matmul, ours against the naive kernel, TensorFlow.js's WebGPU
+// backend and jax-js on WebGPU in one Chromium, ours in Dawn, and the JS CPU reference for scale. Medians of
 // BENCH_RUNS (default 5) runs after a warm-up, impls interleaved run by run, every figure
 // from this one run. Writes bench/results/matmul.json and matmul.md.
 import { writeFileSync, mkdirSync } from 'node:fs';
@@ -58,7 +58,7 @@ if (hosts.includes('chromium')) {
   console.log(`  ${chromiumAdapter}; autotune chose ${tuning.config.kernel} ${tuning.config.wg.join('×')}`);
   const chromiumBudget = tuning.gflops * 1e9 * dispatchSecondsTarget;
   for (const size of sizes) {
-    const impls = (size <= slowSizeMax ? ['ours', 'naive', 'tfjs'] : ['ours', 'tfjs']).filter((impl) => {
+    const impls = (size <= slowSizeMax ? ['ours', 'naive', 'tfjs', 'jax'] : ['ours', 'tfjs', 'jax']).filter((impl) => {
       const before = find(size / 2, impl as Impl, 'chromium');
       if (!before || before.ms * 8 <= runMsMax) return true;
       skipped.push({ size, impl: impl as Impl, predictedMs: Math.round(before.ms * 8) });
@@ -119,14 +119,14 @@ const md = [
   `Device: ${device}. Date: ${result.date}.`,
   `Autotune: ${tuned(chromiumTuning)} in Chromium, ${tuned(dawnTuning)} in Dawn.`,
   '',
-  `| size | ours (Chromium) | naive (Chromium) | TF.js WebGPU (Chromium) | ours ÷ TF.js | ours (Dawn) |${peakGflops ? ' share of fp32 peak (Dawn) |' : ''} CPU reference (JS) |`,
-  `| ---: | ---: | ---: | ---: | ---: | ---: |${peakGflops ? ' ---: |' : ''} ---: |`,
+  `| size | ours (Chromium) | naive (Chromium) | TF.js WebGPU (Chromium) | jax-js WebGPU (Chromium) | ours ÷ TF.js | ours ÷ jax-js | ours (Dawn) |${peakGflops ? ' share of fp32 peak (Dawn) |' : ''} CPU reference (JS) |`,
+  `| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${peakGflops ? ' ---: |' : ''} ---: |`,
   ...sizes.map((s) => {
-    const ours = find(s, 'ours', 'chromium'), tfjs = find(s, 'tfjs', 'chromium');
-    const ratio = ours && tfjs ? `${(ours.gflops / tfjs.gflops).toFixed(1)}×` : '—';
+    const ours = find(s, 'ours', 'chromium'), tfjs = find(s, 'tfjs', 'chromium'), jax = find(s, 'jax', 'chromium');
+    const ratio = (other: Row | undefined) => (ours && other ? `${(ours.gflops / other.gflops).toFixed(1)}×` : '—');
     const dawn = find(s, 'ours', 'dawn');
     const share = peakGflops ? ` ${dawn ? `${((100 * dawn.gflops) / peakGflops).toFixed(1)}%` : '—'} |` : '';
-    return `| ${s} | ${cell(ours)} | ${cell(find(s, 'naive', 'chromium'))} | ${cell(tfjs)} | ${ratio} | ${cell(dawn)} |${share} ${cell(find(s, 'cpu', 'node'))} |`;
+    return `| ${s} | ${cell(ours)} | ${cell(find(s, 'naive', 'chromium'))} | ${cell(tfjs)} | ${cell(jax)} | ${ratio(tfjs)} | ${ratio(jax)} | ${cell(dawn)} |${share} ${cell(find(s, 'cpu', 'node'))} |`;
   }),
   '',
   ...(peakGflops ? [`fp32 peak given: ${peakGflops} GFLOP/s (BENCH_PEAK_GFLOPS).`] : []),

@@ -1,5 +1,5 @@
 /** The implementations the bench compares, as bench/results/matmul.json names them. */
-export type Impl = 'ours' | 'naive' | 'tfjs' | 'cpu';
+export type Impl = 'ours' | 'naive' | 'tfjs' | 'jax' | 'cpu';
 
 /**
  * Runs each impl `runs` times after one warm-up (pipelines compile, caches fill), the impls

@@ -2,6 +2,7 @@
 // the Node side (bench/matmul.ts, tests/kernels-chromium.test.ts) drives it with Playwright.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
+import { defaultDevice as jaxDefaultDevice, init as jaxInit, numpy as np } from '@jax-js/jax';
 import { matmulConfigNaive, matmulGpu, usefulFeatures, type MatmulConfig, type MatmulStats } from '../../workloads/matmul/gpu.ts';
 import { autotuneMatmul } from '../../workloads/matmul/autotune.ts';
 import { randomMatrix } from '../../workloads/matmul/random.ts';
@@ -9,6 +10,7 @@ import { timeRuns, type Impl } from '../timing.ts';
 
 let device: GPUDevice;
 let adapterName = '';
+let jaxWebGpu = false;
 
 async function init() {
   const adapter = await navigator.gpu?.requestAdapter();
@@ -17,6 +19,9 @@ async function init() {
   device = await adapter.requestDevice({ requiredFeatures: usefulFeatures(adapter), requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize } });
   await tf.setBackend('webgpu');
   await tf.ready();
+  // jax-js on its own WebGPU device, as TF.js is; the page works without it (its runs then fail, said as such).
+  jaxWebGpu = await jaxInit('webgpu').then((devices) => devices.includes('webgpu'), () => false);
+  if (jaxWebGpu) jaxDefaultDevice('webgpu');
   document.getElementById('status')!.textContent = `ready: ${adapterName}`;
 }
 const ready = init();
@@ -27,6 +32,13 @@ async function tfjsMatmul(a: Float32Array, b: Float32Array, n: number) {
   const tc = tf.matMul(ta, tb);
   await tc.data();
   tf.dispose([ta, tb, tc]);
+}
+
+/** One product through jax-js on WebGPU, upload and read-back included (operations take ownership of their arguments). */
+async function jaxMatmul(a: Float32Array, b: Float32Array, n: number) {
+  if (!jaxWebGpu) throw new Error('jax-js found no WebGPU device');
+  const c = np.matmul(np.array(a, { shape: [n, n] }), np.array(b, { shape: [n, n] }));
+  await c.data();
 }
 
 const api = {
@@ -47,6 +59,7 @@ const api = {
       ours: () => matmulGpu(device, a, b, { config: ours, dispatchFlopsMax, stats: (stats.ours ??= { dispatches: 0, maxDispatchMs: 0 }) }),
       naive: () => matmulGpu(device, a, b, { config: matmulConfigNaive, stats: (stats.naive ??= { dispatches: 0, maxDispatchMs: 0 }) }),
       tfjs: () => tfjsMatmul(a.data, b.data, size),
+      jax: () => jaxMatmul(a.data, b.data, size),
     };
     const medians = await timeRuns(impls, runs, (impl) => fns[impl]!());
     return impls.map((impl) => ({ impl, ms: medians[impl]!, maxDispatchMs: stats[impl]?.maxDispatchMs ?? null }));
