@@ -26,7 +26,7 @@ export function createApp(deps: Deps) {
     if (err instanceof AppError) {
       // A refused upload may leave body bytes on the wire: close, so the client does not reuse it.
       if (err.status === 413) c.header('connection', 'close');
-      return c.json({ error: { code: err.code, message: err.message } }, err.status);
+      return c.json({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } }, err.status);
     }
     if (err instanceof HTTPException) return c.json({ error: { code: 'http', message: err.message } }, err.status);
     console.error(err);

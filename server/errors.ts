@@ -9,12 +9,14 @@ export class AppError extends Error {
     readonly status: ContentfulStatusCode,
     readonly code: string,
     message: string,
+    /** Where the fault is, for programs and editors (a compiler's messages with line and column). */
+    readonly details?: { line: number; column: number; message: string }[],
   ) {
     super(message);
   }
 }
 
-export const badRequest = (message: string, code = 'bad_request') => new AppError(400, code, message);
+export const badRequest = (message: string, code = 'bad_request', details?: AppError['details']) => new AppError(400, code, message, details);
 export const unauthorized = (message = 'Sign in, or send an API key as "Authorization: Bearer <key>".') =>
   new AppError(401, 'unauthorized', message);
 export const forbidden = (message: string) => new AppError(403, 'forbidden', message);

@@ -1,6 +1,7 @@
 /**
  * `.npy` (NumPy format 1.0-3.0) for 2-D float32 matrices, the way tensors travel, and float16
- * ('<f2') ones, the half-size panels of f16 jobs. Isomorphic: no Node APIs, so the browser
+ * ('<f2') ones, the half-size panels of f16 jobs; and arrays of any shape of float32, int32 or
+ * uint32 (developers' own kernels' inputs and outputs). Isomorphic: no Node APIs, so the browser
  * node and the agent use it too.
  */
 
@@ -20,10 +21,10 @@ const dtypeBytes = { f4: 4, f2: 2 } as const;
 
 const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-/** Reads a C-order little-endian float32 (or float16) 2-D `.npy`; says what is wrong otherwise. */
-export function parseNpy(bytes: Uint8Array): Matrix {
+/** A `.npy` file's header fields and where its data starts; says what is wrong otherwise. */
+function readHeader(bytes: Uint8Array): { descr: string; shape: number[]; shapeText: string; dataStart: number } {
   if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) {
-    throw new NpyError('not a .npy file (it does not start with \\x93NUMPY); save arrays with numpy.save');
+    throw new NpyError('not a .npy file (it does not begin with the NumPy signature); save arrays with numpy.save');
   }
   const major = bytes[6]!;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -36,15 +37,21 @@ export function parseNpy(bytes: Uint8Array): Matrix {
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (descr === undefined || fortran === undefined || shapeText === undefined) throw new NpyError('.npy header is malformed');
-  if (descr !== '<f4' && descr !== '<f2') throw new NpyError(`.npy dtype is ${descr}; float32 ('<f4') is required: convert with a.astype(numpy.float32)`);
-  const dtype: Dtype = descr === '<f2' ? 'f2' : 'f4';
   if (fortran === 'True') throw new NpyError('.npy is in Fortran order; save a C-contiguous array (numpy.ascontiguousarray)');
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  if (shape.length !== 2 || shape.some((d) => !Number.isSafeInteger(d) || d < 1)) {
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new NpyError(`.npy shape is (${shapeText.trim()}): not a shape`);
+  return { descr, shape, shapeText, dataStart: headerStart + headerLen };
+}
+
+/** Reads a C-order little-endian float32 (or float16) 2-D `.npy`; says what is wrong otherwise. */
+export function parseNpy(bytes: Uint8Array): Matrix {
+  const { descr, shape, shapeText, dataStart } = readHeader(bytes);
+  if (descr !== '<f4' && descr !== '<f2') throw new NpyError(`.npy dtype is ${descr}; float32 ('<f4') is required: convert with a.astype(numpy.float32)`);
+  const dtype: Dtype = descr === '<f2' ? 'f2' : 'f4';
+  if (shape.length !== 2 || shape.some((d) => d < 1)) {
     throw new NpyError(`.npy shape is (${shapeText.trim()}); a 2-D matrix with both sides at least 1 is required`);
   }
   const [rows, cols] = shape as [number, number];
-  const dataStart = headerStart + headerLen;
   const expected = rows * cols * dtypeBytes[dtype];
   if (bytes.length - dataStart !== expected) {
     throw new NpyError(`.npy data is ${bytes.length - dataStart} bytes where shape (${rows}, ${cols}) ${dtype === 'f2' ? 'float16' : 'float32'} needs ${expected}: the file is truncated or damaged`);
@@ -60,10 +67,33 @@ export function parseNpy(bytes: Uint8Array): Matrix {
   return { rows, cols, data, dtype };
 }
 
-/** Writes a matrix as `.npy` version 1.0, header padded to 64 bytes: float32, or float16 (rounded to nearest even). */
-export function encodeNpy({ rows, cols, data }: Matrix, dtype: Dtype = 'f4'): Uint8Array {
-  const body = dtype === 'f2' ? new Uint8Array(toHalves(data).buffer) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  let header = `{'descr': '<${dtype}', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
+/** Element types of 32-bit arrays, as WGSL names them and as .npy does. */
+export type Element = 'f32' | 'i32' | 'u32';
+const descrs: Record<Element, string> = { f32: '<f4', i32: '<i4', u32: '<u4' };
+
+/** An array of any shape of 32-bit elements: its element type and its bytes (little-endian, C order). */
+export interface NpyArray {
+  shape: number[];
+  element: Element;
+  bytes: Uint8Array;
+}
+
+/** Reads a `.npy` of float32, int32 or uint32 elements, any shape. */
+export function parseNpyArray(bytes: Uint8Array): NpyArray {
+  const { descr, shape, shapeText, dataStart } = readHeader(bytes);
+  const element = (Object.keys(descrs) as Element[]).find((e) => descrs[e] === descr);
+  if (!element) throw new NpyError(`.npy dtype is ${descr}; float32 ('<f4'), int32 ('<i4') or uint32 ('<u4') is required`);
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (bytes.length - dataStart !== count * 4) throw new NpyError(`.npy data is ${bytes.length - dataStart} bytes where shape (${shapeText.trim()}) of ${element} needs ${count * 4}: the file is truncated or damaged`);
+  return { shape, element, bytes: bytes.slice(dataStart) };
+}
+
+/** Writes an array as `.npy` version 1.0, header padded to 64 bytes. */
+export function encodeNpyArray({ shape, element, bytes }: NpyArray): Uint8Array {
+  return withHeader(`{'descr': '${descrs[element]}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`, bytes);
+}
+
+function withHeader(header: string, body: Uint8Array): Uint8Array {
   const unpadded = 10 + header.length + 1;
   header += ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
   const out = new Uint8Array(10 + header.length + body.byteLength);
@@ -74,6 +104,12 @@ export function encodeNpy({ rows, cols, data }: Matrix, dtype: Dtype = 'f4'): Ui
   out.set(new TextEncoder().encode(header), 10);
   out.set(body, 10 + header.length);
   return out;
+}
+
+/** Writes a matrix as `.npy` version 1.0, header padded to 64 bytes: float32, or float16 (rounded to nearest even). */
+export function encodeNpy({ rows, cols, data }: Matrix, dtype: Dtype = 'f4'): Uint8Array {
+  const body = dtype === 'f2' ? new Uint8Array(toHalves(data).buffer) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return withHeader(`{'descr': '<${dtype}', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`, body);
 }
 
 const f32 = new Float32Array(1);

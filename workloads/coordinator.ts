@@ -1,6 +1,7 @@
 import { matmul } from './matmul/coordinator.ts';
 import { render } from './render/coordinator.ts';
 import { frames } from './frames/coordinator.ts';
+import { wgsl } from './wgsl/coordinator.ts';
 import type { Workload } from './types.ts';
 
 /** Every workload the coordinator serves, by kind. */
@@ -8,4 +9,5 @@ export const workloads: Record<string, Workload<any>> = {
   [matmul.kind]: matmul,
   [render.kind]: render,
   [frames.kind]: frames,
+  [wgsl.kind]: wgsl,
 };

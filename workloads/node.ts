@@ -3,6 +3,7 @@ import { dispatchSecondsTarget, type MatmulConfig } from './matmul/gpu.ts';
 import { matmulNode } from './matmul/node.ts';
 import { renderNode } from './render/node.ts';
 import { framesNode } from './frames/node.ts';
+import { wgslNode } from './wgsl/node.ts';
 import type { Pacer } from '../shaders/pacer.ts';
 import type { NodeKernel } from './types.ts';
 
@@ -22,7 +23,9 @@ export function gpuContext(device: GPUDevice, tuning: Tuning, pacer?: Pacer): Gp
 
 /** The node halves of the workloads, one line each: what browser tabs and agents can run. The
  * coordinator's halves are in ./coordinator.ts, the portal's in ./portal.ts. */
-export const kernels: Record<string, NodeKernel> = Object.fromEntries([matmulNode, renderNode, framesNode].map((k) => [k.kind, k]));
+export const kernels: Record<string, NodeKernel> = Object.fromEntries([matmulNode, renderNode, framesNode, wgslNode].map((k) => [k.kind, k]));
 
 /** The kinds a node says it runs in its hello. */
 export const kinds = Object.keys(kernels);
+/** The kinds a node without WebGPU runs, on the CPU in JavaScript. */
+export const cpuKinds = Object.values(kernels).filter((k) => !k.gpuOnly).map((k) => k.kind);

@@ -63,6 +63,8 @@ export interface NodeKernel {
   kind: string;
   /** Runs one unit on the GPU: input blobs in, the output blob's bytes out. */
   run(gpu: GpuContext, inputs: Uint8Array[], params: Record<string, unknown>): Promise<Uint8Array>;
+  /** Only on WebGPU (a developer's WGSL has no JavaScript twin): nodes without it do not offer this kind. */
+  gpuOnly?: true;
   /** The same unit in JavaScript: a node without WebGPU runs this (far slower). */
   cpu(inputs: Uint8Array[], params: Record<string, unknown>): Uint8Array;
   /** What running the unit does, for the person whose GPU does it ("a 64×64 tile of a picture…"). */

@@ -10,7 +10,13 @@ import * as s from './schemas.ts';
  * portal, the CLI and outside programs (Node 20+, browsers) share it.
  */
 export class SupernetError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Where the fault is, when the API says (a WGSL compiler's messages with line and column). */
+    readonly details?: { line: number; column: number; message: string }[],
+  ) {
     super(message);
     this.name = 'SupernetError';
   }
@@ -64,13 +70,13 @@ export class Supernet {
     });
     if (!res.ok) {
       const text = await res.text();
-      let error: { code?: string; message?: string } = {};
+      let error: { code?: string; message?: string; details?: SupernetError['details'] } = {};
       try {
         error = JSON.parse(text).error ?? {};
       } catch {
         // not JSON: the status says it
       }
-      throw new SupernetError(res.status, error.code ?? 'http', error.message ?? `HTTP ${res.status} from ${op.method.toUpperCase()} ${op.path}`);
+      throw new SupernetError(res.status, error.code ?? 'http', error.message ?? `HTTP ${res.status} from ${op.method.toUpperCase()} ${op.path}`, error.details);
     }
     return { res, op };
   }

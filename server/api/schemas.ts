@@ -50,7 +50,13 @@ const when = z.iso.datetime({ offset: true }).or(z.string());
 const uuid = z.uuid();
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
-export const errorResponse = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+export const errorResponse = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.array(z.object({ line: z.number().int(), column: z.number().int(), message: z.string() })).optional().describe("where the fault is: a WGSL compiler's messages"),
+  }),
+});
 export const health = z.object({ ok: z.literal(true), version: z.string() });
 export const accountCreated = z.object({ account: z.object({ id: uuid, email: z.string() }) });
 export const ok = z.object({ ok: z.literal(true) });

@@ -368,7 +368,7 @@ export async function failAttempt(db: Db, holder: string, attemptId: string, tok
         .executeTakeFirstOrThrow();
       if (Number(failed.nodes) >= failuresMax) {
         const unit = await trx.selectFrom('units').select('job_id').where('id', '=', row.unit_id).executeTakeFirstOrThrow();
-        await failJobOfUnit(trx, row.unit_id, unit.job_id, `it failed on ${failuresMax} different nodes`);
+        await failJobOfUnit(trx, row.unit_id, unit.job_id, `it failed on ${failuresMax} different nodes; the last said: ${reason.slice(0, 500)}`);
         return true;
       }
     }

@@ -84,9 +84,9 @@ export class RawNode {
     return matmulReference(a!, b!);
   }
 
-  /** Uploads `output` and reports it for the lease; returns the ack. */
-  async submit(lease: Lease, output: Matrix, token = lease.token, elapsedMs?: number) {
-    const bytes = encodeNpy(output);
+  /** Uploads `output` (a matrix as .npy, or bytes as they are) and reports it for the lease; returns the ack. */
+  async submit(lease: Lease, output: Matrix | Uint8Array, token = lease.token, elapsedMs?: number) {
+    const bytes = output instanceof Uint8Array ? output : encodeNpy(output);
     const res = await fetch(`${this.url}/api/blobs`, { method: 'PUT', headers: { authorization: `Bearer ${this.key ?? this.nodeToken}` }, body: bytes as Uint8Array<ArrayBuffer> });
     if (res.status !== 201) throw new Error(`upload failed: ${res.status}`);
     this.send({ type: 'result', attemptId: lease.attemptId, token, output: await sha256Hex(bytes), ...(elapsedMs === undefined ? {} : { elapsedMs }) });

@@ -234,7 +234,7 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
       expect(await n.next('ack')).toMatchObject({ status: 'accepted' });
       const state = await dev.json('GET', `/api/jobs/${job.id}`);
       if (i < failuresMax - 1) expect(state.state).toBe('running');
-      else expect(state).toMatchObject({ state: 'failed', error: `A unit failed: it failed on ${failuresMax} different nodes.` });
+      else expect(state).toMatchObject({ state: 'failed', error: `A unit failed: it failed on ${failuresMax} different nodes; the last said: shader compilation failed.` });
     }
   });
 

@@ -7,7 +7,7 @@ import { expose } from 'comlink';
 import { NodeRuntime, TieredBlobCache, type NodeEvent } from '../../server/agent/runtime.ts';
 import type { Capabilities } from '../../server/protocol/messages.ts';
 import type { Tuning } from '../../workloads/matmul/autotune.ts';
-import { kernels, kinds } from '../../workloads/node.ts';
+import { cpuKinds, kernels, kinds } from '../../workloads/node.ts';
 import { DexieBlobCache, DexieIdentityStore, DexieResultStore, openNodeDb } from '../node/store.ts';
 import { gpu, type Opened } from './gpu.ts';
 
@@ -79,7 +79,7 @@ const api = {
   async deliverKept() {
     if (runtime) return;
     const remembered = (await persistent) ? await db.tuning.toCollection().first() : undefined;
-    await startRuntime({ adapter: { vendor: 'browser', architecture: '', device: '', description: 'browser node' }, features: [], gflops: remembered?.tuning.gflops ?? 1, kinds });
+    await startRuntime({ adapter: { vendor: 'browser', architecture: '', device: '', description: 'browser node' }, features: [], gflops: remembered?.tuning.gflops ?? 1, kinds: cpuKinds });
   },
 
   /** Opens the GPU (or the CPU fallback), picks the kernel (remembered per adapter, or autotuned). */
@@ -90,7 +90,7 @@ const api = {
     const known = stored ? await db.tuning.get(key) : undefined;
     const tuning = await gpu.calibrate(known?.tuning);
     if (!known && stored) await db.tuning.put({ adapter: key, tuning });
-    const capabilities = { adapter: opened.adapter, features: opened.features, gflops: tuning.gflops, kinds };
+    const capabilities = { adapter: opened.adapter, features: opened.features, gflops: tuning.gflops, kinds: opened.backend === 'webgpu' ? kinds : cpuKinds };
     // Connected at load to deliver kept results with a guessed speed: say the measured one.
     if (runtime) runtime.updateCapabilities(capabilities);
     else await startRuntime(capabilities);
