@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { encodeNpyArray } from '../../shaders/npy.ts';
 import { TestClient } from '../../tests/helpers/client.ts';
-import { testCoordinator } from '../../tests/helpers/coordinator.ts';
+import { runCli, testCoordinator } from '../../tests/helpers/coordinator.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { mandelbrot, saxpy } from './examples.ts';
 import { checkKernel, instrument } from './kernel.ts';
 
@@ -89,5 +92,23 @@ describe('wgsl jobs through the API: refused at submission', () => {
     expect((await long.json()).error.message).toMatch(/^A unit would take 62500 dispatches on the slowest nodes \(1000000 elements × 4000000 FLOPs at the loop budget ÷ 64 MFLOP a dispatch\); at most 1000: cut the work into more units or lower spec\.loopBudget\.$/);
     const source = await submit({ source: 'x'.repeat(70_000) });
     expect((await source.json()).error.message).toMatch(/source/);
+  });
+
+  it('takes a kernel and its inputs from the CLI, and prints the compiler\'s messages for one that does not compile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'supernet-wgsl-'));
+    writeFileSync(join(dir, 'saxpy.wgsl'), saxpy);
+    writeFileSync(join(dir, 'broken.wgsl'), saxpy.replace('let g = range.first + i;', 'let g = range.first + i'));
+    writeFileSync(join(dir, 'x.npy'), f32s(1000, 3));
+    writeFileSync(join(dir, 'y.f32'), new Uint8Array(new Float32Array(1000).buffer));
+    const env = { SUPERNET_URL: coordinator.url, SUPERNET_KEY: dev.key };
+    const args = (source: string) => ['submit', 'wgsl', '--source', join(dir, source), '--input', join(dir, 'x.npy'), '--input', `f32:${join(dir, 'y.f32')}`, '--output', 'f32:1000', '--units', '2'];
+    const ok = await runCli(args('saxpy.wgsl'), env);
+    expect(ok.code, ok.output).toBe(0);
+    expect(ok.output).toMatch(/Submitted wgsl job [0-9a-f-]{36}: 2 units/);
+    const broken = await runCli(args('broken.wgsl'), env);
+    expect(broken.code).not.toBe(0);
+    expect(broken.output).toMatch(/spec\.source does not compile: line 1[45], column \d+: /);
+    const usage = await runCli([...args('saxpy.wgsl').slice(0, -4), '--output', 'f32'], env);
+    expect([usage.code, usage.output]).toEqual([2, 'supernet: --output is ELEMENT:LENGTH, such as f32:1000000 (elements f32, i32 or u32), not "f32".\n']);
   });
 });
