@@ -83,6 +83,8 @@ export interface PortalHost {
 export interface InputsForm {
   /** The spec the inputs make now, or why there is none yet (said to the user as it is). */
   spec(): { spec: Record<string, unknown> } | { why: string };
+  /** What the coordinator said of the last spec: refused (its message, and where when it says: a compiler's lines), or null once one is accepted. */
+  refused?(error: { message: string; details?: { line: number; column: number; message: string }[] } | null): void;
 }
 
 /** A job as its page follows it: each unit's state in the order of the workload's grid. */

@@ -137,11 +137,15 @@ async function newJob() {
     try {
       const e = await api.estimateJob(b.job);
       if (n !== asked) return;
+      form?.refused?.(null);
       const short = e.escrow > e.available;
       $('estimate').innerHTML = `<strong>${e.units}</strong> units, ${(e.estimate.flops / 1e9).toFixed(2)} GFLOP (${e.verification}): estimate <strong id="estimate-credits">${credits(e.estimate.credits)}</strong> credits at ${credits(e.bid)} per TFLOP; ${credits(e.escrow)} held while it runs, the rest returns. ${short ? `<span class="error">That is more than the ${credits(e.available)} credits you have: lower the bid or the size, or earn credits by contributing (<a href="/">Contribute</a>).</span>` : ''}`;
       $<HTMLButtonElement>('submit').disabled = short;
     } catch (err) {
-      if (n === asked) $('estimate').innerHTML = `<span class="error">${esc(reason(err))}</span>`;
+      if (n !== asked) return;
+      $('estimate').innerHTML = `<span class="error">${esc(reason(err))}</span>`;
+      // The form shows where, when the coordinator says (a compiler's line and column).
+      if (err instanceof SupernetError) form?.refused?.({ message: err.message, ...(err.details ? { details: err.details } : {}) });
     }
   };
   pickKind();

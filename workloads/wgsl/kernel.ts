@@ -1,5 +1,6 @@
 import { WgslReflect, WgslScanner } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Element } from '../../shaders/npy.ts';
+import { workgroupsPerDispatch } from './unit.ts';
 
 /**
  * A developer's WGSL kernel: what it must declare, how it is checked against its spec (by
@@ -33,8 +34,7 @@ export const limits = {
   elements: 16 * 1024 * 1024,
   units: 1024,
   workgroupSize: 256,
-  /** Workgroups of one dispatch (WebGPU's default maxComputeWorkgroupsPerDimension). */
-  workgroupsPerDispatch: 65_535,
+  workgroupsPerDispatch,
   /** Dispatches one unit may take at the default budget of work per dispatch (64 MFLOP, the slowest nodes'). */
   dispatchesPerUnit: 1000,
   loopBudget: { default: 100_000, max: 10_000_000 },

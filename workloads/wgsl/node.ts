@@ -1,7 +1,6 @@
 import { runKernel } from '../../shaders/runner.ts';
 import type { NodeKernel } from '../types.ts';
-import { limits } from './kernel.ts';
-import type { WgslParams } from './unit.ts';
+import { workgroupsPerDispatch, type WgslParams } from './unit.ts';
 
 /** A kernel's pipeline is cached by its label: the sha-256 of its text, so another text never runs under it. */
 async function labelOf(code: Uint8Array): Promise<string> {
@@ -18,7 +17,7 @@ export const wgslNode: NodeKernel = {
     if (!code) throw new Error('a wgsl unit needs its kernel');
     const p = params as unknown as WgslParams;
     const wg = p.workgroupSize;
-    const perDispatch = limits.workgroupsPerDispatch * wg;
+    const perDispatch = workgroupsPerDispatch * wg;
     const [out, status] = await runKernel(
       gpu.device,
       {

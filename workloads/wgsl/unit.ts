@@ -1,5 +1,8 @@
 import type { Element } from '../../shaders/npy.ts';
 
+/** Workgroups of one dispatch at most (WebGPU's default maxComputeWorkgroupsPerDimension). */
+export const workgroupsPerDispatch = 65_535;
+
 /** A wgsl unit: the output's elements [first, first + count), and how to run and compare them. Inputs: the instrumented kernel's text, then the spec's inputs as raw bytes. */
 export interface WgslParams {
   first: number;
