@@ -64,8 +64,11 @@ async function main(argv: string[]) {
     if (!url) fail('agent needs the coordinator: --url http://host:8787 (or SUPERNET_URL).', 2);
     const slots = values.slots === undefined ? undefined : Number(values.slots);
     if (slots !== undefined && !(Number.isInteger(slots) && slots >= 1 && slots <= 8)) fail('--slots takes a whole number from 1 to 8.', 2);
-    const { startAgent } = await import('./agent/main.ts');
-    const runtime = await startAgent({ url, key: values.key ?? process.env.SUPERNET_KEY, name: values.name, slots, ask, throttle: throttle === undefined ? undefined : throttle / 100 });
+    const { AgentStartError, startAgent } = await import('./agent/main.ts');
+    const runtime = await startAgent({ url, key: values.key ?? process.env.SUPERNET_KEY, name: values.name, slots, ask, throttle: throttle === undefined ? undefined : throttle / 100 }).catch((err) => {
+      if (err instanceof AgentStartError) fail(err.message, err.code);
+      throw err;
+    });
     const stop = () => {
       runtime.stop();
       process.exit(0);

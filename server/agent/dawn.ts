@@ -1,4 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { usefulFeatures } from '../../workloads/matmul/configs.ts';
 import { restWhileGpuBusy } from '../../workloads/matmul/gpu.ts';
 
@@ -12,6 +14,15 @@ import { restWhileGpuBusy } from '../../workloads/matmul/gpu.ts';
 const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 function chooseVulkanDriver() {
+  // Without a runtime directory the Vulkan loader's window-system probe prints "error:
+  // XDG_RUNTIME_DIR is invalid or not set" twice (harmless: no window is ever made), which reads
+  // as a failure to whoever starts an agent. A private one of our own keeps it quiet.
+  const runtimeDir = process.env.XDG_RUNTIME_DIR;
+  if (!runtimeDir || !existsSync(runtimeDir) || !statSync(runtimeDir).isDirectory()) {
+    const dir = join(tmpdir(), `supernet-runtime-${process.getuid?.() ?? 'user'}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.env.XDG_RUNTIME_DIR = dir;
+  }
   if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return;
   const hasGpu = existsSync('/dev/dri') || readdirSync('/dev').some((f) => f.startsWith('nvidia'));
   if (!hasGpu && existsSync(swiftshaderIcd)) process.env.VK_ICD_FILENAMES = swiftshaderIcd;

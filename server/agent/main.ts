@@ -17,12 +17,42 @@ export interface AgentOptions {
   log?: (line: string) => void;
 }
 
+/** Why an agent cannot start, said to whoever started it; `code` is the process's exit code. */
+export class AgentStartError extends Error {
+  constructor(message: string, readonly code: number) {
+    super(message);
+  }
+}
+
+/**
+ * Asks the coordinator who the key belongs to before anything else, so that a wrong URL or key
+ * is said at once and plainly (it was "connection closed; reconnecting…" for ever): the account
+ * the agent works for, or null to work anonymously (no key).
+ */
+export async function whoAmI(url: string, key: string | undefined): Promise<{ email: string } | null> {
+  let res: Response;
+  try {
+    res = await fetch(`${url}/api/me`, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(15_000) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    throw new AgentStartError(`cannot reach the coordinator at ${url} (${cause}): is it running, and is the URL right?`, 4);
+  }
+  const body = await res.json().catch(() => null);
+  if (!key && res.status === 401) return null;
+  if (res.status === 401) throw new AgentStartError(`the coordinator at ${url} does not know this key (${String(key).slice(0, 6)}…): make one in the portal under "API keys", or with "supernet keys create NAME".`, 2);
+  if (!res.ok || !body?.email) throw new AgentStartError(`${url} does not answer as a Supernet coordinator (GET /api/me gave ${res.status}): check the URL.`, 2);
+  return { email: body.email };
+}
+
 /**
  * The headless node: Dawn's WebGPU in Node, the shared node runtime, the shared kernels.
  * A lost device fails the attempt in hand and is opened again for the next one.
  */
 export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
   const log = opts.log ?? ((line: string) => console.log(`[agent] ${line}`));
+  const url = opts.url.replace(/\/$/, '');
+  const account = await whoAmI(url, opts.key);
+  log(account ? `working for ${account.email}: credits for its verified work go to that account` : 'no --key: working anonymously, and anonymous work earns no credits. Make a key in the portal under "API keys" and start again with --key to earn them.');
   let gpu: DawnDevice = await openDawnDevice();
   let lost = false;
   const watch = (g: DawnDevice) => void g.device.lost.then((info) => {
@@ -37,7 +67,7 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
   const { kernel, wg } = tuning.config;
   log(`${gpu.adapter.description || gpu.adapter.vendor || 'WebGPU adapter'}: ${gflops.toFixed(2)} GFLOP/s with ${kernel} ${wg.join('×')} (${cached ? 'remembered' : 'autotuned'})`);
   const runtime = new NodeRuntime({
-    url: opts.url.replace(/\/$/, ''),
+    url,
     key: opts.key,
     name: opts.name,
     slots: opts.slots,

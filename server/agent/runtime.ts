@@ -175,8 +175,11 @@ export class NodeRuntime {
       this.#send({ type: 'hello', protocol: protocolVersion, name: this.opts.name, capabilities: this.opts.capabilities, ...(this.opts.ask === undefined ? {} : { ask: this.opts.ask }), resume, ...(resume ? { holding } : {}) });
     };
     ws.onmessage = (event) => this.#onMessage(String(event.data));
-    ws.onerror = () => {};
-    ws.onclose = () => {
+    // Node's WebSocket says why a connection failed ("connect ECONNREFUSED …", "Unexpected
+    // server response: 401"); a browser's says nothing, and the close is all there is.
+    let why = '';
+    ws.onerror = (event) => void (why = (event as { message?: string }).message ?? '');
+    ws.onclose = (event) => {
       clearInterval(this.#heartbeat);
       if (this.#ws !== ws || this.#stopped) return;
       this.#ws = null;
@@ -184,10 +187,17 @@ export class NodeRuntime {
         this.#reconnectNow = false;
         return this.#connect();
       }
+      if (/\b401\b/.test(why)) {
+        // The key was revoked (or never was): trying again cannot help.
+        this.#log(`the coordinator refused this node's key (${why}); stopping. Make a key in the portal under "API keys" and start again.`);
+        return this.stop();
+      }
       this.stats.reconnects++;
       const delay = this.#backoff * (0.75 + Math.random() / 2);
       this.#backoff = Math.min(backoffMs.max, this.#backoff * 2);
-      this.#log(`connection closed; reconnecting in ${Math.round(delay)} ms`);
+      const { code, reason: said } = event as { code?: number; reason?: string };
+      const reason = why || said || (code && code !== 1005 ? `code ${code}` : '');
+      this.#log(`connection to ${this.opts.url} closed${reason ? ` (${reason})` : ''}; reconnecting in ${Math.round(delay)} ms`);
       this.#emit({ type: 'disconnected', retryMs: delay });
       setTimeout(() => this.#connect(), delay);
     };
