@@ -54,7 +54,9 @@ function readFile(path: string, what: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new CliError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, exitCodes.usage);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = ({ ENOENT: 'there is no such file', EACCES: 'permission denied', EISDIR: 'it is a directory, not a file' } as Record<string, string>)[code ?? ''] ?? (err as Error).message;
+    throw new CliError(`cannot read ${what} ${path}: ${why}.`, exitCodes.usage);
   }
 }
 
@@ -196,12 +198,12 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
 };
 
 /** The exit code and one-line reason for an error of a developer command. */
-export function describeFailure(err: unknown): { code: number; message: string } {
+export function describeFailure(err: unknown, url?: string): { code: number; message: string } {
   if (err instanceof CliError) return { code: err.code, message: err.message };
   if (err instanceof SupernetError) return { code: exitCodes.refused, message: `${err.message} (HTTP ${err.status})` };
   // fetch fails with a TypeError whose cause says why: ECONNREFUSED, ENOTFOUND… or, for a port
   // it will not use (1, 6000…), only "bad port".
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  if (err instanceof TypeError && cause) return { code: exitCodes.unreachable, message: `cannot reach the coordinator (${cause.code ?? cause.message}): check --url or SUPERNET_URL.` };
+  if (err instanceof TypeError && cause) return { code: exitCodes.unreachable, message: `cannot reach the coordinator${url ? ` at ${url}` : ''} (${cause.code ?? cause.message}): is it running? Check --url or SUPERNET_URL.` };
   return { code: exitCodes.refused, message: (err as Error).message };
 }

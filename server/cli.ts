@@ -83,7 +83,10 @@ async function main(argv: string[]) {
       else process.exitCode = await devCommands[command]!(rest);
     } catch (err) {
       if (err instanceof ConfigError) fail(err.message, 2);
-      const { code, message } = describeFailure(err);
+      // The URL it tried, for "cannot reach": --url's, else SUPERNET_URL's, else the default.
+      const at = rest.indexOf('--url');
+      const url = (at >= 0 ? rest[at + 1] : rest.find((a) => a.startsWith('--url='))?.slice(6)) ?? process.env.SUPERNET_URL ?? 'http://localhost:8787';
+      const { code, message } = describeFailure(err, url);
       console.error(`supernet: ${message}`);
       process.exitCode = code;
     }

@@ -82,7 +82,7 @@ describe('the developer CLI, from a shell', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^supernet: --a .*bad\.npy is not a 2-D float32 \.npy file: .+\n$/);
     const missing = await sh(`${supernet} submit matmul --a ${dir}/nope.npy --b ${dir}/nope.npy`, env);
-    expect(missing.stderr).toMatch(/^supernet: cannot read --a .*nope\.npy: ENOENT\n$/);
+    expect(missing.stderr).toMatch(/^supernet: cannot read --a .*nope\.npy: there is no such file\.\n$/);
     expect((await sh(`${supernet} status`, env)).code).toBe(2);
     expect((await sh(`${supernet} submit matmul --bogus`, env)).stderr).toMatch(/^supernet: .*bogus.*\n$/);
     const poor = await sh(`${supernet} submit matmul --spec '{"random":{"m":1024,"k":1024,"n":1024,"seed":1}}' --bid 1000000`, env);
@@ -90,10 +90,11 @@ describe('the developer CLI, from a shell', () => {
     expect(poor.stderr).toMatch(/^supernet: Not enough credits: .* \(HTTP 402\)\n$/);
     const noKey = await sh(`${supernet} balance`, { SUPERNET_URL: coordinator.url, SUPERNET_KEY: '' });
     expect(noKey).toMatchObject({ code: 2, stderr: expect.stringMatching(/^supernet: no API key/) });
-    const away = await sh(`${supernet} balance --url http://127.0.0.1:${await freePort()}`, env);
+    const port = await freePort();
+    const away = await sh(`${supernet} balance --url http://127.0.0.1:${port}`, env);
     expect(away.code).toBe(4);
-    expect(away.stderr).toMatch(/^supernet: cannot reach the coordinator \(ECONNREFUSED\)/);
+    expect(away.stderr).toBe(`supernet: cannot reach the coordinator at http://127.0.0.1:${port} (ECONNREFUSED): is it running? Check --url or SUPERNET_URL.\n`);
     const badPort = await sh(`${supernet} status some-id --url http://127.0.0.1:1`, env); // fetch refuses port 1 before connecting
-    expect(badPort).toMatchObject({ code: 4, stderr: expect.stringMatching(/^supernet: cannot reach the coordinator \(bad port\)/) });
+    expect(badPort).toMatchObject({ code: 4, stderr: expect.stringMatching(/^supernet: cannot reach the coordinator at http:\/\/127\.0\.0\.1:1 \(bad port\)/) });
   });
 });
