@@ -19,8 +19,10 @@ export class CliError extends Error {
 export const devHelp = `Developer commands (each takes --url URL or SUPERNET_URL, default http://localhost:8787,
 and --key KEY or SUPERNET_KEY, an API key):
   supernet submit KIND [--spec JSON|@FILE] [KIND's options] [--bid CREDITS] [--verification check|replicate]
-                  [--wait] [--out FILE]     submit a job; prints its id; --wait follows it with a
-                                            progress bar, --out saves the result. KIND's options:
+                  [--name NAME] [--tag TAG …] [--wait] [--out FILE]
+                                            submit a job; prints its id; --wait follows it with a
+                                            progress bar (and says why it waits, when it does),
+                                            --out saves the result. KIND's options:
 ${Object.values(clis).map((c) => Object.entries(c.options).map(([name, o]) => `    ${c.kind} --${name}${o.type === 'string' ? ' …' : ''}${o.multiple ? ' (again for more)' : ''}`.padEnd(44) + o.help).join('\n')).join('\n')}
   supernet status ID                        the job's state, progress and cost (JSON)
   supernet wait ID [--out FILE]             follow a job to its end, with a progress bar
@@ -63,12 +65,18 @@ function readFile(path: string, what: string): Uint8Array {
 /** `\r[#####-----] 12/64 units · 0.0123 credits`, redrawn on a terminal; a line per change elsewhere. */
 function progressBar(stream: NodeJS.WriteStream) {
   let last = '';
+  let waiting = '';
   return {
     update(job: Job) {
       const { units, verified } = job.progress;
       const width = 30;
       const filled = units ? Math.round((verified / units) * width) : 0;
-      const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${verified}/${units} units · ${job.state} · ${job.cost.credits} credits`;
+      const a = job.activity;
+      const pace = a && !a.waiting && a.nodesWorking ? ` · ${a.nodesWorking} node${a.nodesWorking === 1 ? '' : 's'}${a.etaSeconds !== null ? ` · ~${Math.ceil(a.etaSeconds / 60)} min left` : ''}` : '';
+      const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${verified}/${units} units · ${job.state} · ${job.cost.credits} credits${pace}`;
+      // Why nothing moves, once each time the reason changes, on a line of its own.
+      if (a?.waiting && a.waiting !== waiting) stream.write(`${stream.isTTY && last ? '\n' : ''}waiting: ${a.waiting}\n`);
+      waiting = a?.waiting ?? '';
       if (line === last) return;
       last = line;
       stream.write(stream.isTTY ? `\r${line}` : `${line}\n`);
@@ -110,6 +118,8 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
       spec: { type: 'string' },
       bid: { type: 'string' },
       verification: { type: 'string' },
+      name: { type: 'string' },
+      tag: { type: 'string', multiple: true },
       wait: { type: 'boolean' },
       out: { type: 'string' },
       ...Object.fromEntries(Object.entries(own?.options ?? {}).map(([name, { type, multiple }]) => [name, multiple ? { type, multiple } : { type }])),
@@ -133,7 +143,7 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
       const usage = (message: string) => new CliError(message, exitCodes.usage);
       spec = await own.spec(values as Record<string, string | boolean | string[] | undefined>, spec, { readFile, putBlob: (bytes) => api.putBlob(bytes), usage });
     }
-    const job = await api.submitJob({ kind, spec, bid, verification });
+    const job = await api.submitJob({ kind, spec, bid, verification, ...(values.name ? { name: values.name } : {}), ...(values.tag ? { tags: values.tag as string[] } : {}) });
     console.log(job.id);
     console.error(`Submitted ${kind} job ${job.id}: ${job.units} units, estimate ${job.estimate.credits} credits at ${job.bid} per TFLOP (${job.escrow} escrowed).`);
     if (values.wait) return follow(api, job.id, values.out);

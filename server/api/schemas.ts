@@ -24,6 +24,12 @@ export const submitBody = z.object({
   replication: z.number().int().min(2).max(5).default(2).describe('for replicate: agreeing replicas from different accounts that verify each unit'),
   bid: z.number().positive().max(1e6).optional().describe('credits per TFLOP offered; the market price when absent'),
   budget: z.number().positive().max(1e9).optional().describe("credits to escrow instead of the estimate (at least the estimate)"),
+  name: z.string().trim().min(1).max(100).optional().describe('your name for the job, shown in lists'),
+  tags: z
+    .array(z.string().regex(/^[\w.-]{1,32}$/, 'A tag is 1 to 32 letters, digits, dots, dashes or underscores.'))
+    .max(10)
+    .default([])
+    .describe('tags to find the job by (GET /api/jobs?tag=…)'),
 });
 export const topUpBody = z.object({ credits: z.number().positive().max(1e9), idempotencyKey: z.string().min(1).max(100) });
 
@@ -85,6 +91,8 @@ export const jobSubmitted = z.object({
   bid: z.number(),
   estimate: z.object({ flops: z.number(), credits: z.number() }),
   escrow: z.number(),
+  name: z.string().nullable(),
+  tags: z.array(z.string()),
 });
 export const job = z.object({
   id: uuid,
@@ -101,6 +109,17 @@ export const job = z.object({
   result: z.string().nullable().describe('where to GET the result once the job is done'),
   createdAt: when,
   finishedAt: when.nullable(),
+  name: z.string().nullable(),
+  tags: z.array(z.string()),
+  activity: z
+    .object({
+      nodesWorking: z.number().int().describe('nodes holding a lease on its units now'),
+      unitsPerMinute: z.number().describe('units verified a minute, over the last two minutes'),
+      etaSeconds: z.number().nullable().describe('at that pace, until the last unit is verified'),
+      waiting: z.string().nullable().describe('why nothing is being done on it, and what to do, when nothing is'),
+    })
+    .nullable()
+    .describe('while it is queued or running (GET /api/jobs/{id} and its events; null in lists)'),
 });
 export const jobList = z.object({ jobs: z.array(job) });
 export const transferView = z.object({

@@ -18,6 +18,7 @@ import * as m0011 from './migrations/0011_small_blobs.ts';
 import * as m0012 from './migrations/0012_replicas_cap.ts';
 import * as m0013 from './migrations/0013_result_type.ts';
 import * as m0014 from './migrations/0014_check_policy.ts';
+import * as m0015 from './migrations/0015_job_names.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -40,6 +41,7 @@ const migrations: [number, string, string][] = [
   [12, 'replicas_cap', m0012.up],
   [13, 'result_type', m0013.up],
   [14, 'check_policy', m0014.up],
+  [15, 'job_names', m0015.up],
 ];
 
 const int8 = 20;

@@ -69,6 +69,9 @@ export interface Database {
     /** What the result is, as its workload's assemble said (migration 0013). */
     result_type: Generated<string | null>;
     result_extension: Generated<string | null>;
+    /** The developer's name for the job, and tags to find it by. */
+    name: Generated<string | null>;
+    tags: Generated<string[]>;
     error: string | null;
     created_at: Generated<Date>;
     updated_at: Generated<Date>;

@@ -68,7 +68,7 @@ export function jobRoutes(deps: Deps) {
     if (budget !== undefined && budget < estimate) {
       throw badRequest(`budget ${body.budget} is under the job's estimate of ${toCredits(estimate)} credits at a bid of ${toCredits(bid)} per TFLOP: raise it or leave it out.`, 'budget_too_low');
     }
-    return { workload, spec: spec.data, verification, replication, bid, sharded, executions, estimate, escrow: budget ?? wanted };
+    return { workload, spec: spec.data, verification, replication, bid, sharded, executions, estimate, escrow: budget ?? wanted, name: body.name, tags: body.tags };
   }
 
   // What a job would cost, before submitting it (the portal shows it).
@@ -80,7 +80,8 @@ export function jobRoutes(deps: Deps) {
 
   app.post('/jobs', async (c) => {
     const accountId = requireAccount(c);
-    const { workload, spec, verification, replication, bid, sharded, executions, estimate, escrow } = await planJob(c, accountId);
+    const plan = await planJob(c, accountId);
+    const { workload, spec, verification, replication, bid, sharded, executions, estimate, escrow } = plan;
     const job = await inTransaction(db, async (trx) => {
       const job = await trx
         .insertInto('jobs')
@@ -97,6 +98,8 @@ export function jobRoutes(deps: Deps) {
           bid,
           escrow,
           estimate,
+          name: plan.name ?? null,
+          tags: plan.tags,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -116,16 +119,19 @@ export function jobRoutes(deps: Deps) {
       return job;
     });
     deps.onWork();
-    return c.json({ id: job.id, state: job.state, units: job.units_total, verification: job.verification, bid: toCredits(bid), estimate: { flops: sharded.flops * executions, credits: toCredits(estimate) }, escrow: toCredits(escrow) }, 201);
+    return c.json({ id: job.id, state: job.state, units: job.units_total, verification: job.verification, bid: toCredits(bid), estimate: { flops: sharded.flops * executions, credits: toCredits(estimate) }, escrow: toCredits(escrow), name: job.name, tags: job.tags }, 201);
   });
 
   app.get('/jobs', async (c) => {
     const accountId = requireAccount(c);
-    const jobs = await db.selectFrom('jobs').selectAll().where('account_id', '=', accountId).orderBy('created_at', 'desc').limit(100).execute();
+    const tag = c.req.query('tag');
+    let query = db.selectFrom('jobs').selectAll().where('account_id', '=', accountId);
+    if (tag) query = query.where(sql<boolean>`tags @> array[${tag}]::text[]`);
+    const jobs = await query.orderBy('created_at', 'desc').limit(100).execute();
     return c.json({ jobs: await jobViews(db, jobs) });
   });
 
-  app.get('/jobs/:id', async (c) => c.json((await jobViews(db, [await ownJob(c)]))[0]));
+  app.get('/jobs/:id', async (c) => c.json((await jobViews(db, [await ownJob(c)], deps.config))[0]));
 
   // More escrow for a job that waits on it (a replicate job that needed many extra replicas).
   app.post('/jobs/:id/budget', async (c) => {
@@ -148,7 +154,7 @@ export function jobRoutes(deps: Deps) {
         aborted = true;
       });
       for (let job = first; !aborted; ) {
-        const [view] = await jobViews(db, [job]);
+        const [view] = await jobViews(db, [job], deps.config);
         const text = JSON.stringify(view);
         if (text !== last) await stream.writeSSE({ event: 'progress', data: text, id: String(job.updated_at.getTime()) });
         last = text;

@@ -55,10 +55,12 @@ export function waitForOutput(child: ChildProcess & { output: string[] }, patter
       if (match) {
         clearTimeout(timer);
         child.stdout!.off('data', check);
+        child.stderr!.off('data', check);
         resolve(match);
       }
     };
     child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
     check();
     child.once('exit', (code) => {
       clearTimeout(timer);

@@ -63,8 +63,11 @@ async function route() {
 }
 window.addEventListener('hashchange', () => void route());
 
+/** "40 s", "3 min", "2 h 5 min". */
+const duration = (seconds: number) => (seconds < 90 ? `${Math.max(1, Math.round(seconds))} s` : seconds < 5400 ? `${Math.round(seconds / 60)} min` : `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`);
+
 const jobRow = (j: Job) =>
-  `<tr><td><a href="#/job/${j.id}">${j.id.slice(0, 8)}</a></td><td>${esc(j.kind)}</td><td>${j.state}</td><td><div class="progress" title="${j.progress.verified}/${j.progress.units}"><div style="width:${(100 * j.progress.verified) / Math.max(1, j.progress.units)}%"></div></div></td><td>${credits(j.cost.credits)}</td><td>${new Date(j.createdAt).toLocaleString()}</td></tr>`;
+  `<tr><td><a href="#/job/${j.id}">${j.name ? esc(j.name) : j.id.slice(0, 8)}</a>${j.tags.map((t) => ` <span class="tag">${esc(t)}</span>`).join('')}</td><td>${esc(j.kind)}</td><td>${j.state}</td><td><div class="progress" title="${j.progress.verified}/${j.progress.units}"><div style="width:${(100 * j.progress.verified) / Math.max(1, j.progress.units)}%"></div></div></td><td>${credits(j.cost.credits)}</td><td>${new Date(j.createdAt).toLocaleString()}</td></tr>`;
 
 async function dashboard() {
   const [me, { jobs }, market] = await Promise.all([api.me(), api.listJobs(), api.market()]);
@@ -166,8 +169,9 @@ async function newJob() {
 async function jobPage(id: string) {
   view().innerHTML = `
     <section class="panel">
-      <h2>Job <code>${esc(id)}</code></h2>
+      <h2 id="job-title">Job <code>${esc(id)}</code></h2>
       <p><strong id="job-state">…</strong> · <span id="job-progress-text"></span></p>
+      <p id="job-activity" class="note" aria-live="polite"></p>
       <div class="progress"><div id="job-progress" style="width:0%"></div></div>
       <div id="live"></div>
       <div id="grid" class="grid" role="img" aria-label="units by state"></div>
@@ -191,6 +195,14 @@ async function jobPage(id: string) {
   let shown = false;
   const show = async (job: Job) => {
     $('job-state').textContent = job.state;
+    if (job.name) $('job-title').innerHTML = `${esc(job.name)} <code>${esc(id.slice(0, 8))}</code>${job.tags.map((t) => ` <span class="tag">${esc(t)}</span>`).join('')}`;
+    // What is happening on it, or why nothing is, and what to do.
+    const a = job.activity;
+    $('job-activity').innerHTML = !a
+      ? ''
+      : a.waiting
+        ? `<span id="job-waiting">Waiting: ${esc(a.waiting)}</span>`
+        : `${a.nodesWorking} node${a.nodesWorking === 1 ? '' : 's'} working${a.unitsPerMinute ? ` · ${a.unitsPerMinute} units a minute` : ''}${a.etaSeconds !== null ? ` · about ${duration(a.etaSeconds)} left` : ''}`;
     $('job-progress').style.width = `${(100 * job.progress.verified) / Math.max(1, job.progress.units)}%`;
     $('job-progress-text').textContent = `${job.progress.verified} of ${job.progress.units} units verified`;
     $('cancel').hidden = !['queued', 'running'].includes(job.state);

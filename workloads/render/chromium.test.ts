@@ -55,6 +55,8 @@ describe('a 512×512 render on two Chromium tabs', () => {
     });
     expect(await portal.evaluate(() => document.getElementById('submit-error')?.textContent ?? '')).toBe('');
     const id = /#\/job\/([0-9a-f-]{36})$/.exec(portal.url())![1]!;
+    // No tab has started yet: the page says why nothing happens, and what to do.
+    await portal.waitForFunction(() => /^Waiting: No node is online\. Open the contribute page/.test(document.getElementById('job-waiting')?.textContent ?? ''));
 
     const tabs = [await openContributePage(browser, coordinator.url, { email: 'tab-one@example.com' }), await openContributePage(browser, coordinator.url, { email: 'tab-two@example.com' })];
     const started = Date.now();
@@ -63,6 +65,7 @@ describe('a 512×512 render on two Chromium tabs', () => {
 
     // Mid-render: the picture so far under its tiles, some clear, some still grey.
     await portal.waitForFunction("Number(document.getElementById('job-progress-text').textContent.split(' ')[0]) >= 64 && Number(document.getElementById('render-preview')?.dataset.shown) >= 48", null, { timeout: 300_000 });
+    expect(await portal.textContent('#job-activity')).toMatch(/^[12] nodes? working · [\d.]+ units a minute · about \d+ (s|min) left$/);
     const tiles = await portal.$$eval('#render-tiles span', (spans) => spans.map((s) => s.className));
     expect(tiles).toHaveLength(64);
     expect(tiles.some((t) => t === 'refining' || t === 'verified')).toBe(true);
