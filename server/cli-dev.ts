@@ -1,10 +1,12 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Supernet, SupernetError, type Job } from './api/client.ts';
 import { clis } from '../workloads/cli.ts';
 
 /**
- * The developer's commands: `supernet submit|status|wait|download|cancel|keys|balance|transfer`,
+ * The developer's commands: `supernet signup|login|submit|status|wait|download|cancel|keys|balance|transfer`,
  * all through the typed client. Exit codes scripts can rely on (`exitCodes`), and on any
  * failure one line on stderr: `supernet: <reason>`.
  */
@@ -17,7 +19,10 @@ export class CliError extends Error {
 }
 
 export const devHelp = `Developer commands (each takes --url URL or SUPERNET_URL, default http://localhost:8787,
-and --key KEY or SUPERNET_KEY, an API key):
+and --key KEY or SUPERNET_KEY, an API key; after signup or login, the key they saved):
+  supernet signup --email E [--password P]  make an account (password also from SUPERNET_PASSWORD or
+  supernet login --email E [--password P]   standard input), and a key for this machine, saved for
+                                            the commands after it
   supernet submit KIND [--spec JSON|@FILE] [KIND's options] [--bid CREDITS] [--verification check|replicate]
                   [--name NAME] [--tag TAG …] [--wait] [--out FILE]
                                             submit a job; prints its id; --wait follows it with a
@@ -45,11 +50,63 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   }
 }
 
+/**
+ * Where `supernet signup` and `supernet login` keep the key they make, for the commands after
+ * them: $XDG_CONFIG_HOME/supernet/config.json (else ~/.config/…), readable by its owner alone.
+ */
+export function configPath(): string {
+  return join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'supernet', 'config.json');
+}
+
+export function savedCredentials(): { url: string; key: string; email: string } | null {
+  try {
+    const saved = JSON.parse(readFileSync(configPath(), 'utf8'));
+    return typeof saved.url === 'string' && typeof saved.key === 'string' ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The coordinator and key a command uses: --url/--key, else SUPERNET_URL/SUPERNET_KEY, else what signup or login saved. */
+export function credentials(values: { url?: string; key?: string }): { url: string; key: string | undefined } {
+  const saved = savedCredentials();
+  const url = (values.url ?? process.env.SUPERNET_URL ?? saved?.url ?? 'http://localhost:8787').replace(/\/$/, '');
+  const key = values.key ?? process.env.SUPERNET_KEY ?? (saved && saved.url === url ? saved.key : undefined);
+  return { url, key };
+}
+
 function client(values: { url?: string; key?: string }): Supernet {
-  const url = values.url ?? process.env.SUPERNET_URL ?? 'http://localhost:8787';
-  const key = values.key ?? process.env.SUPERNET_KEY;
-  if (!key) throw new CliError('no API key: pass --key sn_… or set SUPERNET_KEY (make one in the portal or with POST /api/keys).', exitCodes.usage);
+  const { url, key } = credentials(values);
+  if (!key) throw new CliError('no API key: run "supernet signup --email you@example.com" (or "supernet login"), pass --key sn_…, or set SUPERNET_KEY.', exitCodes.usage);
   return new Supernet({ url, key });
+}
+
+/** Signs up or in over HTTP (the session cookie), makes a key for this machine and saves it. */
+async function account(args: string[], how: 'signup' | 'login'): Promise<number> {
+  const { values } = parse(args, { email: { type: 'string' }, password: { type: 'string' } });
+  const email = values.email;
+  if (!email) throw new CliError(`${how} needs --email (and --password, SUPERNET_PASSWORD, or the password on standard input).`, exitCodes.usage);
+  const password = values.password ?? process.env.SUPERNET_PASSWORD ?? (process.stdin.isTTY ? undefined : readFileSync(0, 'utf8').split('\n')[0]);
+  if (!password) throw new CliError(`${how} needs a password: --password, SUPERNET_PASSWORD, or on standard input (echo … | supernet ${how} …).`, exitCodes.usage);
+  const url = (values.url ?? process.env.SUPERNET_URL ?? 'http://localhost:8787').replace(/\/$/, '');
+  const post = async (path: string, body: unknown, cookie?: string) => {
+    const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', origin: url, ...(cookie ? { cookie } : {}) }, body: JSON.stringify(body) });
+    const json = await res.json().catch(() => ({}));
+    if (!res.ok) throw new SupernetError(res.status, json.error?.code ?? 'http', json.error?.message ?? `HTTP ${res.status}`);
+    return { res, json };
+  };
+  const { res } = await post(`/api/auth/${how}`, { email, password });
+  const cookie = res.headers.get('set-cookie')?.split(';')[0];
+  const { json } = await post('/api/keys', { name: `cli on ${hostname()}` }, cookie);
+  const path = configPath();
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, JSON.stringify({ url, key: json.secret, email }, null, 2) + '\n', { mode: 0o600 });
+  const wallet = await new Supernet({ url, key: json.secret }).me();
+  console.log(`${how === 'signup' ? 'Signed up' : 'Signed in'} as ${email} on ${url}, ${wallet.wallet.available} credits to spend.`);
+  console.log(`A key for this machine is saved in ${path}: supernet commands use it from now on (for other tools: export SUPERNET_KEY=${json.secret}).`);
+  console.log(`Next: npx supernet submit render --scene cornell --width 256 --height 256 --spp 16 --wait --out image.png`);
+  console.log(`Lend this machine's GPU and earn credits: npx supernet agent`);
+  return exitCodes.ok;
 }
 
 function readFile(path: string, what: string): Uint8Array {
@@ -109,6 +166,8 @@ const needId = (positionals: string[], command: string) => {
 };
 
 export const devCommands: Record<string, (args: string[]) => Promise<number>> = {
+  signup: (args) => account(args, 'signup'),
+  login: (args) => account(args, 'login'),
   async submit(args) {
     // The kind first: its own options (workloads/<kind>/cli.ts) join the common ones.
     const kind = args[0]?.startsWith('-') ? undefined : args[0];

@@ -60,12 +60,14 @@ async function main(argv: string[]) {
     if (throttle !== undefined && !(throttle >= 5 && throttle <= 100)) fail('--throttle takes the most percent of its time the GPU may be busy, 5 to 100.', 2);
     const ask = values.ask === undefined ? undefined : Number(values.ask);
     if (ask !== undefined && !(Number.isFinite(ask) && ask >= 0)) fail('--ask takes a number of credits per TFLOP, 0 or more.', 2);
-    const url = values.url ?? process.env.SUPERNET_URL;
-    if (!url) fail('agent needs the coordinator: --url http://host:8787 (or SUPERNET_URL).', 2);
+    // --url/--key, else SUPERNET_URL/SUPERNET_KEY, else what `supernet signup` or `login` saved.
+    const { credentials, savedCredentials } = await import('./cli-dev.ts');
+    if (!values.url && !process.env.SUPERNET_URL && !savedCredentials()) fail('agent needs the coordinator: --url http://host:8787 (or SUPERNET_URL, or sign up first: supernet signup --email …).', 2);
+    const { url, key } = credentials(values);
     const slots = values.slots === undefined ? undefined : Number(values.slots);
     if (slots !== undefined && !(Number.isInteger(slots) && slots >= 1 && slots <= 8)) fail('--slots takes a whole number from 1 to 8.', 2);
     const { AgentStartError, startAgent } = await import('./agent/main.ts');
-    const runtime = await startAgent({ url, key: values.key ?? process.env.SUPERNET_KEY, name: values.name, slots, ask, throttle: throttle === undefined ? undefined : throttle / 100 }).catch((err) => {
+    const runtime = await startAgent({ url, key, name: values.name, slots, ask, throttle: throttle === undefined ? undefined : throttle / 100 }).catch((err) => {
       if (err instanceof AgentStartError) fail(err.message, err.code);
       throw err;
     });

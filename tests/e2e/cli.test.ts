@@ -15,7 +15,9 @@ import { expectClose } from '../helpers/matrices.ts';
 /** Runs a line in a shell, as a person or a script would; its exit code and both streams. */
 async function sh(line: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)('sh', ['-c', line], { cwd: repoRoot, env: { ...process.env, ...env } });
+    // A configuration directory of its own: no key saved by `supernet signup` elsewhere.
+    const config = { XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'supernet-config-')) };
+    const { stdout, stderr } = await promisify(execFile)('sh', ['-c', line], { cwd: repoRoot, env: { ...process.env, ...config, ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -34,10 +34,13 @@ export async function testCoordinator(store: StoreKind, env: Record<string, stri
 }
 
 /** A child process running `supernet <args>`, with its output kept for failure messages. */
+/** Each CLI run gets a configuration directory of its own (no key saved by another test's signup), unless the test gives one. */
+const freshConfig = () => ({ XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'supernet-config-')) });
+
 export function spawnCli(args: string[], env: Record<string, string | undefined> = {}): ChildProcess & { output: string[] } {
   const child = spawn(process.execPath, [cliPath, ...args], {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...freshConfig(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { output: string[] };
   child.output = [];
