@@ -3,6 +3,8 @@ import type { AppEnv } from '../context.ts';
 import { openApiDocument, operations } from './openapi.ts';
 
 const escape = (text: string) => text.replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch]!);
+/** Text with `code` in backticks, as the summaries are written, for a page: escaped, the code set as code. */
+const prose = (text: string) => escape(text).replace(/`([^`]+)`/g, '<code>$1</code>');
 
 /** GET /api/openapi.json, and /docs: the same document as a page people can read (no scripts, no CDN). */
 export function apiDocRoutes(version: string) {
@@ -19,7 +21,7 @@ export function apiDocRoutes(version: string) {
         const errors = (op.errors ?? []).map((e) => `${e} ${entry.responses[e]!.description}`).join(' · ');
         return `<section class="op" id="${op.operationId}">
   <h3><span class="method ${op.method}">${op.method.toUpperCase()}</span> <code>${escape(op.path)}</code></h3>
-  <p>${escape(op.summary)} <span class="auth">${op.auth === 'none' ? 'no sign-in' : op.auth === 'optional' ? 'sign-in optional' : op.auth === 'node' ? 'the node’s token or its account' : 'API key or session'}</span></p>
+  <p>${prose(op.summary)} <span class="auth">${op.auth === 'none' ? 'no sign-in' : op.auth === 'optional' ? 'sign-in optional' : op.auth === 'node' ? 'the node’s token or its account' : 'API key or session'}</span></p>
   ${entry.parameters?.length ? `<p>Parameters: ${entry.parameters.map((p) => `<code>${escape(p.name)}</code> (${p.in})`).join(', ')}</p>` : ''}
   ${body ? `<details><summary>Request: ${escape(body[0])}</summary><pre>${escape(JSON.stringify(body[1].schema, null, 2))}</pre></details>` : ''}
   ${okBody ? `<details><summary>${op.ok[0]}: ${escape(okBody[0])}</summary><pre>${escape(JSON.stringify(okBody[1].schema, null, 2))}</pre></details>` : `<p>${op.ok[0]}: ${escape(ok.description)}</p>`}
@@ -41,8 +43,22 @@ body { font-family: system-ui, sans-serif; color: #1d2330; background: #f6f7fb; 
 pre { background: #f1f3f9; padding: 0.6rem; overflow-x: auto; font-size: 0.8rem; }
 </style></head><body>
 <h1>Supernet API <small>${escape(doc.info.version)}</small></h1>
-<p>${escape(doc.info.description)} The machine-readable document: <a href="/api/openapi.json">/api/openapi.json</a> (OpenAPI 3.1). The typed client: <code>import { Supernet } from 'supernet'</code>.</p>
-<nav>${doc.tags.map(({ name }) => `<a href="#${name}">${name}</a>`).join(' · ')}</nav>
+<p>${prose(doc.info.description)} The machine-readable document: <a href="/api/openapi.json">/api/openapi.json</a> (OpenAPI 3.1). The typed client: <code>import { Supernet } from 'supernet'</code>.</p>
+<nav><a href="#quick-start">quick start</a> · ${doc.tags.map(({ name }) => `<a href="#${name}">${name}</a>`).join(' · ')}</nav>
+<h2 id="quick-start">Quick start</h2>
+<section class="op">
+<p>With the CLI, from nothing to a finished job (<code>npx supernet --help</code> for the rest):</p>
+<pre>npx supernet signup --email you@example.com --password 'a long passphrase'   # an account and a key, saved for the CLI
+npx supernet agent &amp;                                                          # your GPU as a node (or open / and press Start)
+npx supernet submit render --scene cornell --width 256 --height 256 --spp 16 --wait --out image.png</pre>
+<p>Over HTTP: make a key in the portal (<a href="/portal#/keys">API keys</a>), then</p>
+<pre>ORIGIN=${escape(new URL(c.req.url).origin)} KEY=sn_…
+curl -s -X POST $ORIGIN/api/jobs -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+  -d '{"kind":"render","spec":{"scene":"cornell","width":256,"height":256,"spp":16},"name":"first render"}'
+curl -s -H "authorization: Bearer $KEY" $ORIGIN/api/jobs/$ID          # progress, and why it waits if it does
+curl -s -H "authorization: Bearer $KEY" $ORIGIN/api/jobs/$ID/result -o image.png</pre>
+<p>Every error is <code>{ "error": { "code", "message" } }</code>, the message saying what to do; the kinds of job and their specs are in <a href="#workloads">GET /api/workloads</a>.</p>
+</section>
 ${sections.join('\n')}
 </body></html>`);
   });

@@ -97,7 +97,7 @@ async function newJob() {
       <label>Workload <select id="kind">${workloads.map((w) => `<option>${esc(w.kind)}</option>`).join('')}</select></label>
       <p class="note" id="kind-note"></p>
       <label id="upload-choice"><input type="radio" name="source" value="upload" checked /> Your inputs: <span id="inputs"></span></label>
-      <label><input type="radio" name="source" value="example" /> An example: <select id="example"></select></label>
+      <label><input type="radio" name="source" value="example" /> An example: <select id="example" aria-label="example spec"></select></label>
       <label>Bid (credits per TFLOP) <input id="bid" type="number" min="0.000001" step="any" value="${market.price}" /> <span class="note">market price now ${credits(market.price)}</span></label>
       <label>Verification <select id="verification"><option value="">the workload's default</option><option value="check">check each result (one execution)</option><option value="replicate">agreeing replicas</option></select></label>
       <p id="estimate" aria-live="polite">Choose the inputs to see the estimate.</p>
@@ -240,17 +240,32 @@ async function jobPage(id: string) {
   leave = () => events.close();
 }
 
+/** Every [data-copy] button copies its element's text, and says so. */
+function copyButtons() {
+  for (const button of view().querySelectorAll<HTMLButtonElement>('[data-copy]')) {
+    button.onclick = async () => {
+      await navigator.clipboard.writeText($(button.dataset.copy!).textContent ?? '');
+      button.textContent = 'Copied';
+      setTimeout(() => (button.textContent = 'Copy'), 1500);
+    };
+  }
+}
+
 async function keysPage() {
   const { keys } = await api.listKeys();
   view().innerHTML = `
     <section class="panel">
       <h2>API keys</h2>
       <p>Programs, the CLI and headless agents sign in with a key: <code>Authorization: Bearer sn_…</code>.</p>
-      <form id="new-key"><input id="key-name" placeholder="a name for the key" required maxlength="100" /> <button type="submit">Create a key</button></form>
-      <div id="secret-box" hidden><p>Copy this secret now — it is shown once:</p><p id="secret" class="secret"></p></div>
-      <table id="keys"><thead><tr><th>name</th><th>key</th><th>created</th><th>last used</th><th></th></tr></thead><tbody>
+      <form id="new-key"><label>Name <input id="key-name" placeholder="laptop, CI, render farm…" required maxlength="100" /></label> <button type="submit">Create a key</button></form>
+      <div id="secret-box" hidden>
+        <p>Copy this secret now — it is shown once: <code id="secret" class="secret"></code> <button id="copy-secret" type="button" data-copy="secret">Copy</button></p>
+        <p>Next steps with it:</p>
+        <pre id="next-steps" class="next"></pre> <button type="button" data-copy="next-steps">Copy</button>
+      </div>
+      <div class="scroll"><table id="keys"><thead><tr><th>name</th><th>key</th><th>created</th><th>last used</th><th></th></tr></thead><tbody>
       ${keys.map((k) => `<tr><td>${esc(k.name)}</td><td><code>${esc(k.prefix)}…</code></td><td>${new Date(k.createdAt).toLocaleString()}</td><td>${k.lastUsedAt ? new Date(k.lastUsedAt).toLocaleString() : 'never'}</td><td><button data-revoke="${k.id}" type="button">Revoke</button></td></tr>`).join('') || '<tr><td colspan="5" class="note">No keys yet.</td></tr>'}
-      </tbody></table>
+      </tbody></table></div>
     </section>`;
   $('new-key').addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -258,6 +273,14 @@ async function keysPage() {
     await keysPage();
     $('secret-box').hidden = false;
     $('secret').textContent = key.secret;
+    $('next-steps').textContent = [
+      `export SUPERNET_URL=${location.origin} SUPERNET_KEY=${key.secret}`,
+      'npx supernet balance                       # the CLI signs in with it',
+      'npx supernet agent                         # this machine\'s GPU earns credits for your account',
+      'npx supernet submit render --scene cornell --width 256 --height 256 --spp 16 --wait --out image.png',
+      `curl -H "authorization: Bearer ${key.secret}" ${location.origin}/api/me`,
+    ].join('\n');
+    copyButtons();
   });
   for (const button of view().querySelectorAll<HTMLButtonElement>('[data-revoke]')) {
     button.addEventListener('click', async () => {
@@ -273,7 +296,7 @@ async function creditsPage() {
     <section class="panel">
       <h2>Credits</h2>
       <p>Available <strong>${credits(me.balance)}</strong> · coming in ${credits(me.wallet.pendingIn)} · held for jobs ${credits(me.wallet.pendingOut)} · earned ${credits(me.wallet.earned)}</p>
-      <form id="send"><input id="to" placeholder="recipient email or account id" required /> <input id="amount" type="number" min="0.000001" step="any" placeholder="credits" required /> <button type="submit">Send</button></form>
+      <form id="send"><label>To <input id="to" placeholder="recipient email or account id" required /></label> <label>Credits <input id="amount" type="number" min="0.000001" step="any" required /></label> <button type="submit">Send</button></form>
       <p id="send-result" role="status"></p>
       <table id="history"><thead><tr><th>when</th><th>what</th><th>in / out</th><th>credits</th><th>state</th></tr></thead><tbody>
       ${transfers.map((t) => `<tr><td>${new Date(t.at).toLocaleString()}</td><td>${esc(t.code)}${t.memo ? ` — ${esc(t.memo)}` : ''}</td><td>${t.direction}</td><td>${t.direction === 'in' ? '+' : '−'}${credits(t.amount)}</td><td>${t.kind}</td></tr>`).join('')}
@@ -298,26 +321,30 @@ async function sitesPage() {
       <h2>Sites (the widget)</h2>
       <p>Let visitors of your site lend their GPU, with their consent, and earn credits for you: register the site, then paste its tag into your pages.</p>
       <form id="new-site">
-        <input id="site-name" placeholder="site name" required maxlength="100" />
-        <input id="site-origins" placeholder="allowed origins, e.g. https://example.com https://www.example.com" required size="48" />
+        <label>Name <input id="site-name" placeholder="my blog" required maxlength="100" /></label>
+        <label>Allowed origins <input id="site-origins" placeholder="https://example.com https://www.example.com" required size="40" /></label>
         <label>GPU share at most <input id="site-throttle" type="number" min="10" max="100" step="10" value="50" />%</label>
         <button type="submit">Register</button>
       </form>
       <p id="site-error" class="error" role="alert"></p>
-      <table id="sites"><thead><tr><th>site</th><th>origins</th><th>share</th><th>earned</th><th>embed</th><th></th></tr></thead><tbody>
-      ${sites.map((x) => `<tr><td>${esc(x.name)}<br /><code>${esc(x.key)}</code></td><td>${x.origins.map(esc).join('<br />')}</td><td>${Math.round(x.throttle * 100)}%</td><td>${credits(x.earned)} (${x.nodes} nodes)</td><td><code class="embed">${esc(x.embed)}</code></td><td><button data-remove="${x.id}" type="button">Remove</button></td></tr>`).join('') || '<tr><td colspan="6" class="note">No sites yet.</td></tr>'}
-      </tbody></table>
+      <div id="site-next" hidden><p>Registered. Paste this tag into your pages where the widget should be: <button type="button" data-copy="site-embed">Copy</button></p><pre id="site-embed" class="next"></pre></div>
+      <div class="scroll"><table id="sites"><thead><tr><th>site</th><th>origins</th><th>share</th><th>earned</th><th>embed</th><th></th></tr></thead><tbody>
+      ${sites.map((x) => `<tr><td>${esc(x.name)}<br /><code>${esc(x.key)}</code></td><td>${x.origins.map(esc).join('<br />')}</td><td>${Math.round(x.throttle * 100)}%</td><td>${credits(x.earned)} (${x.nodes} nodes)</td><td><code class="embed" id="embed-${x.id}">${esc(x.embed)}</code> <button type="button" data-copy="embed-${x.id}">Copy</button></td><td><button data-remove="${x.id}" type="button">Remove</button></td></tr>`).join('') || '<tr><td colspan="6" class="note">No sites yet.</td></tr>'}
+      </tbody></table></div>
       <p class="note">Or, as an element: <code>&lt;script src="${esc(location.origin)}/widget.js" async&gt;&lt;/script&gt;&lt;supernet-widget site="KEY"&gt;&lt;/supernet-widget&gt;</code>. The widget never starts before a visitor's click, stops when the tab is hidden, and uses at most the lower of your share and the visitor's.</p>
     </section>`;
   $('new-site').addEventListener('submit', async (e) => {
     e.preventDefault();
     try {
-      await api.createSite({ name: $<HTMLInputElement>('site-name').value, origins: $<HTMLInputElement>('site-origins').value.split(/[\s,]+/).filter(Boolean), throttle: Number($<HTMLInputElement>('site-throttle').value) / 100 });
+      const site = await api.createSite({ name: $<HTMLInputElement>('site-name').value, origins: $<HTMLInputElement>('site-origins').value.split(/[\s,]+/).filter(Boolean), throttle: Number($<HTMLInputElement>('site-throttle').value) / 100 });
       await sitesPage();
+      $('site-next').hidden = false;
+      $('site-embed').textContent = site.embed;
     } catch (err) {
       $('site-error').textContent = reason(err);
     }
   });
+  copyButtons();
   for (const button of view().querySelectorAll<HTMLButtonElement>('[data-remove]')) {
     button.addEventListener('click', async () => {
       await api.deleteSite(button.dataset.remove!);

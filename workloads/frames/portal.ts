@@ -17,9 +17,9 @@ export const framesPortal: PortalWorkload = {
   kind: 'frames',
 
   inputs(host, page, changed) {
-    host.innerHTML = `frames (a zip of PNGs) <input id="frames-zip" type="file" accept=".zip" />
+    host.innerHTML = `<label>frames (a zip of PNGs) <input id="frames-zip" type="file" accept=".zip" /></label>
       filters <input id="frames-filters" value="blur:2, sobel" size="28" aria-label="filters, left to right" />
-      LUT <input id="frames-lut" type="file" accept=".cube" /> <span class="note">blur:SIGMA, sobel, lut, resize:WxH</span>`;
+      <label>LUT <input id="frames-lut" type="file" accept=".cube" /></label> <span class="note">blur:SIGMA, sobel, lut, resize:WxH</span>`;
     // Each file: not chosen, uploading (why there is no spec yet), or stored.
     const files: Record<'zip' | 'lut', { sha256?: string; name?: string; why?: string } | null> = { zip: null, lut: null };
     for (const which of ['zip', 'lut'] as const) {

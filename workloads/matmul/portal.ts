@@ -7,7 +7,7 @@ export const matmulPortal: PortalWorkload = {
   kind: 'matmul',
 
   inputs(host, page, changed) {
-    host.innerHTML = `A <input id="file-a" type="file" accept=".npy" /> B <input id="file-b" type="file" accept=".npy" /> <span id="inputs-note" class="note" aria-live="polite"></span>`;
+    host.innerHTML = `<label>A <input id="file-a" type="file" accept=".npy" /></label> <label>B <input id="file-b" type="file" accept=".npy" /></label> <span id="inputs-note" class="note" aria-live="polite"></span>`;
     // Each file: not chosen, refused (why), uploading, or stored (its sha256).
     const files: Record<'a' | 'b', { sha256?: string; why?: string } | null> = { a: null, b: null };
     for (const which of ['a', 'b'] as const) {

@@ -14,7 +14,7 @@ export const renderPortal: PortalWorkload = {
   kind: 'render',
 
   inputs(host, page, changed) {
-    host.innerHTML = `scene <select id="render-scene">${Object.keys(builtinScenes).map((n) => `<option>${page.esc(n)}</option>`).join('')}</select>
+    host.innerHTML = `<label>scene <select id="render-scene">${Object.keys(builtinScenes).map((n) => `<option>${page.esc(n)}</option>`).join('')}</select></label>
       <input id="render-width" type="number" min="8" max="4096" value="256" aria-label="width" /> × <input id="render-height" type="number" min="8" max="4096" value="256" aria-label="height" /> pixels,
       <input id="render-spp" type="number" min="1" max="4096" value="16" aria-label="samples per pixel" /> samples per pixel`;
     for (const el of host.querySelectorAll('select, input')) el.addEventListener('change', changed);

@@ -14,7 +14,7 @@ export const wgslPortal: PortalWorkload = {
 
   inputs(host, page, changed) {
     host.innerHTML = `<div id="wgsl-editor" style="border: 1px solid #d0d5e2; border-radius: 4px; margin: 0.4rem 0; max-height: 420px; overflow: auto"></div>
-      inputs (.npy) <input id="wgsl-inputs" type="file" accept=".npy" multiple />
+      <label>inputs (.npy) <input id="wgsl-inputs" type="file" accept=".npy" multiple /></label>
       output <select id="wgsl-element" aria-label="output element type"><option>u32</option><option>f32</option><option>i32</option></select>
       × <input id="wgsl-length" type="number" min="1" value="${mandelbrotSize.width * mandelbrotSize.height}" aria-label="output length" /> elements
       in <input id="wgsl-units" type="number" min="1" max="1024" value="8" aria-label="units" /> units
