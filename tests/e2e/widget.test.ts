@@ -1,10 +1,11 @@
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { Browser, Page } from '@playwright/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Supernet } from 'supernet';
 import { launchChromium } from '../../bench/chromium.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
-import { webDir } from '../helpers/browser.ts';
+import { artifactsDir, webDir } from '../helpers/browser.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually, testCoordinator } from '../helpers/coordinator.ts';
 
@@ -70,13 +71,29 @@ describe('the embeddable widget', () => {
     await dev.useNewKey();
     const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 1024, k: 512, n: 1024, seed: 71 }, tile: 256 } }, 201);
     const page = await (await browser.newContext()).newPage();
+    const consoled: string[] = [];
+    page.on('console', (m) => consoled.push(m.text()));
     await page.goto(`${allowed}/`);
     await eventually(async () => (await events(page)).some((e) => e.type === 'ready'), 'the widget to be ready', 15_000).catch(async (err) => {
       throw new Error(`${err.message}: STATUS=${await page.frameLocator('iframe').locator('#status').textContent()} frames=${page.frames().map((f) => f.url()).join(' ')} html=${(await page.content()).slice(0, 600)}`);
     });
     const frame = page.frameLocator('iframe');
     expect(await frame.locator('#site-name').textContent()).toBe('Recipes');
-    expect(await frame.locator('#throttle-value').textContent()).toMatch(/^60% \(the site allows 60%\)/); // the lower wins
+    // The slider runs to what the site allows: its knob and its label say the same.
+    expect(await frame.locator('#throttle-value').textContent()).toBe('60% (this site allows up to 60%)');
+    expect(await frame.locator('#throttle').evaluate((el: HTMLInputElement) => [el.max, el.value])).toEqual(['60', '60']);
+    // Every control shows: the iframe takes the widget's height.
+    await eventually(async () => {
+      const inside = await frame.locator('body').evaluate(() => ['#toggle', '#background', '#learn', '#throttle', '#status'].every((s) => document.querySelector(s)!.getBoundingClientRect().bottom <= window.innerHeight));
+      return inside;
+    }, 'every control inside the frame', 10_000);
+    expect(consoled.filter((m) => /Unrecognized feature/.test(m))).toEqual([]);
+    // The visitor may choose less than the site allows, and the label follows the knob.
+    await frame.locator('#throttle').evaluate((el: HTMLInputElement) => {
+      el.value = '30';
+      el.dispatchEvent(new Event('input'));
+    });
+    expect(await frame.locator('#throttle-value').textContent()).toBe('30% (this site allows up to 60%)');
 
     // Nothing runs before the click: no node connected. The host page's script can ask, not act.
     await page.evaluate(() => {
@@ -105,6 +122,9 @@ describe('the embeddable widget', () => {
       throw new Error(`${err.message}: ${await frame.locator('#status').textContent()} ${await frame.locator('#figures').textContent()} ${JSON.stringify(await events(page))}`);
     });
     expect(progress.detail).toMatchObject({ site: siteKey, units: expect.any(Number) });
+    // Amounts as the ledger counts them, whole µcr: no float noise such as 0.00023799999999999998.
+    expect(String(progress.detail.credits)).toMatch(/^\d+(\.\d{1,6})?$/);
+    await page.screenshot({ path: join(artifactsDir, 'widget-on-host-page.png') });
     const me = await owner.me();
     expect(me.wallet.earned).toBeGreaterThan(0); // the site owner's balance grows
     const [site] = (await owner.listSites()).sites;

@@ -13,8 +13,9 @@
     const frame = document.createElement('iframe');
     frame.src = `${base}/widget.html?site=${encodeURIComponent(site)}`;
     frame.title = 'Supernet: lend your GPU to earn credits for this site';
-    frame.allow = 'webgpu';
-    frame.style.cssText = 'border:1px solid #d0d5e2;border-radius:10px;width:340px;height:128px;color-scheme:light';
+    // No `allow`: WebGPU needs no permission in a frame, and an `allow` the browser does not know
+    // makes the host page log "Unrecognized feature".
+    frame.style.cssText = 'border:1px solid #d0d5e2;border-radius:10px;width:360px;height:150px;max-width:100%;color-scheme:light';
     if (inside) where.append(frame);
     else where.after(frame);
     addEventListener('message', (e) => {
@@ -22,6 +23,8 @@
       if (e.origin !== base || e.source !== frame.contentWindow) return;
       const data = e.data;
       if (!data || data.source !== 'supernet-widget' || typeof data.type !== 'string') return;
+      // The widget's own height, so that none of its controls is cut off.
+      if (data.type === 'resize') return void (typeof data.height === 'number' && data.height > 0 && data.height < 1000 && (frame.style.height = `${data.height + 2}px`));
       where.dispatchEvent(new CustomEvent(`supernet:${data.type}`, { detail: data, bubbles: true, composed: true }));
     });
     return frame;

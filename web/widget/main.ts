@@ -17,21 +17,21 @@ const memory = new Map<string, string>();
 const store = {
   get: (k: string): string | null => {
     try {
-      return store.get(k);
+      return localStorage.getItem(k);
     } catch {
       return memory.get(k) ?? null;
     }
   },
   set: (k: string, v: string) => {
     try {
-      store.set(k, v);
+      localStorage.setItem(k, v);
     } catch {
       memory.set(k, v);
     }
   },
 };
 
-type WidgetEvent = 'ready' | 'started' | 'stopped' | 'progress' | 'refused';
+type WidgetEvent = 'ready' | 'started' | 'stopped' | 'progress' | 'refused' | 'resize';
 function tell(type: WidgetEvent, detail: Record<string, unknown> = {}) {
   if (!embedder || window.parent === window) return;
   window.parent.postMessage({ source: 'supernet-widget', type, site: siteKey, ...detail }, embedder); // never '*'
@@ -52,7 +52,15 @@ window.addEventListener('message', (e) => {
 let node: BrowserNode | null = null;
 let units = 0;
 let credits = 0;
-const figures = () => ({ units, credits, running: node?.snapshot.state === 'working' });
+/** Credits as the ledger counts them: whole µcr (a sum of two amounts had float noise, 0.00023799999999999998). */
+const figures = () => ({ units, credits: Math.round(credits * 1e6) / 1e6, running: node?.snapshot.state === 'working' });
+
+// The loader sizes the iframe to what it shows, so no control is ever cut off.
+let height = 0;
+new ResizeObserver(() => {
+  const now = Math.ceil(document.documentElement.getBoundingClientRect().height);
+  if (now !== height) tell('resize', { height: (height = now) });
+}).observe(document.documentElement);
 
 async function main() {
   const config = await api.widgetConfig(siteKey).catch(() => null);
@@ -62,10 +70,13 @@ async function main() {
   const { token } = await api.widgetSession({ site: siteKey, origin: embedder });
   const asWidget = new Supernet({ key: token }); // the iframe's own token: no cookie in a cross-site frame
   const remembered = `supernet.widget.${siteKey}`;
-  const visitorShare = () => Number($<HTMLInputElement>('throttle').value) / 100;
-  $<HTMLInputElement>('throttle').value = store.get(`${remembered}.throttle`) ?? '100';
-  const share = () => Math.min(config.throttle, visitorShare()); // the lower wins
-  const showShare = () => ($('throttle-value').textContent = `${Math.round(share() * 100)}%${visitorShare() > config.throttle ? ` (the site allows ${Math.round(config.throttle * 100)}%)` : ''}`);
+  // The slider runs up to what the site allows: its knob and its label say the same share.
+  const slider = $<HTMLInputElement>('throttle');
+  const siteMax = Math.round(config.throttle * 100);
+  slider.max = String(siteMax);
+  slider.value = String(Math.min(siteMax, Number(store.get(`${remembered}.throttle`) ?? siteMax)));
+  const share = () => Number(slider.value) / 100;
+  const showShare = () => ($('throttle-value').textContent = `${slider.value}%${siteMax < 100 ? ` (this site allows up to ${siteMax}%)` : ''}`);
   showShare();
   const background = store.get(`${remembered}.background`) === 'true';
   $<HTMLInputElement>('background').checked = background;
@@ -81,7 +92,7 @@ async function main() {
     const working = s.state === 'working' || s.state === 'calibrating';
     toggle.textContent = working ? 'Stop' : 'Start';
     toggle.setAttribute('aria-pressed', String(working));
-    $('figures').textContent = units ? `${units} units · ${credits.toFixed(6)} credits for ${config.name}` : '';
+    $('figures').textContent = units ? `${units} unit${units === 1 ? '' : 's'} · ${figures().credits} credits for ${config.name}` : '';
     if (s.state !== 'idle') $('status').textContent = s.message;
   };
   node.addEventListener('change', render);
