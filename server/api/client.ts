@@ -116,6 +116,7 @@ export class Supernet {
   cancelJob = (id: string) => this.#json('cancelJob', s.job, { params: { id } });
   jobResult = (id: string) => this.#bytes('jobResult', { id });
   jobPreview = (id: string) => this.#bytes('jobPreview', { id });
+  history = () => this.#json('history', s.historyList);
   transfers = (query: Input<typeof s.transfersQuery> = {}) => this.#json('transfers', s.transferList, { query });
   transfer = (body: Input<typeof s.transferBody>) => this.#json('transfer', s.transferDone, { body });
   market = () => this.#json('market', s.market);

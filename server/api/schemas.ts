@@ -122,6 +122,19 @@ export const job = z.object({
     .describe('while it is queued or running (GET /api/jobs/{id} and its events; null in lists)'),
 });
 export const jobList = z.object({ jobs: z.array(job) });
+export const historyList = z.object({
+  entries: z.array(
+    z.object({
+      kind: z.enum(['earned', 'spent', 'grant', 'transfer', 'mint', 'vetting']),
+      title: z.string(),
+      amount: z.number().describe('credits, signed: in is positive'),
+      pending: z.number().describe('reserved, not settled yet: pay awaiting its check, or escrow a running job holds'),
+      units: z.number().int().nullable(),
+      jobId: z.string().nullable(),
+      at: when,
+    }),
+  ),
+});
 export const transferView = z.object({
   id: z.string(),
   seq: z.number().int(),

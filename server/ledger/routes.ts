@@ -9,7 +9,7 @@ import { transferBody, transfersQuery } from '../api/schemas.ts';
 import { parseBody } from '../validate.ts';
 import { basePrice, toCredits, toMicro } from './credit.ts';
 import { openAccount, transfer, userAccount } from './ledger.ts';
-import { transferView } from './views.ts';
+import { historyOf, transferView } from './views.ts';
 
 const historyPoints = 360;
 
@@ -31,6 +31,9 @@ export function ledgerRoutes(deps: Deps) {
       .execute();
     return c.json({ transfers: rows.map((t) => transferView(t, me)), next: rows.length === query.data.limit ? rows.at(-1)!.seq : null });
   });
+
+  // The history people read: a job's work or spending in one line (GET /ledger/transfers has every row).
+  app.get('/ledger/history', async (c) => c.json({ entries: await historyOf(db, requireAccount(c)) }));
 
   app.post('/transfers', async (c) => {
     const from = requireAccount(c);

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { toCredits } from './credit.ts';
 import { balanceOf, escrowAccount, userAccount, type LedgerAccountRow, type TransferRow } from './ledger.ts';
@@ -64,4 +65,97 @@ export function transferView(t: TransferRow, me: string) {
     memo: t.memo,
     at: t.created_at,
   };
+}
+
+/** A line of an account's credit history as a person reads it: a job's work or spending in one line, not two rows a unit. */
+export interface HistoryEntry {
+  kind: 'earned' | 'spent' | 'grant' | 'transfer' | 'mint' | 'vetting';
+  title: string;
+  /** Credits, signed: in is positive. */
+  amount: number;
+  /** Reserved for it, not settled yet: pay for work awaiting its check, or escrow a running job still holds. */
+  pending: number;
+  units: number | null;
+  jobId: string | null;
+  at: Date;
+}
+
+/**
+ * The account's history, grouped (#21: two rows a unit, ~100 in 30 s, meant nothing): each job
+ * it worked on is one line (verified pay, still pending, units), each job of its own one line
+ * (escrowed less returned), and grants, mints and transfers one line each with their
+ * counterparty. Voided reservations net out: they never reach the wallet.
+ */
+export async function historyOf(db: Db, accountId: string, limit = 100): Promise<HistoryEntry[]> {
+  const me = userAccount(accountId);
+  const grouped = await db
+    .selectFrom('transfers as t')
+    .leftJoin('jobs as j', 'j.id', 't.job_id')
+    .select([
+      't.job_id',
+      't.code',
+      't.kind',
+      sql<boolean>`t.credit_account_id = ${me}`.as('incoming'),
+      sql<string>`sum(t.amount)`.as('amount'),
+      sql<number>`count(distinct t.attempt_id)::int`.as('attempts'),
+      sql<Date>`max(t.created_at)`.as('at'),
+      'j.kind as job_kind',
+      'j.name as job_name',
+      'j.state as job_state',
+      sql<boolean>`coalesce(j.account_id = ${accountId}, false)`.as('mine'),
+    ])
+    .where((eb) => eb.or([eb('t.debit_account_id', '=', me), eb('t.credit_account_id', '=', me)]))
+    .where('t.job_id', 'is not', null)
+    .groupBy(['t.job_id', 't.code', 't.kind', sql`t.credit_account_id = ${me}`, 'j.kind', 'j.name', 'j.state', 'j.account_id'])
+    .execute();
+  const jobs = new Map<string, { rows: typeof grouped; at: Date }>();
+  for (const r of grouped) {
+    const job = jobs.get(r.job_id!) ?? { rows: [], at: r.at };
+    job.rows.push(r);
+    if (r.at > job.at) job.at = r.at;
+    jobs.set(r.job_id!, job);
+  }
+  const sum = (rows: typeof grouped, f: (r: (typeof grouped)[number]) => boolean) => rows.filter(f).reduce((s, r) => s + Number(r.amount), 0);
+  const entries: HistoryEntry[] = [];
+  for (const [jobId, { rows, at }] of jobs) {
+    const first = rows[0]!;
+    const named = first.job_name ? `"${first.job_name}" (${first.job_kind})` : `${first.job_kind} ${jobId.slice(0, 8)}`;
+    // Pay for this account's verified work: reserved as its result came (pending), then posted
+    // when verified or voided when not; what is reserved and neither is still pending.
+    const paid = rows.filter((r) => r.incoming && r.code !== 'refund' && r.code !== 'escrow');
+    if (paid.length) {
+      const posted = sum(paid, (r) => r.kind === 'post' || r.kind === 'single');
+      const reserved = sum(paid, (r) => r.kind === 'pending') - posted - sum(paid, (r) => r.kind === 'void');
+      const units = Math.max(0, ...paid.filter((r) => r.kind === 'pending' || r.kind === 'single').map((r) => r.attempts));
+      entries.push({ kind: 'earned', title: `Verified work on ${first.mine ? `your job ${named}` : `a ${first.job_kind} job`}`, amount: toCredits(posted), pending: toCredits(Math.max(0, reserved)), units, jobId, at });
+    }
+    if (first.mine) {
+      const escrowed = sum(rows, (r) => r.code === 'escrow' && !r.incoming);
+      const returned = sum(rows, (r) => r.code === 'refund' && r.incoming);
+      if (escrowed) {
+        const running = first.job_state === 'queued' || first.job_state === 'running';
+        entries.push({ kind: 'spent', title: `Your job ${named}${running ? ', still running' : ''}`, amount: -toCredits(escrowed - returned), pending: running ? toCredits(escrowed - returned) : 0, units: null, jobId, at });
+      }
+    }
+  }
+  const single = await db
+    .selectFrom('transfers as t')
+    .leftJoin('ledger_accounts as la', (join) => join.on(sql`la.id`, '=', sql`case when t.credit_account_id = ${me} then t.debit_account_id else t.credit_account_id end`))
+    .leftJoin('accounts as a', 'a.id', 'la.account_id')
+    .select(['t.code', 't.amount', 't.memo', 't.created_at', sql<boolean>`t.credit_account_id = ${me}`.as('incoming'), 'a.email'])
+    .where((eb) => eb.or([eb('t.debit_account_id', '=', me), eb('t.credit_account_id', '=', me)]))
+    .where('t.job_id', 'is', null)
+    .where('t.kind', 'in', ['single', 'post'])
+    .orderBy('t.seq', 'desc')
+    .limit(limit)
+    .execute();
+  for (const t of single) {
+    const amount = toCredits(t.incoming ? t.amount : -t.amount);
+    const memo = t.memo ? ` — ${t.memo}` : '';
+    const kind = (['grant', 'transfer', 'mint', 'vetting'] as const).find((k) => k === t.code) ?? 'transfer';
+    const title =
+      t.code === 'grant' ? 'Welcome credits' : t.code === 'mint' ? `Credits from the treasury${memo}` : t.code === 'vetting' ? 'Checking a newcomer\'s work (paid by the network)' : `${t.incoming ? 'From' : 'To'} ${t.email ?? 'another account'}${memo}`;
+    entries.push({ kind, title, amount, pending: 0, units: null, jobId: null, at: t.created_at });
+  }
+  return entries.sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, limit);
 }

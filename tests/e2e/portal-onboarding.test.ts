@@ -64,6 +64,11 @@ describe('the portal helps a newcomer on', () => {
       await page.waitForSelector('#view .panel');
       expect([hash, await unlabelled(page)]).toEqual([hash, []]);
     }
+    // The credit history reads as lines a person understands.
+    await page.goto(`${coordinator.url}/portal#/credits`);
+    await page.waitForSelector('#history tbody tr');
+    expect(await page.textContent('#history tbody')).toContain('Welcome credits');
+    await page.screenshot({ path: join(artifactsDir, 'portal-credits.png'), fullPage: true });
     // Each kind's inputs too.
     for (const kind of ['render', 'frames', 'wgsl']) {
       await page.goto(`${coordinator.url}/portal#/new`);

@@ -291,16 +291,17 @@ async function keysPage() {
 }
 
 async function creditsPage() {
-  const [me, { transfers }] = await Promise.all([api.me(), api.transfers({ limit: 100 })]);
+  const [me, { entries }] = await Promise.all([api.me(), api.history()]);
   view().innerHTML = `
     <section class="panel">
       <h2>Credits</h2>
       <p>Available <strong>${credits(me.balance)}</strong> · coming in ${credits(me.wallet.pendingIn)} · held for jobs ${credits(me.wallet.pendingOut)} · earned ${credits(me.wallet.earned)}</p>
       <form id="send"><label>To <input id="to" placeholder="recipient email or account id" required /></label> <label>Credits <input id="amount" type="number" min="0.000001" step="any" required /></label> <button type="submit">Send</button></form>
       <p id="send-result" role="status"></p>
-      <table id="history"><thead><tr><th>when</th><th>what</th><th>in / out</th><th>credits</th><th>state</th></tr></thead><tbody>
-      ${transfers.map((t) => `<tr><td>${new Date(t.at).toLocaleString()}</td><td>${esc(t.code)}${t.memo ? ` — ${esc(t.memo)}` : ''}</td><td>${t.direction}</td><td>${t.direction === 'in' ? '+' : '−'}${credits(t.amount)}</td><td>${t.kind}</td></tr>`).join('')}
-      </tbody></table>
+      <div class="scroll"><table id="history"><thead><tr><th>when</th><th>what</th><th>credits</th><th>not settled yet</th></tr></thead><tbody>
+      ${entries.map((e) => `<tr class="${e.kind}"><td>${new Date(e.at).toLocaleString()}</td><td>${e.jobId && e.kind === 'spent' ? `<a href="#/job/${e.jobId}">${esc(e.title)}</a>` : esc(e.title)}${e.units ? ` <span class="note">${e.units} unit${e.units === 1 ? '' : 's'}</span>` : ''}</td><td class="amount">${e.amount >= 0 ? '+' : '−'}${credits(Math.abs(e.amount))}</td><td>${e.pending ? credits(e.pending) : ''}</td></tr>`).join('') || '<tr><td colspan="4" class="note">Nothing yet.</td></tr>'}
+      </tbody></table></div>
+      <p class="note">Every ledger row, signed and chained: <a href="/api/ledger/transfers">/api/ledger/transfers</a>.</p>
     </section>`;
   $('send').addEventListener('submit', async (e) => {
     e.preventDefault();
