@@ -96,13 +96,13 @@ describe('the developer portal', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     expectClose(parseNpy(readFileSync((await download.path())!)), matmulReference(a, b), 384);
 
-    // The dashboard lists it, done; the credit history shows its escrow.
+    // The dashboard lists it, done; the credit history shows what it cost, on one line.
     await page.goto(`${coordinator.url}/portal#/`);
     await page.waitForSelector('#jobs');
     expect(await page.textContent('#jobs')).toMatch(new RegExp(`${jobId.slice(0, 8)}matmuldone`));
     await page.goto(`${coordinator.url}/portal#/credits`);
     await page.waitForSelector('#history');
-    expect(await page.textContent('#history')).toContain('escrow');
+    expect(await page.textContent('#history')).toContain(`Your job matmul ${jobId.slice(0, 8)}`);
     // A site for the widget: a bad origin is refused with the reason; a good one gets a key and its tag.
     await page.goto(`${coordinator.url}/portal#/sites`);
     await page.fill('#site-name', 'Recipes');
