@@ -3,7 +3,7 @@ import type { Browser, Page } from '@playwright/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../bench/chromium.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
-import { artifactsDir, webDir } from '../helpers/browser.ts';
+import { artifactsDir, webDir, signUpInPortal } from '../helpers/browser.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
 
 /** Every form field of the page has a name a screen reader says (a label, or aria-label). */
@@ -27,11 +27,7 @@ describe('the portal helps a newcomer on', () => {
     const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: coordinator.url });
     const page = await context.newPage();
-    await page.goto(`${coordinator.url}/portal`);
-    await page.fill('#email', 'onboard@example.com');
-    await page.fill('#password', 'correct horse battery');
-    await page.click('#signup-button');
-    await page.waitForSelector('#app:not([hidden])');
+    await signUpInPortal(page, coordinator.url, 'onboard@example.com');
 
     await page.goto(`${coordinator.url}/portal#/keys`);
     await page.fill('#key-name', 'laptop');

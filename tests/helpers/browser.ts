@@ -74,3 +74,12 @@ export function launchChromiumWithoutWebGpu(): Promise<Browser> {
   const args = chromiumWebGpuArgs.filter((a) => !/webgpu|vulkan|angle/i.test(a));
   return chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: [...args, '--disable-gpu'] });
 }
+
+/** Signs a new account up through the portal's own form, as a person does; resolves once the portal shows. */
+export async function signUpInPortal(page: Page, url: string, email: string) {
+  await page.goto(`${url}/portal`);
+  await page.fill('#email', email);
+  await page.fill('#password', 'correct horse battery');
+  await page.click('#signup-button');
+  await page.waitForSelector('#app:not([hidden])');
+}

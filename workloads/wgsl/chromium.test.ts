@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../bench/chromium.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { encodeNpyArray, parseNpyArray } from '../../shaders/npy.ts';
-import { artifactsDir, openContributePage, webDir } from '../../tests/helpers/browser.ts';
+import { artifactsDir, openContributePage, webDir, signUpInPortal } from '../../tests/helpers/browser.ts';
 import { TestClient } from '../../tests/helpers/client.ts';
 import { eventually, testCoordinator } from '../../tests/helpers/coordinator.ts';
 import { endless, mandelbrot, mandelbrotReference, mandelbrotSize, saxpy } from './examples.ts';
@@ -65,11 +65,7 @@ describe('wgsl in Chromium', () => {
 
   it("the portal's editor marks the compiler's error at its line", async () => {
     const page = await browser.newPage();
-    await page.goto(`${coordinator.url}/portal`);
-    await page.fill('#email', 'wgsl-portal@example.com');
-    await page.fill('#password', 'correct horse battery');
-    await page.click('#signup-button');
-    await page.waitForSelector('#app:not([hidden])');
+    await signUpInPortal(page, coordinator.url, 'wgsl-portal@example.com');
     await page.goto(`${coordinator.url}/portal#/new`);
     await page.selectOption('#kind', 'wgsl');
     await page.waitForFunction(() => /^8 units/.test(document.getElementById('estimate')!.textContent!));
