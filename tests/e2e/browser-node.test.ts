@@ -124,6 +124,8 @@ describe('the browser node and the contribute page', () => {
       return rows.every((r) => r.state === 'valid') && rows.length === keptIds.length;
     }, 'the kept results accepted', 30_000);
     expect(await page.evaluate(() => (window as any).supernet.node.db.results.count())).toBe(0);
+    // The page says they are delivered (it stayed on "Sending…" until the next click).
+    await page.waitForFunction(() => /^Delivered the \d+ results? finished before the page was reloaded\. Press Start/.test(document.getElementById('message')!.textContent!), null, { timeout: 30_000 });
     const released = await coordinator.deps.db.selectFrom('attempts').select('id').where('error', '=', 'the node restarted without it').execute();
     expect(released.length).toBeGreaterThanOrEqual(1);
     expect((await snapshot(page)).state).toBe('idle'); // no work without a click

@@ -105,6 +105,9 @@ export class BrowserNode extends EventTarget {
     this.dispatchEvent(new Event('change'));
   }
 
+  /** Results kept from before a reload, being delivered: said done when the last is answered. */
+  #keptAtLoad = 0;
+
   /** At page load: results finished before a reload are delivered, without starting any work. */
   async deliverKept() {
     await this.#configured;
@@ -112,6 +115,7 @@ export class BrowserNode extends EventTarget {
     this.#update({ keptResults: kept });
     // A reload releases the old page's lock as it unloads: wait a moment for it.
     if (!kept || !(await this.#takeLock(3000))) return;
+    this.#keptAtLoad = kept;
     this.#update({ message: `Sending ${kept} result${kept === 1 ? '' : 's'} finished before the page was reloaded…` });
     await this.worker.deliverKept();
   }
@@ -232,6 +236,12 @@ export class BrowserNode extends EventTarget {
           if (unit?.event.type === 'lease') s.flopsDone += unit.event.unit.flops;
         } else s.unitsRefused++;
         this.#update({ keptResults: Math.max(0, this.#snapshot.keptResults - 1) });
+        // The last of the results kept from before a reload has its answer: say so, instead of
+        // "Sending…" until the next click (it stayed for good).
+        if (this.#keptAtLoad && !this.#snapshot.keptResults) {
+          if (this.#snapshot.state === 'idle') this.#update({ message: `Delivered the ${this.#keptAtLoad} result${this.#keptAtLoad === 1 ? '' : 's'} finished before the page was reloaded. Press Start to go on contributing.` });
+          this.#keptAtLoad = 0;
+        }
         return;
       default:
         this.dispatchEvent(new Event('change'));
