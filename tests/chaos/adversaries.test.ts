@@ -125,13 +125,23 @@ describe('adversaries', () => {
     const [friend, copier] = [members[3]!, members[4]!];
     const job = await submitTarget(dev);
     const shared = new Map<string, string>(); // unit → the output hash the friend computed, out of band
+    const heard = new Map<string, () => void>(); // the copier waiting for its friend's hash of a unit
     const acks: string[] = [];
     const friendly = async (lease: Lease): Promise<Act> => {
       const result = await friend.compute(lease);
       shared.set(lease.unit.id, await sha256Hex(encodeNpy(result)));
+      heard.get(lease.unit.id)?.();
       return { result };
     };
+    // Patient, as a real copier is: it holds a lease a while for its friend to compute the unit
+    // (on a loaded machine the friend may come later than the lease), then gives it back.
     const copying = async (lease: Lease): Promise<Act> => {
+      if (!shared.has(lease.unit.id)) {
+        await new Promise<void>((resolve) => {
+          heard.set(lease.unit.id, resolve);
+          setTimeout(resolve, 3000);
+        });
+      }
       const sha = shared.get(lease.unit.id);
       if (!sha) return { release: true };
       copier.send({ type: 'result', attemptId: lease.attemptId, token: lease.token, output: sha });

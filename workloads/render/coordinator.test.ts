@@ -24,7 +24,7 @@ describe('render: checking a tile in one execution', () => {
     for (let i = 0; i < 10; i++) expect(checked(honest)).toBe(true);
   });
 
-  it('accepts an honest tile with one pixel in eight of those checked parted on a rounding, and no more', () => {
+  it('accepts an honest tile with a pixel parted on a rounding', () => {
     const data = parseNpy(honest).data.slice();
     // Paths that part change a pixel wholly: one pixel in 64 of the tile, as a GPU might.
     data.set([data[0]! + 3, data[1]! + 3, data[2]! + 3], 0);
@@ -42,7 +42,10 @@ describe('render: checking a tile in one execution', () => {
   for (const [name, lie] of lies) {
     it(`refuses ${name}, every time`, () => {
       const bytes = lie();
-      for (let i = 0; i < 10; i++) expect(checked(bytes)).toBe(false);
+      // The picks are random: a hundred checks, so that a rule that lets one lie in a hundred through is caught here.
+      let passed = 0;
+      for (let i = 0; i < 100; i++) if (checked(bytes)) passed++;
+      expect(passed).toBe(0);
       // Replicas of it would not agree with an honest one either.
       expect(render.agree({ ...tile }, bytes, honest)).toBe(false);
     });
