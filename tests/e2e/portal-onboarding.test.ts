@@ -65,6 +65,13 @@ describe('the portal helps a newcomer on', () => {
     await page.waitForSelector('#history tbody tr');
     expect(await page.textContent('#history tbody')).toContain('Welcome credits');
     await page.screenshot({ path: join(artifactsDir, 'portal-credits.png'), fullPage: true });
+    // A job over the balance says what is wrong and what to do, and cannot be submitted (#21, point 5).
+    await page.goto(`${coordinator.url}/portal#/new`);
+    await page.check('input[value=example]');
+    await page.fill('#bid', '1000000');
+    await page.press('#bid', 'Tab');
+    await page.waitForFunction(() => /That is more than the [\d.]+ credits you have: lower the bid or the size, or earn credits by contributing/.test(document.getElementById('estimate')!.textContent!));
+    expect(await page.isDisabled('#submit')).toBe(true);
     // Each kind's inputs too.
     for (const kind of ['render', 'frames', 'wgsl']) {
       await page.goto(`${coordinator.url}/portal#/new`);

@@ -139,13 +139,14 @@ async function newJob() {
     $('estimate').textContent = 'Estimating…';
     try {
       const e = await api.estimateJob(b.job);
-      if (n !== asked) return;
+      // A newer estimate was asked for, or the page is another by now (Submit went to the job's page).
+      if (n !== asked || !document.getElementById('estimate')) return;
       form?.refused?.(null);
       const short = e.escrow > e.available;
       $('estimate').innerHTML = `<strong>${e.units}</strong> units, ${(e.estimate.flops / 1e9).toFixed(2)} GFLOP (${e.verification}): estimate <strong id="estimate-credits">${credits(e.estimate.credits)}</strong> credits at ${credits(e.bid)} per TFLOP; ${credits(e.escrow)} held while it runs, the rest returns. ${short ? `<span class="error">That is more than the ${credits(e.available)} credits you have: lower the bid or the size, or earn credits by contributing (<a href="/">Contribute</a>).</span>` : ''}`;
       $<HTMLButtonElement>('submit').disabled = short;
     } catch (err) {
-      if (n !== asked) return;
+      if (n !== asked || !document.getElementById('estimate')) return;
       $('estimate').innerHTML = `<span class="error">${esc(reason(err))}</span>`;
       // The form shows where, when the coordinator says (a compiler's line and column).
       if (err instanceof SupernetError) form?.refused?.({ message: err.message, ...(err.details ? { details: err.details } : {}) });
@@ -208,6 +209,7 @@ async function jobPage(id: string) {
     $('cancel').hidden = !['queued', 'running'].includes(job.state);
     if (job.error) $('job-error').textContent = job.error;
     const units = await api.jobUnits(id);
+    if (!document.getElementById('grid')) return; // the page is another by now
     const grid = $('grid');
     grid.style.gridTemplateColumns = `repeat(${Math.min(units.grid.cols, 64)}, 1fr)`;
     grid.style.maxWidth = `${Math.min(640, Math.min(units.grid.cols, 64) * 28)}px`;
