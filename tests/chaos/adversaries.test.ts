@@ -147,11 +147,27 @@ describe('adversaries', () => {
       copier.send({ type: 'result', attemptId: lease.attemptId, token: lease.token, output: sha });
       const ack = await copier.next('ack');
       acks.push(ack.status);
+      tried();
       if (ack.status === 'refused') copier.send({ type: 'release', attemptId: lease.attemptId, token: lease.token, reason: 'copy refused' });
       return { keep: true };
     };
+    // The pair works first, alone, so that a unit one of them holds can go only to the other:
+    // the copier surely gets units its friend computed (with the honest nodes at work from the
+    // start, a loaded machine dealt it none in two CI runs). The honest ones join after its first
+    // try, or after 20 s.
+    let tried!: () => void;
+    const firstTry = new Promise<void>((resolve) => {
+      tried = resolve;
+      setTimeout(resolve, 20_000);
+    });
     const watch = watchJob(dev, job.id);
-    await Promise.all([watch.state, ...members.map((m, i) => work(m, watch.over, i < 3 ? honest(m) : i === 3 ? friendly : copying))]);
+    await Promise.all([
+      watch.state,
+      ...members.map(async (m, i) => {
+        if (i < 3) await firstTry;
+        return work(m, watch.over, i < 3 ? honest(m) : i === 3 ? friendly : copying);
+      }),
+    ]);
     expect(await watch.state).toBe('done');
     await expectRightResult(dev, job.id, target);
     expect(acks.length).toBeGreaterThan(0); // it did try
