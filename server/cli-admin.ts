@@ -7,7 +7,8 @@ import { loadConfig } from './config.ts';
 import { inTransaction, openStore, type Db } from './db/index.ts';
 import { assertStoreFree } from './db/lock.ts';
 import { exportLedger, keyFile, loadOrCreateKey, publicPem, verifyLedgerDb, verifyLedgerFile } from './ledger/checkpoint.ts';
-import { microPerCredit, toCredits } from './ledger/credit.ts';
+import { microPerCredit, showCredits } from './ledger/credit.ts';
+import { formatCredits } from './ledger/format.ts';
 import { openAccount, transfer, treasury, userAccount } from './ledger/ledger.ts';
 import { walletOf } from './ledger/views.ts';
 
@@ -42,7 +43,7 @@ export const admin: Record<string, (args: string[]) => Promise<void>> = {
         await openAccount(trx, userAccount(account.id), 'user', { accountId: account.id });
         await transfer(trx, { id: `mint:${randomUUID()}`, debit: treasury, credit: userAccount(account.id), amount: micro, code: 'mint', memo: values.memo ?? null });
       });
-      console.log(`Minted ${toCredits(micro)} credits to ${account.email}; balance now ${(await walletOf(db, account.id)).available}.`);
+      console.log(`Minted ${showCredits(micro)} credits to ${account.email}; balance now ${formatCredits((await walletOf(db, account.id)).available)}.`);
     });
   },
   async 'verify-ledger'(args: string[]) {

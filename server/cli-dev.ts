@@ -3,6 +3,7 @@ import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Supernet, SupernetError, type Job } from './api/client.ts';
+import { creditMeaning, formatCredits } from './ledger/format.ts';
 import { clis } from '../workloads/cli.ts';
 
 /**
@@ -102,7 +103,7 @@ async function account(args: string[], how: 'signup' | 'login'): Promise<number>
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   writeFileSync(path, JSON.stringify({ url, key: json.secret, email }, null, 2) + '\n', { mode: 0o600 });
   const wallet = await new Supernet({ url, key: json.secret }).me();
-  console.log(`${how === 'signup' ? 'Signed up' : 'Signed in'} as ${email} on ${url}, ${wallet.wallet.available} credits to spend.`);
+  console.log(`${how === 'signup' ? 'Signed up' : 'Signed in'} as ${email} on ${url}, ${formatCredits(wallet.wallet.available)} credits to spend. ${creditMeaning}`);
   console.log(`A key for this machine is saved in ${path}: supernet commands use it from now on (for other tools: export SUPERNET_KEY=${json.secret}).`);
   console.log(`Next: npx supernet submit render --scene cornell --width 256 --height 256 --spp 16 --wait --out image.png`);
   console.log(`Lend this machine's GPU and earn credits: npx supernet agent`);
@@ -130,7 +131,7 @@ function progressBar(stream: NodeJS.WriteStream) {
       const filled = units ? Math.round((verified / units) * width) : 0;
       const a = job.activity;
       const pace = a && !a.waiting && a.nodesWorking ? ` · ${a.nodesWorking} node${a.nodesWorking === 1 ? '' : 's'}${a.etaSeconds !== null ? ` · ~${Math.ceil(a.etaSeconds / 60)} min left` : ''}` : '';
-      const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${verified}/${units} units · ${job.state} · ${job.cost.credits} credits${pace}`;
+      const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${verified}/${units} units · ${job.state} · ${formatCredits(job.cost.credits)} credits${pace}`;
       // Why nothing moves, once each time the reason changes, on a line of its own.
       if (a?.waiting && a.waiting !== waiting) stream.write(`${stream.isTTY && last ? '\n' : ''}waiting: ${a.waiting}\n`);
       waiting = a?.waiting ?? '';
@@ -194,7 +195,7 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
       }
     }
     const bid = values.bid === undefined ? undefined : Number(values.bid);
-    if (bid !== undefined && !(bid > 0)) throw new CliError('--bid takes a positive number of credits per TFLOP.', exitCodes.usage);
+    if (bid !== undefined && !(bid > 0)) throw new CliError('--bid takes a positive number of credits per GFLOP.', exitCodes.usage);
     const verification = values.verification as 'check' | 'replicate' | 'freivalds' | undefined;
     if (verification && !['check', 'replicate', 'freivalds'].includes(verification)) throw new CliError("--verification is check (the workload's cheap check) or replicate.", exitCodes.usage);
     const api = client(values);
@@ -204,7 +205,7 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
     }
     const job = await api.submitJob({ kind, spec, bid, verification, ...(values.name ? { name: values.name } : {}), ...(values.tag ? { tags: values.tag as string[] } : {}) });
     console.log(job.id);
-    console.error(`Submitted ${kind} job ${job.id}: ${job.units} units, estimate ${job.estimate.credits} credits at ${job.bid} per TFLOP (${job.escrow} escrowed).`);
+    console.error(`Submitted ${kind} job ${job.id}: ${job.units} units, estimate ${formatCredits(job.estimate.credits)} credits at ${formatCredits(job.bid)} per GFLOP (${formatCredits(job.escrow)} held while it runs).`);
     if (values.wait) return follow(api, job.id, values.out);
     if (values.out) throw new CliError('--out needs --wait (or use supernet download later).', exitCodes.usage);
     return exitCodes.ok;
@@ -228,7 +229,7 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
   async cancel(args) {
     const { values, positionals } = parse(args, {});
     const job = await client(values).cancelJob(needId(positionals, 'cancel'));
-    console.log(`Job ${job.id} ${job.state}: ${job.cost.paid} credits paid, ${job.cost.refunded} returned.`);
+    console.log(`Job ${job.id} ${job.state}: ${formatCredits(job.cost.paid)} credits paid, ${formatCredits(job.cost.refunded)} returned.`);
     return exitCodes.ok;
   },
   async keys(args) {
@@ -252,7 +253,7 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
   async balance(args) {
     const { values } = parse(args, {});
     const me = await client(values).me();
-    console.log(`${me.balance} credits available (${me.wallet.pendingIn} coming in, ${me.wallet.pendingOut} held for jobs; ${me.wallet.earned} earned in all)`);
+    console.log(`${formatCredits(me.balance)} credits available (${formatCredits(me.wallet.pendingIn)} coming in, ${formatCredits(me.wallet.pendingOut)} held for jobs; ${formatCredits(me.wallet.earned)} earned in all)`);
     return exitCodes.ok;
   },
   async transfer(args) {
@@ -261,7 +262,7 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
     if (!values.to || !(amount > 0)) throw new CliError('transfer needs --to EMAIL|ID and --amount CREDITS.', exitCodes.usage);
     const idempotencyKey = values['idempotency-key'] ?? `cli-${crypto.randomUUID()}`;
     const done = await client(values).transfer({ to: values.to, amount, idempotencyKey, memo: values.memo });
-    console.log(`${done.applied ? 'Sent' : 'Already sent (same idempotency key)'}: ${done.transfer.amount} credits to ${values.to} (key ${idempotencyKey}).`);
+    console.log(`${done.applied ? 'Sent' : 'Already sent (same idempotency key)'}: ${formatCredits(done.transfer.amount)} credits to ${values.to} (key ${idempotencyKey}).`);
     return exitCodes.ok;
   },
 };

@@ -23,7 +23,7 @@ Usage:
 Options for agent:
   --url URL     the coordinator (or SUPERNET_URL)          --key KEY   an API key (or SUPERNET_KEY)
   --name NAME   how the node shows in stats                --slots N   leases held at once (default 2)
-  --ask CREDITS the least credits per TFLOP to work for (default: any)
+  --ask CREDITS the least credits per GFLOP to work for (default: any)
   --throttle PERCENT  the most of its time the GPU may be busy, 5 to 100 (default 100)
 
 Admin commands open the store named by DATABASE_URL / SUPERNET_DATA directly. On the embedded
@@ -59,7 +59,7 @@ async function main(argv: string[]) {
     const throttle = values.throttle === undefined ? undefined : Number(values.throttle);
     if (throttle !== undefined && !(throttle >= 5 && throttle <= 100)) fail('--throttle takes the most percent of its time the GPU may be busy, 5 to 100.', 2);
     const ask = values.ask === undefined ? undefined : Number(values.ask);
-    if (ask !== undefined && !(Number.isFinite(ask) && ask >= 0)) fail('--ask takes a number of credits per TFLOP, 0 or more.', 2);
+    if (ask !== undefined && !(Number.isFinite(ask) && ask >= 0)) fail('--ask takes a number of credits per GFLOP, 0 or more.', 2);
     // --url/--key, else SUPERNET_URL/SUPERNET_KEY, else what `supernet signup` or `login` saved.
     const { credentials, savedCredentials } = await import('./cli-dev.ts');
     if (!values.url && !process.env.SUPERNET_URL && !savedCredentials()) fail('agent needs the coordinator: --url http://host:8787 (or SUPERNET_URL, or sign up first: supernet signup --email …).', 2);

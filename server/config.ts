@@ -101,7 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     blobBytesMax: int(env, 'SUPERNET_BLOB_MAX_BYTES', 256 * mib, 1024, 16 * 1024 * mib),
     leaseTtlMs: int(env, 'SUPERNET_LEASE_TTL_MS', 30_000, 500, 3_600_000),
     allowedOrigins: origins,
-    starterGrant: int(env, 'SUPERNET_STARTER_GRANT', 100, 0, 1_000_000_000) * 1_000_000,
+    starterGrant: int(env, 'SUPERNET_STARTER_GRANT', 100_000, 0, 1_000_000_000) * 1_000_000,
     marketMs: int(env, 'SUPERNET_MARKET_MS', 10_000, 100, 3_600_000),
     checkpointMs: int(env, 'SUPERNET_CHECKPOINT_MS', 60_000, 100, 86_400_000),
     maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 60_000, 100, 86_400_000),

@@ -1,6 +1,7 @@
 // The contribute page: account, Start/Pause, the throttle, live stats and chart, top contributors.
 import { drawLineChart, getJson } from './chart.ts';
 import { BrowserNode } from './node/browser-node.ts';
+import { creditMeaning, creditsPerHour, formatCredits as credits } from '../server/ledger/format.ts';
 
 interface Me {
   id: string;
@@ -29,7 +30,7 @@ const node = new BrowserNode({ account: me?.id ?? null, throttle: settings.throt
 if (me) {
   $('signed-in').hidden = false;
   $('who').textContent = me.email;
-  $('balance').textContent = me.balance.toFixed(2);
+  $('balance').textContent = credits(me.balance);
 } else {
   $('signin').hidden = false;
 }
@@ -82,9 +83,6 @@ let busy = 0;
 let startedAt: number | null = null;
 $('start').addEventListener('click', () => (startedAt ??= Date.now()));
 
-/** Credits with the digits that matter: a unit of work earns millionths of a credit. */
-const credits = (n: number) => (n === 0 ? '0' : n < 0.01 ? n.toFixed(6) : n < 1 ? n.toFixed(4) : n.toFixed(2));
-
 const clock = (ms: number) => {
   const s = Math.floor(ms / 1000);
   return `${Math.floor(s / 3600) ? `${Math.floor(s / 3600)}:` : ''}${String(Math.floor(s / 60) % 60).padStart(s >= 3600 ? 2 : 1, '0')}:${String(s % 60).padStart(2, '0')}`;
@@ -118,6 +116,7 @@ function render() {
     show('time', clock(s.session.contributedMs));
     show('busy', `${Math.round(busy * 100)}%`);
     show('credits-session', credits(nodeStats?.credits.since ?? 0));
+    show('pace', creditsPerHour(nodeStats?.credits.since ?? 0, s.session.contributedMs) ?? '');
     show('unit-now', s.running ? `Now: ${s.running.what} (${s.running.kind}).` : s.keptResults ? `${s.keptResults} finished result(s) waiting for the coordinator.` : '');
     if (last && last.at !== chartAt) {
       chartAt = last.at;
@@ -125,6 +124,7 @@ function render() {
     }
   });
 }
+$('credit-meaning').textContent = creditMeaning;
 node.addEventListener('change', render);
 render();
 
@@ -141,7 +141,7 @@ async function refreshCredits() {
     const fresh = await getJson<Me>('/api/me');
     if (fresh) {
       $('credits-total').textContent = credits(fresh.wallet.earned);
-      $('balance').textContent = fresh.balance.toFixed(2);
+      $('balance').textContent = credits(fresh.balance);
     }
   } else $('credits-total').textContent = '0 (anonymous)';
   if (s.state !== 'idle') busy = await node.worker.busyShare(10_000);

@@ -1,5 +1,6 @@
 // The network page: nodes online, aggregate GFLOP/s, jobs running, queue depth, and the price of compute.
 import { drawLineChart, getJson } from './chart.ts';
+import { formatCredits } from '../server/ledger/format.ts';
 
 interface Stats {
   nodesOnline: number;
@@ -39,11 +40,11 @@ async function refresh() {
 async function refreshMarket() {
   const m = await getJson<Market>('/api/market');
   if (!m) return;
-  text('price', m.price.toFixed(3));
+  text('price', formatCredits(m.price));
   const queue = m.demand.queueSeconds;
   text('market-note', `· ${m.supply.nodes} nodes, ${m.supply.gflops.toFixed(1)} GFLOP/s · queue ${queue === null ? 'waiting for nodes' : `${queue.toFixed(0)} s`}`);
   const prices = m.history.length ? m.history.map((p) => p.price) : [m.price];
-  drawLineChart(document.getElementById('price-chart') as unknown as SVGSVGElement, prices, { min: m.bounds.min, reference: { value: m.base, label: `base ${m.base}` }, caption: `${prices.length} ticks` });
+  drawLineChart(document.getElementById('price-chart') as unknown as SVGSVGElement, prices, { min: m.bounds.min, reference: { value: m.base, label: `base ${formatCredits(m.base)}` }, caption: `${prices.length} ticks` });
 }
 
 void refresh();

@@ -10,7 +10,7 @@ export interface AgentOptions {
   key?: string;
   name?: string;
   slots?: number;
-  /** The least credits per TFLOP to work for. */
+  /** The least credits per GFLOP to work for. */
   ask?: number;
   /** The most of its time the GPU may be busy, 0.05 to 1 (shaders/pacer.ts). */
   throttle?: number;

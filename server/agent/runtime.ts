@@ -33,7 +33,7 @@ export interface RuntimeOptions {
   execute(unit: UnitPayload, inputs: Uint8Array[]): Promise<Uint8Array>;
   /** Leases held at once: one running, the rest prefetching their inputs. */
   slots?: number;
-  /** The least credits per TFLOP this node works for (sent in hello). */
+  /** The least credits per GFLOP this node works for (sent in hello). */
   ask?: number;
   log?: (line: string) => void;
   /** Where input blobs are kept between units (default: 256 MiB in memory). */

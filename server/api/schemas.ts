@@ -22,7 +22,7 @@ export const submitBody = z.object({
     .optional()
     .describe("how results are proven: the workload's cheap check of each result (check: one execution per unit, the default where the workload has one; matmul's is Freivalds' test, and 'freivalds' is an older name for it) or agreeing replicas from different accounts (replicate)"),
   replication: z.number().int().min(2).max(5).default(2).describe('for replicate: agreeing replicas from different accounts that verify each unit'),
-  bid: z.number().positive().max(1e6).optional().describe('credits per TFLOP offered; the market price when absent'),
+  bid: z.number().positive().max(1e6).optional().describe('credits per GFLOP offered; the market price when absent'),
   budget: z.number().positive().max(1e9).optional().describe("credits to escrow instead of the estimate (at least the estimate)"),
   name: z.string().trim().min(1).max(100).optional().describe('your name for the job, shown in lists'),
   tags: z

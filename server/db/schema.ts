@@ -76,7 +76,7 @@ export interface Database {
     created_at: Generated<Date>;
     updated_at: Generated<Date>;
     finished_at: Date | null;
-    /** Credits per TFLOP offered, in µcr (server/ledger/credit.ts). */
+    /** Credits per GFLOP offered, in µcr (server/ledger/credit.ts). */
     bid: Generated<number>;
     /** µcr moved into the job's escrow account at submission (and top-ups). */
     escrow: Generated<number>;
@@ -116,7 +116,7 @@ export interface Database {
     quarantined_at: Date | null;
     spot_ok_at: Date | null;
     prefix: string | null;
-    /** The least µcr per TFLOP this node works for. */
+    /** The least µcr per GFLOP this node works for. */
     ask: Generated<number>;
     /** The site a widget node works for. */
     site_id: string | null;

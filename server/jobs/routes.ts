@@ -11,7 +11,7 @@ import { workloads } from '../../workloads/coordinator.ts';
 import { cancelJob } from './finish.ts';
 import { jobViews } from './view.ts';
 import { Previews } from './preview.ts';
-import { toCredits, toMicro } from '../ledger/credit.ts';
+import { showCredits, toCredits, toMicro } from '../ledger/credit.ts';
 import { escrowJob, estimateEscrow, topUpEscrow } from '../ledger/payments.ts';
 import { currentPrice } from '../market/price.ts';
 import { walletOf } from '../ledger/views.ts';
@@ -60,13 +60,13 @@ export function jobRoutes(deps: Deps) {
     if (verification === 'check' && !workload.check) throw badRequest(`${workload.kind} has no cheap check: use "verification": "replicate".`);
     const replication = verification === 'check' ? 1 : body.replication;
     const bid = body.bid === undefined ? await currentPrice(db) : toMicro(body.bid, 'bid');
-    if (bid < 1) throw badRequest('bid must be at least 0.000001 credit per TFLOP.');
+    if (bid < 1) throw badRequest('bid must be at least 0.000001 credit per GFLOP.');
     const sharded = await workload.shard(spec.data, deps.blobs, accountId);
     const executions = verification === 'check' ? 1 : replication;
     const { estimate, escrow: wanted } = estimateEscrow(sharded.units.map((u) => u.flops), bid, executions, verification === 'check' ? 0 : replicateHeadroom);
     const budget = body.budget === undefined ? undefined : toMicro(body.budget, 'budget');
     if (budget !== undefined && budget < estimate) {
-      throw badRequest(`budget ${body.budget} is under the job's estimate of ${toCredits(estimate)} credits at a bid of ${toCredits(bid)} per TFLOP: raise it or leave it out.`, 'budget_too_low');
+      throw badRequest(`budget ${body.budget} is under the job's estimate of ${showCredits(estimate)} credits at a bid of ${showCredits(bid)} per GFLOP: raise it or leave it out.`, 'budget_too_low');
     }
     return { workload, spec: spec.data, verification, replication, bid, sharded, executions, estimate, escrow: budget ?? wanted, name: body.name, tags: body.tags };
   }

@@ -2,7 +2,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import type { Database } from '../db/schema.ts';
-import { toCredits } from '../ledger/credit.ts';
+import { showCredits, toCredits } from '../ledger/credit.ts';
 import { escrowsOf, escrowView } from '../ledger/views.ts';
 
 type JobRow = Selectable<Database['jobs']>;
@@ -89,7 +89,7 @@ async function whyWaiting(db: Db, job: JobRow, leaseTtlMs: number): Promise<stri
   const willing = active.filter((n) => n.ask <= job.bid);
   if (!willing.length) {
     const least = Math.min(...active.map((n) => n.ask));
-    return `The ${nodes(active.length)} that ${one(active.length, 'runs', 'run')} ${job.kind} jobs ${one(active.length, 'asks', 'ask')} at least ${toCredits(least)} credits per TFLOP; this job bids ${toCredits(job.bid)}. Submit it again with a bid of at least ${toCredits(least)}.`;
+    return `The ${nodes(active.length)} that ${one(active.length, 'runs', 'run')} ${job.kind} jobs ${one(active.length, 'asks', 'ask')} at least ${showCredits(least)} credits per GFLOP; this job bids ${showCredits(job.bid)}. Submit it again with a bid of at least ${showCredits(least)}.`;
   }
   const accounts = new Set(willing.map((n) => n.account_id ?? 'anonymous')).size;
   if (job.verification === 'replicate' && accounts < job.replication) return `Replication needs results from ${job.replication} different accounts; the nodes online that take this job belong to ${accounts}. It goes on when another account's node joins.`;

@@ -3,7 +3,7 @@ import type { Db, Trx } from '../db/index.ts';
 import type { Database } from '../db/schema.ts';
 import { AppError, conflict, notFound } from '../errors.ts';
 import { transferHash } from './chain.ts';
-import { toCredits } from './credit.ts';
+import { showCredits, toCredits } from './credit.ts';
 
 /**
  * The double-entry ledger, on TigerBeetle's model.
@@ -206,7 +206,7 @@ export async function transferMany(trx: Trx, specs: TransferSpec[], given: { fre
     }
     const debit = sums.now(spec.debit);
     if (debit.kind !== 'system' && balanceOf(debit).available < spec.amount) {
-      throw insufficient(`Not enough credits: that needs ${toCredits(spec.amount)} and ${toCredits(Math.max(0, balanceOf(debit).available))} are available.`);
+      throw insufficient(`Not enough credits: that needs ${showCredits(spec.amount)} credits and ${showCredits(Math.max(0, balanceOf(debit).available))} are available.`);
     }
     const pending = !!spec.pending;
     if (pending) {

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { AppError } from '../errors.ts';
-import { payFor, toCredits } from './credit.ts';
+import { payFor, showCredits, toCredits } from './credit.ts';
 import { balanceOf, escrowAccount, expirePending, lockHead, openAccount, openAccounts, resolve, resolveMany, transfer, transferAll, transferMany, treasury, userAccount, type LedgerAccountRow, type Resolution, type TransferRow, type TransferSpec } from './ledger.ts';
 
 /**
@@ -47,7 +47,7 @@ export async function escrowJob(trx: Trx, job: { id: string; account_id: string 
     if (err instanceof AppError && err.status === 402) {
       const wallet = await trx.selectFrom('ledger_accounts').select(['credits_posted', 'debits_posted', 'debits_pending']).where('id', '=', userAccount(job.account_id)).executeTakeFirstOrThrow();
       const available = wallet.credits_posted - wallet.debits_posted - wallet.debits_pending;
-      throw new AppError(402, 'insufficient_credits', `Not enough credits: this job escrows ${toCredits(amount)} credits and you have ${toCredits(available)}. Lower the bid or the size, or earn credits by contributing.`);
+      throw new AppError(402, 'insufficient_credits', `Not enough credits: this job escrows ${showCredits(amount)} credits and you have ${showCredits(available)} credits. Lower the bid or the size, or earn credits by contributing.`);
     }
     throw err;
   }

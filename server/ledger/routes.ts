@@ -58,7 +58,7 @@ export function ledgerRoutes(deps: Deps) {
     const inputs = await marketInputs(db, 3 * deps.config.leaseTtlMs);
     const history = await db.selectFrom('market_prices').select(['at', 'price']).orderBy('id', 'desc').limit(historyPoints).execute();
     return c.json({
-      unit: 'credits per TFLOP',
+      unit: 'credits per GFLOP',
       price: toCredits(await currentPrice(db)),
       base: toCredits(basePrice),
       bounds: { min: toCredits(priceMin), max: toCredits(priceMax), stepMax },

@@ -3,7 +3,7 @@ import type { Db } from '../db/index.ts';
 import { basePrice } from '../ledger/credit.ts';
 
 /**
- * The price of compute, in µcr per TFLOP, moved by demand over supply.
+ * The price of compute, in µcr per GFLOP, moved by demand over supply.
  *
  *   demand  D = FLOPs still to run: every pending unit's FLOPs × the replicas it still wants
  *   supply  S = the calibrated GFLOP/s of the nodes online

@@ -18,7 +18,7 @@ export interface LeaseHolder {
   gflops: number;
   /** Its network (nodes/prefix.ts): never two replicas of one unit from one network. */
   prefix: string | null;
-  /** The least µcr per TFLOP it works for: it gets only units of jobs that bid as much. */
+  /** The least µcr per GFLOP it works for: it gets only units of jobs that bid as much. */
   ask: number;
   /** The workloads it runs (its hello's capabilities): it gets no unit of another kind. */
   kinds: string[];

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppEnv, Deps } from '../context.ts';
 import { badRequest, notFound, unauthorized } from '../errors.ts';
 import { toCredits } from '../ledger/credit.ts';
+import { userAccount } from '../ledger/ledger.ts';
 import { leaderboardQuery } from '../api/schemas.ts';
 
 /** Transfers that pay a contributor for work: a verified attempt's pay, or a known-answer check passed. */
@@ -44,12 +45,15 @@ export function nodeRoutes(deps: Deps) {
     // `since` (ms since the epoch): what this node earned from then on — a page's session.
     const since = Number(c.req.query('since') ?? NaN);
     const from = Number.isFinite(since) ? new Date(since) : new Date(0);
+    // Only what reached the node's account, as its wallet counts it (server/ledger/views.ts): a
+    // node's session is then part of its account's "earned in all", never more.
+    const to = userAccount(node.account_id ?? 'anonymous');
     const credits = await sql<{ earned: string | number; pending: string | number; since: string | number }>`
       select
         coalesce((select sum(t.amount) from transfers t join attempts a on a.id = t.attempt_id
-                  where a.node_id = ${id} and ${earning}), 0) as earned,
+                  where a.node_id = ${id} and ${earning} and t.credit_account_id = ${to}), 0) as earned,
         coalesce((select sum(t.amount) from transfers t join attempts a on a.id = t.attempt_id
-                  where a.node_id = ${id} and ${earning} and t.created_at >= ${from}), 0) as since,
+                  where a.node_id = ${id} and ${earning} and t.credit_account_id = ${to} and t.created_at >= ${from}), 0) as since,
         coalesce((select sum(t.amount) from transfers_pending p join transfers t on t.id = p.id join attempts a on a.id = p.attempt_id
                   where a.node_id = ${id} and t.code = 'pay'), 0) as pending`.execute(db);
     const money = credits.rows[0]!;

@@ -41,7 +41,7 @@ export const nodeMessage = z.discriminatedUnion('type', [
     protocol: z.literal(protocolVersion),
     name: z.string().max(100).optional(),
     capabilities,
-    /** The least credits per TFLOP this node works for (its ask); none: any price. */
+    /** The least credits per GFLOP this node works for (its ask); none: any price. */
     ask: z.number().min(0).max(1e6).optional(),
     /** A node that reconnects names its earlier id and token to keep its leases. */
     resume: z.object({ nodeId: id, token: z.string().max(200) }).optional(),

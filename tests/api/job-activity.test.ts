@@ -49,7 +49,7 @@ describe('what a job is doing, or why it waits', () => {
     await node('renders@example.com', { kinds: ['render'] });
     expect(await waiting(job.id)).toBe('1 node online, none of which runs matmul jobs. Start an agent or a tab that does.');
     await node('dear@example.com', { ask: 50 });
-    expect(await waiting(job.id)).toBe('The 1 node that runs matmul jobs asks at least 50 credits per TFLOP; this job bids 1. Submit it again with a bid of at least 50.');
+    expect(await waiting(job.id)).toBe('The 1 node that runs matmul jobs asks at least 50.00 credits per GFLOP; this job bids 1.00. Submit it again with a bid of at least 50.00.');
     const replicated = await matmul({ verification: 'replicate', bid: 60 });
     expect(await waiting(replicated.id)).toBe('Replication needs results from 2 different accounts; the nodes online that take this job belong to 1. It goes on when another account\'s node joins.');
   });
@@ -73,7 +73,7 @@ describe('what a job is doing, or why it waits', () => {
     worker.close();
     const cli = spawnCli(['submit', 'matmul', '--spec', '{"random":{"m":64,"k":32,"n":64,"seed":2},"tile":32}', '--name', 'from the CLI', '--tag', 'cli', '--wait'], { SUPERNET_URL: coordinator.url, SUPERNET_KEY: dev.key });
     try {
-      await waitForOutput(cli, /waiting: The 1 node that runs matmul jobs asks at least 50 credits per TFLOP/);
+      await waitForOutput(cli, /waiting: The 1 node that runs matmul jobs asks at least 50\.00 credits per GFLOP/);
     } finally {
       await stopChild(cli);
     }

@@ -64,7 +64,7 @@ describe('the OpenAPI document and the typed client', () => {
     const [sa, sb] = [await api.putBlob(encodeNpy(a)), await api.putBlob(encodeNpy(b))];
     expect(parseNpy(await api.getBlob(sa.sha256))).toEqual(a);
     const estimate = await api.estimateJob({ kind: 'matmul', spec: { a: sa.sha256, b: sb.sha256, tile: 16 } });
-    expect(estimate).toMatchObject({ units: 6, estimate: { flops: 2 * 48 * 40 * 24 }, available: 100 });
+    expect(estimate).toMatchObject({ units: 6, estimate: { flops: 2 * 48 * 40 * 24 }, available: 100_000 });
     expect((await api.listJobs()).jobs).toEqual([]); // an estimate creates nothing
     const job = await api.submitJob({ kind: 'matmul', spec: { a: sa.sha256, b: sb.sha256, tile: 16 } });
     expect(job.units).toBe(6);

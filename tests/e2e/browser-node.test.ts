@@ -38,7 +38,7 @@ describe('the browser node and the contribute page', () => {
     await dev.useNewKey();
   }
 
-  const numberIn = async (page: import('@playwright/test').Page, id: string) => Number(await page.textContent(`#${id}`));
+  const numberIn = async (page: import('@playwright/test').Page, id: string) => Number((await page.textContent(`#${id}`))!.replaceAll(',', ''));
 
   it('two browser profiles contribute to one job: the result is A·B, both pages show their units and credits', async () => {
     await start();
@@ -89,6 +89,20 @@ describe('the browser node and the contribute page', () => {
       expect(f.firstVerifiedMs).toBeLessThan(30_000);
       expect(f.longestTaskMs).toBeLessThan(200);
     }
+    // Amounts a person can read: a session's credits in hundredths, never more than the account's
+    // total (both from the ledger, the same transfers), an hourly pace and what a credit buys.
+    for (const { page } of [alice, bob]) {
+      await page.waitForFunction(() => document.getElementById('pace')!.textContent !== '', null, { timeout: 30_000 });
+      const [session = '', total = '', pace, meaning] = await page.evaluate(() => ['credits-session', 'credits-total', 'pace', 'credit-meaning'].map((id) => document.getElementById(id)!.textContent!));
+      expect(session).toMatch(/^(\d{1,3}(,\d{3})*\.\d\d|0\.\d+)$/);
+      expect(Number(session.replaceAll(',', ''))).toBeLessThanOrEqual(Number(total.replaceAll(',', '')));
+      expect(pace).toMatch(/^about [\d,.]+ credits an hour at this pace$/);
+      expect(meaning).toMatch(/^1 credit buys 1 GFLOP/);
+    }
+    // After a reload, before any click, the page shows the device it measured last time.
+    await alice.page.reload();
+    await alice.page.waitForFunction(() => document.getElementById('adapter')!.textContent !== 'not measured yet', null, { timeout: 10_000 });
+    expect(await alice.page.textContent('#calibrated')).toMatch(/calibrated at \d+\.\d GFLOP\/s/);
     expect([...alice.errors, ...bob.errors]).toEqual([]);
   }, 150_000);
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
+import { creditMeaning } from '../../server/ledger/format.ts';
 import { runCli, spawnCli, stopChild, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
 
 /**
@@ -26,7 +27,7 @@ describe('the CLI alone, from nothing to a finished job', () => {
     const up = await runCli(['signup', '--url', coordinator.url, '--email', 'newcomer@example.com', '--password', 'correct horse battery'], home);
     expect(up.code, up.output).toBe(0);
     const saved = join(home.XDG_CONFIG_HOME, 'supernet', 'config.json');
-    expect(up.output).toContain(`Signed up as newcomer@example.com on ${coordinator.url}, 100 credits to spend.\nA key for this machine is saved in ${saved}`);
+    expect(up.output).toContain(`Signed up as newcomer@example.com on ${coordinator.url}, 100,000.00 credits to spend. ${creditMeaning}\nA key for this machine is saved in ${saved}`);
     expect(up.output).toContain('Next: npx supernet submit render');
     expect(statSync(saved).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(saved, 'utf8'))).toMatchObject({ url: coordinator.url, email: 'newcomer@example.com', key: expect.stringMatching(/^sn_/) });

@@ -64,9 +64,9 @@ describe('the developer CLI, from a shell', () => {
     const created = await sh(`${supernet} keys create ci-key`, env);
     expect(created.stdout.trim()).toMatch(/^sn_/);
     expect((await sh(`${supernet} keys`, env)).stdout).toContain('ci-key');
-    expect((await sh(`${supernet} balance`, { ...env, SUPERNET_KEY: created.stdout.trim() })).stdout).toMatch(/^\d+(\.\d+)? credits available/);
+    expect((await sh(`${supernet} balance`, { ...env, SUPERNET_KEY: created.stdout.trim() })).stdout).toMatch(/^[\d,]+(\.\d+)? credits available/);
     const sent = await sh(`${supernet} transfer --to cli-agent@example.com --amount 2.5 --idempotency-key t1`, env);
-    expect(sent.stdout).toMatch(/^Sent: 2.5 credits/);
+    expect(sent.stdout).toMatch(/^Sent: 2.50 credits/);
     expect((await sh(`${supernet} transfer --to cli-agent@example.com --amount 2.5 --idempotency-key t1`, env)).stdout).toMatch(/^Already sent/);
     // A job cancelled while someone waits on it: wait exits 3 with the reason.
     const big = (await sh(`${supernet} submit matmul --spec '{"random":{"m":4096,"k":4096,"n":4096,"seed":1},"tile":256}' --bid 0.001`, env)).stdout.trim();

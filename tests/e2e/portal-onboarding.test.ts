@@ -70,7 +70,7 @@ describe('the portal helps a newcomer on', () => {
     await page.check('input[value=example]');
     await page.fill('#bid', '1000000');
     await page.press('#bid', 'Tab');
-    await page.waitForFunction(() => /That is more than the [\d.]+ credits you have: lower the bid or the size, or earn credits by contributing/.test(document.getElementById('estimate')!.textContent!));
+    await page.waitForFunction(() => /That is more than the [\d.,]+ credits you have: lower the bid or the size, or earn credits by contributing/.test(document.getElementById('estimate')!.textContent!));
     expect(await page.isDisabled('#submit')).toBe(true);
     // Each kind's inputs too.
     for (const kind of ['render', 'frames', 'wgsl']) {

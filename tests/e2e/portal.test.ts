@@ -38,7 +38,7 @@ describe('the developer portal', () => {
     await page.fill('#password', 'correct horse battery');
     await page.click('#signup-button');
     await page.waitForSelector('#app:not([hidden])');
-    expect(await page.textContent('#balance')).toBe('100.0000');
+    expect(await page.textContent('#balance')).toBe('100,000.00');
 
     // An API key: the secret is shown once, and it works.
     await page.goto(`${coordinator.url}/portal#/keys`);
@@ -84,7 +84,7 @@ describe('the developer portal', () => {
     await page.waitForSelector('#result:not([hidden])');
     expect(await page.locator('#grid span.verified').count()).toBe(16);
     expect(await page.textContent('#verification-facts')).toMatch(/^check: 16 executions for 16 units, 16 valid, 0 wrong/);
-    expect(Number((await page.textContent('#cost'))!.split(' ')[0])).toBeGreaterThan(0);
+    expect(Number((await page.textContent('#cost'))!.split(' ')[0]!.replaceAll(',', ''))).toBeGreaterThan(0);
     // The heatmap shows the product: not one flat colour.
     await page.waitForFunction(() => document.getElementById('result-size')?.textContent?.startsWith('512×512'));
     const colours = await page.evaluate(() => {
@@ -100,6 +100,10 @@ describe('the developer portal', () => {
     await page.goto(`${coordinator.url}/portal#/`);
     await page.waitForSelector('#jobs');
     expect(await page.textContent('#jobs')).toMatch(new RegExp(`${jobId.slice(0, 8)}matmuldone`));
+    // Amounts read at a glance (1 credit = 1 GFLOP): the 0.2-GFLOP job cost a fraction of a credit and the balance moved.
+    expect(await page.textContent('#balance')).toMatch(/^99,99\d\.\d\d$/);
+    expect(await page.textContent('#jobs')).toMatch(/done0\.\d{1,2}\d?\d/);
+    expect(await page.textContent('#credit-meaning')).toMatch(/^1 credit buys 1 GFLOP/);
     await page.goto(`${coordinator.url}/portal#/credits`);
     await page.waitForSelector('#history');
     expect(await page.textContent('#history')).toContain(`Your job matmul ${jobId.slice(0, 8)}`);

@@ -64,7 +64,7 @@ export class RawNode {
   /** The node token from welcome: how an anonymous node authenticates its uploads. */
   nodeToken: string | undefined;
 
-  /** `gflops` is what the node claims to calibrate at; `ask` its least price (credits/TFLOP). */
+  /** `gflops` is what the node claims to calibrate at; `ask` its least price (credits/GFLOP). */
   async hello(claims: { gflops?: number; ask?: number; kinds?: string[]; resume?: { nodeId: string; token: string }; holding?: string[] } = {}): Promise<Extract<CoordinatorMessage, { type: 'welcome' }>> {
     const { gflops, ask, kinds, resume, holding } = claims;
     this.send({ type: 'hello', protocol: 1, capabilities: { ...capabilities, gflops: gflops ?? capabilities.gflops, kinds: kinds ?? capabilities.kinds }, ...(ask === undefined ? {} : { ask }), ...(resume ? { resume, holding } : {}) });

@@ -33,12 +33,12 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     coordinator = await testCoordinator(store);
     const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
     await dev.useNewKey();
-    // 4 units of 64×128·128×64 at 1000 credits/TFLOP: 1049 µcr each.
-    const unitPay = payFor(2 * 64 * 128 * 64, 1000 * 1e6);
+    // 4 units of 64×128·128×64 at 1 credit/GFLOP: 1049 µcr each.
+    const unitPay = payFor(2 * 64 * 128 * 64, 1e6);
     expect(unitPay).toBe(1049);
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 128, k: 128, n: 128, seed: 3 }, tile: 64 }, bid: 1000 }, 201);
-    expect(job).toMatchObject({ bid: 1000, estimate: { credits: (4 * unitPay) / 1e6 }, escrow: (4 * unitPay) / 1e6 });
-    expect(micro((await wallet(dev)).available)).toBe(100e6 - 4 * unitPay);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 128, k: 128, n: 128, seed: 3 }, tile: 64 }, bid: 1 }, 201);
+    expect(job).toMatchObject({ bid: 1, estimate: { credits: (4 * unitPay) / 1e6 }, escrow: (4 * unitPay) / 1e6 });
+    expect(micro((await wallet(dev)).available)).toBe(100_000e6 - 4 * unitPay);
 
     const boaster = await worker('boaster@example.com', { gflops: 100_000 }); // claims 100 000× the honest node's speed
     const honest = await worker('honest@example.com', { gflops: 1 });
@@ -60,11 +60,11 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     expect(micro(b.earned)).toBe(done.boaster * unitPay);
     expect(micro(h.earned)).toBe(done.honest * unitPay);
     expect(micro(b.earned) / done.boaster).toBe(micro(h.earned) / done.honest); // exactly, per unit
-    expect(micro(b.available)).toBe(100e6 + done.boaster * unitPay);
-    expect({ earned: l.earned, available: l.available, pendingIn: l.pendingIn }).toEqual({ earned: 0, available: 100, pendingIn: 0 }); // the lie earned nothing
+    expect(micro(b.available)).toBe(100_000e6 + done.boaster * unitPay);
+    expect({ earned: l.earned, available: l.available, pendingIn: l.pendingIn }).toEqual({ earned: 0, available: 100_000, pendingIn: 0 }); // the lie earned nothing
     const view = await dev.json('GET', `/api/jobs/${job.id}`);
     expect(view.cost).toMatchObject({ credits: (4 * unitPay) / 1e6, pending: 0, left: 0 });
-    expect(micro(d.available)).toBe(100e6 - 4 * unitPay);
+    expect(micro(d.available)).toBe(100_000e6 - 4 * unitPay);
 
     const history = await honest.client.json('GET', '/api/ledger/transfers');
     expect(history.transfers.filter((t: { kind: string; code: string }) => t.kind === 'post' && t.code === 'verified')).toHaveLength(done.honest);
@@ -75,8 +75,8 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     coordinator = await testCoordinator(store);
     const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
     await dev.useNewKey();
-    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 64, n: 64, seed: 4 }, tile: 64 }, verification: 'replicate', bid: 1000 }, 201);
-    const unitPay = payFor(2 * 64 * 64 * 64, 1000 * 1e6);
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 64, n: 64, seed: 4 }, tile: 64 }, verification: 'replicate', bid: 1 }, 201);
+    const unitPay = payFor(2 * 64 * 64 * 64, 1e6);
     expect(job.escrow).toBe(Math.ceil(2 * unitPay * 1.25) / 1e6); // two replicas plus 25% headroom
     const w1 = await worker('w1@example.com');
     const w2 = await worker('w2@example.com');
@@ -86,10 +86,10 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     const l2 = await w2.node.lease();
     await w2.node.submit(l2, await w2.node.compute(l2));
     expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done' });
-    for (const w of [w1, w2]) expect(await wallet(w.client)).toMatchObject({ earned: unitPay / 1e6, pendingIn: 0, available: 100 + unitPay / 1e6 });
+    for (const w of [w1, w2]) expect(await wallet(w.client)).toMatchObject({ earned: unitPay / 1e6, pendingIn: 0, available: 100_000 + unitPay / 1e6 });
     // Verification's cost shows: two replicas paid; the headroom came back.
     expect((await dev.json('GET', `/api/jobs/${job.id}`)).cost).toMatchObject({ credits: (2 * unitPay) / 1e6, pending: 0, left: 0 });
-    expect(micro((await wallet(dev)).available)).toBe(100e6 - 2 * unitPay);
+    expect(micro((await wallet(dev)).available)).toBe(100_000e6 - 2 * unitPay);
   });
 
   it('refuses a job the balance cannot escrow (402) and creates nothing; a cancel voids leases in flight and returns the escrow', async () => {
@@ -98,12 +98,12 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     await dev.useNewKey();
     const res = await dev.call('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 1024, k: 1024, n: 1024, seed: 1 } }, bid: 1e6 });
     expect(res.status).toBe(402);
-    expect((await res.json()).error).toMatchObject({ code: 'insufficient_credits', message: expect.stringMatching(/escrows 2147\.\d+ credits and you have 100/) });
+    expect((await res.json()).error).toMatchObject({ code: 'insufficient_credits', message: expect.stringMatching(/escrows 2,147,484 credits and you have 100,000\.00 credits/) });
     expect((await dev.json('GET', '/api/jobs')).jobs).toHaveLength(0);
-    expect((await wallet(dev)).available).toBe(100);
+    expect((await wallet(dev)).available).toBe(100_000);
 
     const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 128, k: 64, n: 64, seed: 1 }, tile: 64 }, bid: 500 }, 201);
-    expect((await wallet(dev)).available).toBeLessThan(100);
+    expect((await wallet(dev)).available).toBeLessThan(100_000);
     // A top-up applies once per key.
     const before = (await wallet(dev)).available;
     for (let i = 0; i < 2; i++) await dev.json('POST', `/api/jobs/${job.id}/budget`, { credits: 1, idempotencyKey: 'more' });
@@ -118,8 +118,8 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     await reconcileLedger(db);
     expect(await db.selectFrom('transfers').select(['kind', 'code']).where('pending_id', '=', 'pay:stale').execute()).toEqual([{ kind: 'void', code: 'expired' }]);
     await dev.json('DELETE', `/api/jobs/${job.id}`);
-    expect(await wallet(w.client)).toMatchObject({ pendingIn: 0, earned: 0, available: 100 });
-    expect((await wallet(dev)).available).toBe(100);
+    expect(await wallet(w.client)).toMatchObject({ pendingIn: 0, earned: 0, available: 100_000 });
+    expect((await wallet(dev)).available).toBe(100_000);
     expect((await dev.call('POST', `/api/jobs/${job.id}/budget`, { credits: 1, idempotencyKey: 'late' })).status).toBe(409);
     expect(await auditLedger(coordinator.deps.db)).toMatchObject({ mismatched: [], negative: [], resolvedTwice: [] });
   });
@@ -139,8 +139,8 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     const escrowed = (await db.selectFrom('jobs').select('escrow').where('id', '=', job.id).executeTakeFirstOrThrow()).escrow;
     const escrow = await available(escrowAccount(job.id));
     const wallet = await available(userAccount(dev.accountId));
-    // At 1 credit per TFLOP a lease of `amount` × 10⁶ FLOPs pays `amount` µcr.
-    const lease = (amount: number) => ({ attemptId: randomUUID(), holder: worker.accountId, jobId: job.id, flops: amount * 1e6, bid: 1e6 });
+    // At 1 credit per GFLOP a lease of `amount` × 10³ FLOPs pays `amount` µcr.
+    const lease = (amount: number) => ({ attemptId: randomUUID(), holder: worker.accountId, jobId: job.id, flops: amount * 1e3, bid: 1e6 });
     const leases = [lease(escrow - 1000), lease(3000), lease(wallet), lease(500)];
     const uncovered = await inTransaction(db, (trx) => reservePays(trx, leases));
     expect([...uncovered]).toEqual([leases[2]!.attemptId]);
@@ -211,7 +211,7 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
   });
 
   it('moves credits between accounts once per idempotency key, and refuses what it must with a clear error', async () => {
-    coordinator = await testCoordinator(store);
+    coordinator = await testCoordinator(store, { SUPERNET_STARTER_GRANT: '100' });
     const a = await TestClient.signup(coordinator.url, 'a@example.com');
     const b = await TestClient.signup(coordinator.url, 'b@example.com');
     const send = (body: object) => a.call('POST', '/api/transfers', body);
@@ -226,7 +226,7 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
     expect((await send({ to: b.accountId, amount: 0.0000001, idempotencyKey: 'x3' })).status).toBe(400);
     const over = await send({ to: b.accountId, amount: 88, idempotencyKey: 'x4' });
     expect(over.status).toBe(402);
-    expect((await over.json()).error.message).toMatch(/Not enough credits/);
+    expect((await over.json()).error.message).toBe('Not enough credits: that needs 88.00 credits and 87.50 are available.');
     expect((await wallet(a)).available).toBe(87.5);
     expect((await wallet(b)).available).toBe(112.5);
     const hist = await b.json('GET', '/api/ledger/transfers');
@@ -243,7 +243,7 @@ describe.each(storeKinds)('credits for jobs (%s)', (store) => {
       const m = await dev.json('GET', '/api/market');
       return m.price > first.bid * 1.2 ? m : null;
     }, 'the price to rise', 20_000, 100);
-    expect(market).toMatchObject({ unit: 'credits per TFLOP', base: 1, bounds: { min: 0.25, max: 4, stepMax: 0.1 }, supply: { nodes: 0, gflops: 0 } });
+    expect(market).toMatchObject({ unit: 'credits per GFLOP', base: 1, bounds: { min: 0.25, max: 4, stepMax: 0.1 }, supply: { nodes: 0, gflops: 0 } });
     expect(market.demand.flops).toBe(2 * 256 ** 3);
     const prices = market.history.map((h: { price: number }) => h.price).slice(-3);
     for (let i = 1; i < prices.length; i++) {

@@ -25,7 +25,7 @@ describe.each(storeKinds)('verify-ledger (%s)', (store) => {
     expect(whole.code).toBe(0);
     // The admin mint: credits from the treasury, on the chain like any transfer.
     const minted = await runCli(['mint', '--to', 'a@example.com', '--amount', '5', '--memo', 'prize'], env);
-    expect(minted.output).toMatch(/Minted 5 credits to a@example.com; balance now 92/);
+    expect(minted.output).toMatch(/Minted 5\.00 credits to a@example.com; balance now 99,992\.00/);
     expect((await runCli(['mint', '--to', 'nobody@example.com', '--amount', '5'], env)).code).toBe(1);
     expect((await runCli(['verify-ledger'], env)).output).toMatch(/ledger OK: 9 transfers/);
     // While a coordinator holds the embedded store, admin commands refuse instead of corrupting it.

@@ -27,7 +27,7 @@ describe.each(storeKinds)("a node's own figures and the top contributors (%s)", 
       const lease = await node.lease();
       expect(await node.submit(lease, await node.compute(lease))).toMatchObject({ status: 'accepted' });
     }
-    const pay = 2 * 16 * 24 * 8 * 1e-12; // each unit's FLOPs × the bid (1 credit per TFLOP), rounded up to 1 µcr
+    const pay = 2 * 16 * 24 * 8 * 1e-9; // each unit's FLOPs × the bid (1 credit per GFLOP), rounded up to 1 µcr
     const byToken = await (await fetch(`${coordinator.url}/api/nodes/${nodeId}?since=${startedAt}`, { headers: { authorization: `Bearer ${node.nodeToken}` } })).json();
     expect(byToken).toMatchObject({ id: nodeId, online: true, units: { valid: 2, invalid: 0, inFlight: 0 }, credits: { earned: 2 * Math.ceil(pay * 1e6) / 1e6, pending: 0, since: 2 * Math.ceil(pay * 1e6) / 1e6 } });
     expect(byToken.tflopsVerified).toBeCloseTo(2 * 2 * 16 * 24 * 8 / 1e12, 15);

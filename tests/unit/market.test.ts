@@ -33,10 +33,10 @@ describe('the price rule', () => {
 
 describe('credits', () => {
   it('pays FLOPs × price exactly, rounded up to a whole µcr, for any unit size', () => {
-    expect(payFor(1e12, basePrice)).toBe(1_000_000); // 1 TFLOP at the base price is 1 credit
-    expect(payFor(2 * 64 * 128 * 64, 1000 * basePrice)).toBe(1049);
+    expect(payFor(1e9, basePrice)).toBe(1_000_000); // 1 GFLOP at the base price is 1 credit
+    expect(payFor(2 * 64 * 128 * 64, basePrice)).toBe(1049);
     expect(payFor(1, 1)).toBe(1); // never worth nothing
-    expect(payFor(2 * 8192 ** 3, 4 * basePrice)).toBe(4_398_047); // past 2^53 in the product: BigInt
+    expect(payFor(2 * 8192 ** 3, 4 * basePrice)).toBe(4_398_046_512); // past 2^53 in the product: BigInt
   });
 
   it('takes credits with up to 6 decimals and refuses more', () => {

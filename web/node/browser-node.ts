@@ -90,6 +90,11 @@ export class BrowserNode extends EventTarget {
       throughput: [],
       keptResults: 0,
     };
+    // Before Start, the page shows the device this browser measured last time.
+    void this.#configured.then(async () => {
+      const known = await this.worker.rememberedDevice();
+      if (known && !this.#snapshot.adapter) this.#update({ backend: 'webgpu', adapter: known.adapter, kernel: known.kernel, gflopsCalibrated: known.gflops });
+    });
     this.#politeness = new Politeness({ allowBackground: this.#snapshot.allowBackground, onChange: () => this.#applyPoliteness() });
     setInterval(() => this.#sample(), sampleEveryMs);
   }

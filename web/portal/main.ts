@@ -1,6 +1,7 @@
 // The developer portal: one page, hash routes (#/, #/new, #/job/ID, #/keys, #/credits), every
 // call through the typed client (server/api/client.ts) on the session cookie.
 import { Supernet, SupernetError, type Job } from '../../server/api/client.ts';
+import { creditMeaning, formatCredits as credits } from '../../server/ledger/format.ts';
 import { portals } from '../../workloads/portal.ts';
 import type { InputsForm, PortalHost } from '../../workloads/types.ts';
 
@@ -8,7 +9,6 @@ const api = new Supernet();
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const view = () => $('view');
 const esc = (text: unknown) => String(text).replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch]!);
-const credits = (n: number) => (n === 0 ? '0' : Math.abs(n) < 0.01 ? n.toFixed(6) : n.toFixed(4));
 /** What a workload's portal half may ask of the page. */
 const host: PortalHost = { putBlob: (bytes) => api.putBlob(bytes), esc };
 const reason = (err: unknown) => (err instanceof SupernetError ? err.message : `Something failed: ${(err as Error).message}`);
@@ -80,9 +80,10 @@ async function dashboard() {
       <div><strong>${credits(me.wallet.pendingOut)}</strong><span>held for your jobs</span></div>
       <div><strong>${credits(spent)}</strong><span>spent in the last 24 h</span></div>
       <div><strong>${running.length}</strong><span>jobs running</span></div>
-      <div><strong>${credits(market.price)}</strong><span>credits per TFLOP now</span></div>
+      <div><strong>${credits(market.price)}</strong><span>credits per GFLOP now</span></div>
       <div><strong>${credits(me.wallet.earned)}</strong><span>earned contributing</span></div>
     </section>
+    <p class="note" id="credit-meaning">${esc(creditMeaning)}</p>
     <p><a href="#/new"><button class="primary" type="button">New job</button></a></p>
     <h2>Your jobs</h2>
     ${jobs.length ? `<table id="jobs"><thead><tr><th>job</th><th>kind</th><th>state</th><th>progress</th><th>cost</th><th>submitted</th></tr></thead><tbody>${jobs.map(jobRow).join('')}</tbody></table>` : '<p class="note">No jobs yet: submit one.</p>'}`;
@@ -98,7 +99,7 @@ async function newJob() {
       <p class="note" id="kind-note"></p>
       <label id="upload-choice"><input type="radio" name="source" value="upload" checked /> Your inputs: <span id="inputs"></span></label>
       <label><input type="radio" name="source" value="example" /> An example: <select id="example" aria-label="example spec"></select></label>
-      <label>Bid (credits per TFLOP) <input id="bid" type="number" min="0.000001" step="any" value="${market.price}" /> <span class="note">market price now ${credits(market.price)}</span></label>
+      <label>Bid (credits per GFLOP) <input id="bid" type="number" min="0.000001" step="any" value="${market.price}" /> <span class="note">market price now ${credits(market.price)}</span></label>
       <label>Verification <select id="verification"><option value="">the workload's default</option><option value="check">check each result (one execution)</option><option value="replicate">agreeing replicas</option></select></label>
       <p id="estimate" aria-live="polite">Choose the inputs to see the estimate.</p>
       <button id="submit" class="primary" type="button" disabled>Submit</button>
@@ -143,7 +144,7 @@ async function newJob() {
       if (n !== asked || !document.getElementById('estimate')) return;
       form?.refused?.(null);
       const short = e.escrow > e.available;
-      $('estimate').innerHTML = `<strong>${e.units}</strong> units, ${(e.estimate.flops / 1e9).toFixed(2)} GFLOP (${e.verification}): estimate <strong id="estimate-credits">${credits(e.estimate.credits)}</strong> credits at ${credits(e.bid)} per TFLOP; ${credits(e.escrow)} held while it runs, the rest returns. ${short ? `<span class="error">That is more than the ${credits(e.available)} credits you have: lower the bid or the size, or earn credits by contributing (<a href="/">Contribute</a>).</span>` : ''}`;
+      $('estimate').innerHTML = `<strong>${e.units}</strong> units, ${(e.estimate.flops / 1e9).toFixed(2)} GFLOP (${e.verification}): estimate <strong id="estimate-credits">${credits(e.estimate.credits)}</strong> credits at ${credits(e.bid)} per GFLOP; ${credits(e.escrow)} held while it runs, the rest returns. ${short ? `<span class="error">That is more than the ${credits(e.available)} credits you have: lower the bid or the size, or earn credits by contributing (<a href="/">Contribute</a>).</span>` : ''}`;
       $<HTMLButtonElement>('submit').disabled = short;
     } catch (err) {
       if (n !== asked || !document.getElementById('estimate')) return;
@@ -219,7 +220,7 @@ async function jobPage(id: string) {
     const v = units.verification;
     $('facts').innerHTML = `
       <dt>cost so far</dt><dd id="cost">${credits(job.cost.credits)} credits (escrowed ${credits(job.cost.escrowed)}, pending ${credits(job.cost.pending)}, returned ${credits(job.cost.refunded)})</dd>
-      <dt>bid</dt><dd>${credits(job.bid)} credits per TFLOP · estimate ${credits(job.estimate.credits)}</dd>
+      <dt>bid</dt><dd>${credits(job.bid)} credits per GFLOP · estimate ${credits(job.estimate.credits)}</dd>
       <dt>verification</dt><dd id="verification-facts">${v.method}: ${v.executions} executions for ${job.progress.units} units, ${v.valid} valid, ${v.invalid} wrong results caught, ${v.expired} leases lapsed, ${v.failed} failed</dd>`;
     if (job.state === 'done' && !shown) {
       shown = true;
@@ -298,6 +299,7 @@ async function creditsPage() {
     <section class="panel">
       <h2>Credits</h2>
       <p>Available <strong>${credits(me.balance)}</strong> · coming in ${credits(me.wallet.pendingIn)} · held for jobs ${credits(me.wallet.pendingOut)} · earned ${credits(me.wallet.earned)}</p>
+      <p class="note">${esc(creditMeaning)}</p>
       <form id="send"><label>To <input id="to" placeholder="recipient email or account id" required /></label> <label>Credits <input id="amount" type="number" min="0.000001" step="any" required /></label> <button type="submit">Send</button></form>
       <p id="send-result" role="status"></p>
       <div class="scroll"><table id="history"><thead><tr><th>when</th><th>what</th><th>credits</th><th>not settled yet</th></tr></thead><tbody>

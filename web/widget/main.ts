@@ -4,6 +4,7 @@
 // exact origin, and refuses to run where the site does not allow it (the server also sends
 // `Content-Security-Policy: frame-ancestors` with the site's origins).
 import { Supernet } from '../../server/api/client.ts';
+import { formatCredits } from '../../server/ledger/format.ts';
 import { BrowserNode } from '../node/browser-node.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -92,7 +93,7 @@ async function main() {
     const working = s.state === 'working' || s.state === 'calibrating';
     toggle.textContent = working ? 'Stop' : 'Start';
     toggle.setAttribute('aria-pressed', String(working));
-    $('figures').textContent = units ? `${units} unit${units === 1 ? '' : 's'} · ${figures().credits} credits for ${config.name}` : '';
+    $('figures').textContent = units ? `${units} unit${units === 1 ? '' : 's'} · ${formatCredits(figures().credits)} credits for ${config.name}` : '';
     if (s.state !== 'idle') $('status').textContent = s.message;
   };
   node.addEventListener('change', render);

@@ -75,6 +75,15 @@ const api = {
     return (await persistent) ? db.results.count() : 0;
   },
 
+  /** The device this browser calibrated last (its adapter, kernel and speed), for the page before Start. */
+  async rememberedDevice(): Promise<{ adapter: string; kernel: string; gflops: number } | null> {
+    if (!(await persistent)) return null;
+    const row = await db.tuning.toCollection().last();
+    if (!row) return null;
+    const [, vendor, architecture, , description] = row.adapter.split('|');
+    return { adapter: description || [vendor, architecture].filter(Boolean).join(' ') || 'WebGPU adapter', kernel: `${row.tuning.config.kernel} ${row.tuning.config.wg.join('×')}`, gflops: row.tuning.gflops };
+  },
+
   /** Connects without working, to deliver results kept from before a reload (no GPU, no leases). */
   async deliverKept() {
     if (runtime) return;
