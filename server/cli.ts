@@ -25,6 +25,7 @@ Options for agent:
   --name NAME   how the node shows in stats                --slots N   leases held at once (default 2)
   --ask CREDITS the least credits per GFLOP to work for (default: any)
   --throttle PERCENT  the most of its time the GPU may be busy, 5 to 100 (default 100)
+  --schedule WHEN     work only then, in local time: "22:00-07:00", "mon-fri 18:00-08:00, sat-sun"
 
 Admin commands open the store named by DATABASE_URL / SUPERNET_DATA directly. On the embedded
 store they need the coordinator stopped (PGlite is one process's database).
@@ -54,7 +55,7 @@ async function main(argv: string[]) {
   if (command === 'agent') {
     const { values } = parseArgs({
       args: rest,
-      options: { url: { type: 'string' }, key: { type: 'string' }, name: { type: 'string' }, slots: { type: 'string' }, ask: { type: 'string' }, throttle: { type: 'string' } },
+      options: { url: { type: 'string' }, key: { type: 'string' }, name: { type: 'string' }, slots: { type: 'string' }, ask: { type: 'string' }, throttle: { type: 'string' }, schedule: { type: 'string' } },
     });
     const throttle = values.throttle === undefined ? undefined : Number(values.throttle);
     if (throttle !== undefined && !(throttle >= 5 && throttle <= 100)) fail('--throttle takes the most percent of its time the GPU may be busy, 5 to 100.', 2);
@@ -66,8 +67,16 @@ async function main(argv: string[]) {
     const { url, key } = credentials(values);
     const slots = values.slots === undefined ? undefined : Number(values.slots);
     if (slots !== undefined && !(Number.isInteger(slots) && slots >= 1 && slots <= 8)) fail('--slots takes a whole number from 1 to 8.', 2);
+    const { parseSchedule, ScheduleError } = await import('./agent/schedule.ts');
+    let schedule;
+    try {
+      schedule = values.schedule === undefined ? undefined : parseSchedule(values.schedule);
+    } catch (err) {
+      if (err instanceof ScheduleError) fail(`--schedule: ${err.message}`, 2);
+      throw err;
+    }
     const { AgentStartError, startAgent } = await import('./agent/main.ts');
-    const runtime = await startAgent({ url, key, name: values.name, slots, ask, throttle: throttle === undefined ? undefined : throttle / 100 }).catch((err) => {
+    const runtime = await startAgent({ url, key, name: values.name, slots, ask, schedule, throttle: throttle === undefined ? undefined : throttle / 100 }).catch((err) => {
       if (err instanceof AgentStartError) fail(err.message, err.code);
       throw err;
     });

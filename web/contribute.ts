@@ -2,6 +2,7 @@
 import { drawLineChart, getJson } from './chart.ts';
 import { BrowserNode } from './node/browser-node.ts';
 import { creditMeaning, creditsPerHour, formatCredits as credits } from '../server/ledger/format.ts';
+import { parseSchedule } from '../server/agent/schedule.ts';
 
 interface Me {
   id: string;
@@ -71,6 +72,26 @@ throttle.addEventListener('input', () => {
   void node.setThrottle(Number(throttle.value) / 100);
   render();
 });
+// The schedule: "only between 22:00 and 07:00", kept in this browser, followed by the node.
+const scheduleOn = $<HTMLInputElement>('schedule-on');
+const [scheduleFrom, scheduleTo] = [$<HTMLInputElement>('schedule-from'), $<HTMLInputElement>('schedule-to')];
+const kept = localStorage.getItem('supernet.schedule');
+if (kept) [scheduleOn.checked, scheduleFrom.value, scheduleTo.value] = [true, ...(kept.split('-') as [string, string])];
+function applySchedule() {
+  const text = `${scheduleFrom.value}-${scheduleTo.value}`;
+  let schedule = null;
+  try {
+    schedule = scheduleOn.checked ? parseSchedule(text) : null;
+  } catch (err) {
+    $('message').textContent = (err as Error).message;
+    return;
+  }
+  if (schedule) localStorage.setItem('supernet.schedule', text);
+  else localStorage.removeItem('supernet.schedule');
+  node.setSchedule(schedule);
+}
+for (const input of [scheduleOn, scheduleFrom, scheduleTo]) input.addEventListener('change', applySchedule);
+applySchedule();
 $<HTMLInputElement>('background').addEventListener('change', (e) => {
   const allow = (e.target as HTMLInputElement).checked;
   localStorage.setItem('supernet.background', String(allow));

@@ -3,6 +3,7 @@ import { gpuContext, kernels, kinds } from '../../workloads/node.ts';
 import { Pacer } from '../../shaders/pacer.ts';
 import { openDawnDevice, type DawnDevice } from './dawn.ts';
 import { NodeRuntime } from './runtime.ts';
+import { describeSchedule, followSchedule, isOpen, type Schedule } from './schedule.ts';
 import { tuningFor } from './tuning-cache.ts';
 
 export interface AgentOptions {
@@ -14,6 +15,8 @@ export interface AgentOptions {
   ask?: number;
   /** The most of its time the GPU may be busy, 0.05 to 1 (shaders/pacer.ts). */
   throttle?: number;
+  /** When it may work (server/agent/schedule.ts); always when absent. */
+  schedule?: Schedule;
   log?: (line: string) => void;
 }
 
@@ -72,6 +75,7 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
     name: opts.name,
     slots: opts.slots,
     ask: opts.ask,
+    paused: opts.schedule ? !isOpen(opts.schedule, new Date()) : false,
     log,
     capabilities: { adapter: gpu.adapter, features: gpu.features, gflops, kinds },
     connect: (url, headers) => new WebSocket(url, { headers }) as unknown as globalThis.WebSocket,
@@ -87,6 +91,15 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
     },
   });
   await runtime.start();
+  // Outside its schedule the node is paused: it leases nothing and finishes only what it holds.
+  if (opts.schedule) {
+    const schedule = opts.schedule;
+    followSchedule(schedule, (open, at) => {
+      if (open) runtime.resume();
+      else runtime.pause();
+      log(describeSchedule(schedule, at));
+    });
+  }
   // A line a minute while there is news, so whoever runs the agent sees it working.
   let reported = '';
   const report = setInterval(() => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { TestClient } from '../helpers/client.ts';
-import { freePort, runCli, spawnCli, stopChild, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
+import { eventually, freePort, runCli, spawnCli, stopChild, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
 
 /**
  * An agent's first minute, as a volunteer meets it: a wrong key or URL is said at once with what
@@ -49,6 +49,32 @@ describe('the agent says who it works for, or why it cannot start', () => {
     }
   });
 
+  it('works only within its --schedule: outside it, it connects paused and takes no unit; a bad schedule is refused with an example', async () => {
+    const bad = await runCli(['agent', '--url', coordinator.url, '--schedule', '25:00-07:00'], env);
+    expect([bad.code, bad.output]).toEqual([2, 'supernet: --schedule: "25:00" in the schedule "25:00-07:00" is not a time of day: write HH:MM, from 00:00 to 24:00.\n']);
+    // A window that opens two hours from now, local time, for an hour.
+    const at = (hours: number) => {
+      const d = new Date(Date.now() + hours * 3_600_000);
+      return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+    };
+    const night = `${at(2)}-${at(3)}`;
+    const volunteer = await TestClient.signup(coordinator.url, 'night-owl@example.com');
+    const dev = await TestClient.signup(coordinator.url, 'daytime-dev@example.com');
+    await dev.useNewKey();
+    const agent = spawnCli(['agent', '--url', coordinator.url, '--key', await volunteer.useNewKey('agent'), '--schedule', night], env);
+    try {
+      await waitForOutput(agent, new RegExp(`schedule "${night}": paused until ${at(2)} \\(in (1 h \\d+ min|2 h)\\)`), 60_000);
+      await waitForOutput(agent, /connected as node/, 60_000);
+      const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 64, n: 64, seed: 9 }, tile: 32 } }, 201);
+      // The coordinator knows it is paused: the job says so, and no unit went to it.
+      const paused = 'The 1 node that runs matmul jobs is paused.';
+      await eventually(async () => (await dev.json('GET', `/api/jobs/${job.id}`)).activity.waiting === paused, 'the job to say its one node is paused', 30_000);
+      expect(await coordinator.deps.db.selectFrom('attempts').select('id').execute()).toEqual([]);
+    } finally {
+      await stopChild(agent);
+    }
+  });
+
   it('says why it lost the coordinator when it did, and keeps trying', async () => {
     const volunteer = await TestClient.signup(coordinator.url, 'patient@example.com');
     const agent = spawnCli(['agent', '--url', coordinator.url, '--key', await volunteer.useNewKey('agent')], env);
@@ -62,4 +88,5 @@ describe('the agent says who it works for, or why it cannot start', () => {
       await stopChild(agent);
     }
   });
+
 });

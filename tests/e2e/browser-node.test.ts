@@ -106,6 +106,34 @@ describe('the browser node and the contribute page', () => {
     expect([...alice.errors, ...bob.errors]).toEqual([]);
   }, 150_000);
 
+  it('works only within the hours chosen: outside them it waits, says until when, and takes no unit; the choice outlives a reload', async () => {
+    await start();
+    const { page, errors } = await openContributePage(browser, coordinator.url, { email: 'night@example.com' });
+    const at = (hours: number) => page.evaluate((h) => {
+      const d = new Date(Date.now() + h * 3_600_000);
+      return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+    }, hours);
+    const [from, to] = [await at(2), await at(3)];
+    await page.fill('#schedule-from', from);
+    await page.fill('#schedule-to', to);
+    await page.check('#schedule-on');
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 128, k: 64, n: 128, seed: 5 }, tile: 64 } }, 201);
+    await page.click('#start');
+    await page.waitForFunction((said) => document.getElementById('message')!.textContent === said, `Paused outside your hours (${from}-${to}): it goes on by itself at ${from}.`, { timeout: 60_000 });
+    // Paused is told to the coordinator: the job says why it waits, and no unit went to this tab.
+    await eventually(async () => (await dev.json('GET', `/api/jobs/${job.id}`)).activity.waiting === 'The 1 node that runs matmul jobs is paused.', 'the job to say its node is paused', 30_000);
+    expect(await coordinator.deps.db.selectFrom('attempts').select('id').execute()).toEqual([]);
+    // Hours that hold now: it works, and the job finishes.
+    await page.fill('#schedule-from', await at(-1));
+    await page.dispatchEvent('#schedule-from', 'change');
+    await until(page, 'working within the hours', (s) => s.state === 'working');
+    expect((await dev.waitForJob(job.id)).state).toBe('done');
+    await page.reload();
+    expect(await page.isChecked('#schedule-on')).toBe(true);
+    expect(await page.inputValue('#schedule-to')).toBe(to);
+    expect(errors).toEqual([]);
+  }, 120_000);
+
   it('a tab reloaded mid-unit while the coordinator restarts: kept results are delivered, the lost lease goes back, nothing counts twice', async () => {
     const env = { ...(await storeEnv('pglite')), PORT: String(await freePort()), SUPERNET_WEB_DIR: webDir(), SUPERNET_LEASE_TTL_MS: '60000' };
     coordinator = await startCoordinator(loadConfig(env));

@@ -3,6 +3,7 @@ import type { NodeEvent } from '../../server/agent/runtime.ts';
 import type { Opened } from '../worker/gpu.ts';
 import type { NodeWorkerApi } from '../worker/node-worker.ts';
 import { Politeness, type PauseReason } from './politeness.ts';
+import type { Schedule } from '../../server/agent/schedule.ts';
 import { DexieBlobCache, openNodeDb, type NodeDb } from './store.ts';
 
 /**
@@ -154,6 +155,11 @@ export class BrowserNode extends EventTarget {
     await this.worker.setThrottle(share);
   }
 
+  /** Work only within these hours, local time ("22:00-07:00"); null: at any hour. */
+  setSchedule(schedule: Schedule | null) {
+    this.#politeness.setSchedule(schedule);
+  }
+
   setAllowBackground(allow: boolean) {
     this.#update({ allowBackground: allow });
     this.#politeness.setAllowBackground(allow);
@@ -208,7 +214,7 @@ export class BrowserNode extends EventTarget {
       void this.worker.pause();
       if (this.#workingSince !== null) this.#snapshot.session.contributedMs += performance.now() - this.#workingSince;
       this.#workingSince = null;
-      if (this.#calibrated) this.#update({ state: 'paused', message: pauseMessage(reasons) });
+      if (this.#calibrated) this.#update({ state: 'paused', message: pauseMessage(reasons, this.#politeness) });
       else this.dispatchEvent(new Event('change'));
     }
   }
@@ -268,7 +274,8 @@ export class BrowserNode extends EventTarget {
   }
 }
 
-function pauseMessage(reasons: PauseReason[]): string {
+function pauseMessage(reasons: PauseReason[], politeness: Politeness): string {
+  if (reasons.includes('schedule') && !reasons.includes('you')) return `Paused outside your hours (${politeness.schedule!.text}): it goes on by itself ${politeness.nextOpening()}.`;
   if (reasons.includes('battery')) return 'Paused: the battery is low and not charging. It goes on by itself when it charges.';
   if (reasons.includes('hidden')) return 'Paused while this tab is hidden. Tick "keep working in the background" to allow it.';
   return 'Paused. Click Start to go on.';

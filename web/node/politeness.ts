@@ -1,11 +1,14 @@
+import { dayName, followSchedule, hhmm, nextChange, type Schedule } from '../../server/agent/schedule.ts';
+
 /**
  * Why a browser node is not working right now. It works only when the person has clicked
  * Start and no reason is left: each reason is added and removed by what the page sees.
  *   you      they clicked Pause (or never clicked Start: a node never starts on its own)
  *   hidden   the tab is hidden and they did not allow background work
  *   battery  on battery at or under `batteryLow`, where the Battery API exists
+ *   schedule outside the hours they chose ("only between 22:00 and 07:00")
  */
-export type PauseReason = 'you' | 'hidden' | 'battery';
+export type PauseReason = 'you' | 'hidden' | 'battery' | 'schedule';
 
 export const batteryLow = 0.2;
 
@@ -36,6 +39,26 @@ export class Politeness {
 
   setUserPaused(paused: boolean) {
     this.#set('you', paused);
+  }
+
+  schedule: Schedule | null = null;
+  #unfollow: (() => void) | null = null;
+
+  /** Works only within `schedule` from now on (none: at any hour). */
+  setSchedule(schedule: Schedule | null) {
+    this.#unfollow?.();
+    this.#unfollow = null;
+    this.schedule = schedule;
+    if (schedule) this.#unfollow = followSchedule(schedule, (open) => this.#set('schedule', !open));
+    else this.#set('schedule', false);
+  }
+
+  /** When the schedule opens next, for the page: "at 22:00", "on sat at 00:00". */
+  nextOpening(): string {
+    const now = new Date();
+    const next = this.schedule && nextChange(this.schedule, now);
+    if (!next) return 'never: no hour of the week is in it';
+    return `${next.getDay() === now.getDay() ? '' : `on ${dayName(next)} `}at ${hhmm(next)}`;
   }
 
   setAllowBackground(allow: boolean) {
