@@ -7,7 +7,7 @@ import { creditMeaning, formatCredits } from './ledger/format.ts';
 import { clis } from '../workloads/cli.ts';
 
 /**
- * The developer's commands: `supernet signup|login|submit|status|wait|download|cancel|keys|balance|transfer`,
+ * The developer's commands: `supernet signup|login|submit|status|wait|download|cancel|keys|balance|webhook-secret|transfer`,
  * all through the typed client. Exit codes scripts can rely on (`exitCodes`), and on any
  * failure one line on stderr: `supernet: <reason>`.
  */
@@ -25,10 +25,11 @@ and --key KEY or SUPERNET_KEY, an API key; after signup or login, the key they s
   supernet login --email E [--password P]   standard input), and a key for this machine, saved for
                                             the commands after it
   supernet submit KIND [--spec JSON|@FILE] [KIND's options] [--bid CREDITS] [--verification check|replicate]
-                  [--name NAME] [--tag TAG …] [--wait] [--out FILE]
+                  [--name NAME] [--tag TAG …] [--webhook URL] [--wait] [--out FILE]
                                             submit a job; prints its id; --wait follows it with a
                                             progress bar (and says why it waits, when it does),
-                                            --out saves the result. KIND's options:
+                                            --out saves the result, --webhook is POSTed the job
+                                            when it ends (signed: see webhook-secret). KIND's options:
 ${Object.values(clis).map((c) => Object.entries(c.options).map(([name, o]) => `    ${c.kind} --${name}${o.type === 'string' ? ' …' : ''}${o.multiple ? ' (again for more)' : ''}`.padEnd(44) + o.help).join('\n')).join('\n')}
   supernet status ID                        the job's state, progress and cost (JSON)
   supernet wait ID [--out FILE]             follow a job to its end, with a progress bar
@@ -36,6 +37,7 @@ ${Object.values(clis).map((c) => Object.entries(c.options).map(([name, o]) => ` 
   supernet cancel ID                        cancel a job; the unspent escrow returns
   supernet keys [create NAME | revoke ID]   list, create or revoke API keys
   supernet balance                          your wallet in credits
+  supernet webhook-secret                   the secret that signs your jobs' webhooks
   supernet transfer --to EMAIL|ID --amount CREDITS [--idempotency-key K] [--memo TEXT]
 
 Exit codes: 0 done · 1 the coordinator refused (the reason follows) · 2 bad usage or a bad file ·
@@ -180,6 +182,7 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
       verification: { type: 'string' },
       name: { type: 'string' },
       tag: { type: 'string', multiple: true },
+      webhook: { type: 'string' },
       wait: { type: 'boolean' },
       out: { type: 'string' },
       ...Object.fromEntries(Object.entries(own?.options ?? {}).map(([name, { type, multiple }]) => [name, multiple ? { type, multiple } : { type }])),
@@ -203,7 +206,7 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
       const usage = (message: string) => new CliError(message, exitCodes.usage);
       spec = await own.spec(values as Record<string, string | boolean | string[] | undefined>, spec, { readFile, putBlob: (bytes) => api.putBlob(bytes), usage });
     }
-    const job = await api.submitJob({ kind, spec, bid, verification, ...(values.name ? { name: values.name } : {}), ...(values.tag ? { tags: values.tag as string[] } : {}) });
+    const job = await api.submitJob({ kind, spec, bid, verification, ...(values.name ? { name: values.name } : {}), ...(values.tag ? { tags: values.tag as string[] } : {}), ...(values.webhook ? { webhook: values.webhook as string } : {}) });
     console.log(job.id);
     console.error(`Submitted ${kind} job ${job.id}: ${job.units} units, estimate ${formatCredits(job.estimate.credits)} credits at ${formatCredits(job.bid)} per GFLOP (${formatCredits(job.escrow)} held while it runs).`);
     if (values.wait) return follow(api, job.id, values.out);
@@ -254,6 +257,11 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
     const { values } = parse(args, {});
     const me = await client(values).me();
     console.log(`${formatCredits(me.balance)} credits available (${formatCredits(me.wallet.pendingIn)} coming in, ${formatCredits(me.wallet.pendingOut)} held for jobs; ${formatCredits(me.wallet.earned)} earned in all)`);
+    return exitCodes.ok;
+  },
+  async 'webhook-secret'(args) {
+    const { values } = parse(args, {});
+    console.log((await client(values).webhookSecret()).secret);
     return exitCodes.ok;
   },
   async transfer(args) {

@@ -20,6 +20,11 @@ export interface Config {
   checkpointMs: number;
   /** PGlite only: how often the store is vacuumed and its statistics refreshed (it has no autovacuum). */
   maintenanceMs: number;
+  /** How often due webhooks are sent (SUPERNET_WEBHOOK_MS); a failed one waits webhookRetryMs × 6ⁿ. */
+  webhookMs: number;
+  webhookRetryMs: number;
+  /** Whether webhooks may go to loopback and private addresses (SUPERNET_WEBHOOKS_TO_PRIVATE=1). */
+  webhooksToPrivate: boolean;
   /** The built pages the coordinator serves (SUPERNET_WEB_DIR; `vite build` writes dist/web). */
   webDir: string;
   /** Proxies and load balancers whose X-Forwarded-For is believed (SUPERNET_TRUSTED_PROXIES). */
@@ -105,6 +110,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     marketMs: int(env, 'SUPERNET_MARKET_MS', 10_000, 100, 3_600_000),
     checkpointMs: int(env, 'SUPERNET_CHECKPOINT_MS', 60_000, 100, 86_400_000),
     maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 60_000, 100, 86_400_000),
+    webhookMs: int(env, 'SUPERNET_WEBHOOK_MS', 1_000, 50, 3_600_000),
+    webhookRetryMs: int(env, 'SUPERNET_WEBHOOK_RETRY_MS', 10_000, 10, 3_600_000),
+    webhooksToPrivate: env.SUPERNET_WEBHOOKS_TO_PRIVATE === '1' || env.SUPERNET_WEBHOOKS_TO_PRIVATE === 'true',
     webDir: resolve(env.SUPERNET_WEB_DIR?.trim() || resolve(import.meta.dirname, '../dist/web')),
     s3: s3Config(env),
     trustedProxies: trustedProxies(env),

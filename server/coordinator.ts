@@ -13,6 +13,7 @@ import type { Deps } from './context.ts';
 import { openStore } from './db/index.ts';
 import { lockStore } from './db/lock.ts';
 import { checkpoint, loadOrCreateKey } from './ledger/checkpoint.ts';
+import { deliverWebhooks } from './jobs/webhooks.ts';
 import { tickMarket } from './market/price.ts';
 import { NodeHub } from './nodes/hub.ts';
 import { Signals } from './nodes/signals.ts';
@@ -56,6 +57,7 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
   const timers = [
     every(config.marketMs, async () => (await tickMarket(db, 3 * config.leaseTtlMs)) && deps.onWork(), 'market tick'),
     every(config.checkpointMs, () => checkpoint(db, key), 'ledger checkpoint'),
+    every(config.webhookMs, () => deliverWebhooks(deps), 'webhooks'),
   ];
   // PGlite has no autovacuum: without this its statistics stay those of an empty store and the
   // planner picks bad plans (the claim's queue walk joined every live attempt to every unit it

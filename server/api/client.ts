@@ -110,6 +110,7 @@ export class Supernet {
   submitJob = (body: Input<typeof s.submitBody>) => this.#json('submitJob', s.jobSubmitted, { body });
   estimateJob = (body: Input<typeof s.submitBody>) => this.#json('estimateJob', s.jobEstimate, { body });
   jobUnits = (id: string) => this.#json('jobUnits', s.jobUnits, { params: { id } });
+  webhookSecret = () => this.#json('webhookSecret', s.webhookSecret);
   listJobs = () => this.#json('listJobs', s.jobList);
   getJob = (id: string) => this.#json('getJob', s.job, { params: { id } });
   topUpJob = (id: string, body: Input<typeof s.topUpBody>) => this.#json('topUpJob', s.job, { params: { id }, body });

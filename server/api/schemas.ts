@@ -30,6 +30,12 @@ export const submitBody = z.object({
     .max(10)
     .default([])
     .describe('tags to find the job by (GET /api/jobs?tag=…)'),
+  webhook: z
+    .string()
+    .max(2000)
+    .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), 'The webhook is an http:// or https:// URL.')
+    .optional()
+    .describe('a URL told when the job ends: a signed POST of the job (Standard Webhooks; the secret is GET /api/webhooks/secret)'),
 });
 export const topUpBody = z.object({ credits: z.number().positive().max(1e9), idempotencyKey: z.string().min(1).max(100) });
 
@@ -120,7 +126,26 @@ export const job = z.object({
     })
     .nullable()
     .describe('while it is queued or running (GET /api/jobs/{id} and its events; null in lists)'),
+  webhook: z
+    .object({
+      url: z.string(),
+      delivery: z
+        .object({
+          state: z.enum(['pending', 'delivered', 'failed']),
+          event: z.string().describe('job.done, job.failed or job.cancelled'),
+          attempts: z.number().int(),
+          lastStatus: z.number().int().nullable().describe('the HTTP status of the last try'),
+          lastError: z.string().nullable().describe('why the last try did not deliver'),
+          deliveredAt: when.nullable(),
+          nextAt: when.nullable().describe('when it is tried again, while pending'),
+        })
+        .nullable()
+        .describe('null until the job ends'),
+    })
+    .nullable()
+    .describe('the URL told when the job ends, and how that went'),
 });
+export const webhookSecret = z.object({ secret: z.string().describe('whsec_…: verify the webhook-signature header with it'), signature: z.string() });
 export const jobList = z.object({ jobs: z.array(job) });
 export const historyList = z.object({
   entries: z.array(

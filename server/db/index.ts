@@ -19,6 +19,7 @@ import * as m0012 from './migrations/0012_replicas_cap.ts';
 import * as m0013 from './migrations/0013_result_type.ts';
 import * as m0014 from './migrations/0014_check_policy.ts';
 import * as m0015 from './migrations/0015_job_names.ts';
+import * as m0016 from './migrations/0016_webhooks.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -42,6 +43,7 @@ const migrations: [number, string, string][] = [
   [13, 'result_type', m0013.up],
   [14, 'check_policy', m0014.up],
   [15, 'job_names', m0015.up],
+  [16, 'webhooks', m0016.up],
 ];
 
 const int8 = 20;

@@ -19,6 +19,8 @@ export interface Database {
     invalid: Generated<number>;
     expired: Generated<number>;
     quarantined_at: Date | null;
+    /** Signs its jobs' webhooks: whsec_ and 24 random bytes in base64. */
+    webhook_secret: Generated<string | null>;
   };
   login_failures: {
     id: Generated<string>;
@@ -72,6 +74,8 @@ export interface Database {
     /** The developer's name for the job, and tags to find it by. */
     name: Generated<string | null>;
     tags: Generated<string[]>;
+    /** Told when the job ends (migration 0016, server/jobs/webhooks.ts). */
+    webhook_url: Generated<string | null>;
     error: string | null;
     created_at: Generated<Date>;
     updated_at: Generated<Date>;
@@ -223,5 +227,18 @@ export interface Database {
     price: number;
     demand_flops: number;
     supply_gflops: number;
+  };
+  webhook_deliveries: {
+    id: Generated<string>;
+    job_id: string;
+    event: string;
+    url: string;
+    state: Generated<'pending' | 'delivered' | 'failed'>;
+    attempts: Generated<number>;
+    next_at: Generated<Date>;
+    last_status: number | null;
+    last_error: string | null;
+    created_at: Generated<Date>;
+    delivered_at: Date | null;
   };
 }

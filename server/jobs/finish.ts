@@ -3,6 +3,7 @@ import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { closeJobLedger, reconcileLedger } from '../ledger/payments.ts';
 import { workloads } from '../../workloads/coordinator.ts';
 import { confirmLone } from '../verify/adaptive.ts';
+import { queueWebhook } from './webhooks.ts';
 
 /** unit pending ─▶ failed, and its job ─▶ failed; open attempts of the job are cancelled. */
 export async function failJobOfUnit(trx: Trx, unitId: string, jobId: string, reason: string) {
@@ -15,6 +16,7 @@ export async function failJobOfUnit(trx: Trx, unitId: string, jobId: string, rea
     .execute();
   await cancelOpenWork(trx, jobId, 'the job failed');
   await closeJobLedger(trx, jobId);
+  await queueWebhook(trx, jobId);
 }
 
 /** queued | running ─▶ cancelled. Returns the attempts it cancelled (their nodes are told), or
@@ -31,6 +33,7 @@ export async function cancelJob(db: Db, jobId: string): Promise<{ id: string; no
     if (!job) return null;
     const cancelled = await cancelOpenWork(trx, jobId, 'the job was cancelled');
     await closeJobLedger(trx, jobId); // valid work is paid, the rest of the escrow returns
+    await queueWebhook(trx, jobId);
     return cancelled;
   });
 }
@@ -69,7 +72,9 @@ export async function assembleJob(deps: Deps, jobId: string) {
       .where('units_verified', '=', job.units_total)
       .returning('id')
       .executeTakeFirst();
-    if (done) await closeJobLedger(trx, jobId); // pays posted, the rest of the escrow returns
+    if (!done) return;
+    await closeJobLedger(trx, jobId); // pays posted, the rest of the escrow returns
+    await queueWebhook(trx, jobId);
   });
 }
 

@@ -10,6 +10,7 @@ import { describeIssues, parseBody } from '../validate.ts';
 import { workloads } from '../../workloads/coordinator.ts';
 import { cancelJob } from './finish.ts';
 import { jobViews } from './view.ts';
+import { webhookSecret } from './webhooks.ts';
 import { Previews } from './preview.ts';
 import { showCredits, toCredits, toMicro } from '../ledger/credit.ts';
 import { escrowJob, estimateEscrow, topUpEscrow } from '../ledger/payments.ts';
@@ -68,7 +69,7 @@ export function jobRoutes(deps: Deps) {
     if (budget !== undefined && budget < estimate) {
       throw badRequest(`budget ${body.budget} is under the job's estimate of ${showCredits(estimate)} credits at a bid of ${showCredits(bid)} per GFLOP: raise it or leave it out.`, 'budget_too_low');
     }
-    return { workload, spec: spec.data, verification, replication, bid, sharded, executions, estimate, escrow: budget ?? wanted, name: body.name, tags: body.tags };
+    return { workload, spec: spec.data, verification, replication, bid, sharded, executions, estimate, escrow: budget ?? wanted, name: body.name, tags: body.tags, webhook: body.webhook };
   }
 
   // What a job would cost, before submitting it (the portal shows it).
@@ -100,6 +101,7 @@ export function jobRoutes(deps: Deps) {
           estimate,
           name: plan.name ?? null,
           tags: plan.tags,
+          webhook_url: plan.webhook ?? null,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -121,6 +123,9 @@ export function jobRoutes(deps: Deps) {
     deps.onWork();
     return c.json({ id: job.id, state: job.state, units: job.units_total, verification: job.verification, bid: toCredits(bid), estimate: { flops: sharded.flops * executions, credits: toCredits(estimate) }, escrow: toCredits(escrow), name: job.name, tags: job.tags }, 201);
   });
+
+  // The secret that signs this account's webhooks (server/jobs/webhooks.ts), made on first ask.
+  app.get('/webhooks/secret', async (c) => c.json({ secret: await webhookSecret(db, requireAccount(c)), signature: 'Standard Webhooks: webhook-signature = v1,base64(HMAC-SHA256(base64-decoded secret after whsec_, "webhook-id.webhook-timestamp.body"))' }));
 
   app.get('/jobs', async (c) => {
     const accountId = requireAccount(c);

@@ -14,6 +14,7 @@ type JobRow = Selectable<Database['jobs']>;
  */
 export async function jobViews(db: Db, jobs: JobRow[], config?: Pick<Config, 'leaseTtlMs'>) {
   const escrows = await escrowsOf(db, jobs.map((j) => j.id));
+  const webhooks = await webhookViews(db, jobs.filter((j) => j.webhook_url).map((j) => j.id));
   const activities = new Map<string, Activity>();
   if (config) for (const job of jobs) if (job.state === 'queued' || job.state === 'running') activities.set(job.id, await activityOf(db, job, config.leaseTtlMs));
   return jobs.map((job) => {
@@ -39,6 +40,8 @@ export async function jobViews(db: Db, jobs: JobRow[], config?: Pick<Config, 'le
       name: job.name,
       tags: job.tags,
       activity: activities.get(job.id) ?? null,
+      /** `delivery`: null until the job ends, then how telling the URL went. */
+      webhook: job.webhook_url ? { url: job.webhook_url, delivery: webhooks.get(job.id) ?? null } : null,
     };
   });
 }
@@ -94,4 +97,10 @@ async function whyWaiting(db: Db, job: JobRow, leaseTtlMs: number): Promise<stri
   const accounts = new Set(willing.map((n) => n.account_id ?? 'anonymous')).size;
   if (job.verification === 'replicate' && accounts < job.replication) return `Replication needs results from ${job.replication} different accounts; the nodes online that take this job belong to ${accounts}. It goes on when another account's node joins.`;
   return `${willing.length === 1 ? 'The node' : `All ${nodes(willing.length)}`} that ${one(willing.length, 'takes', 'take')} this job ${one(willing.length, 'is', 'are')} busy with other work (higher bids first); it starts as ${one(willing.length, 'it frees', 'they free')} up.`;
+}
+
+/** What the job's page and API say about its webhook. */
+async function webhookViews(db: Db, jobIds: string[]) {
+  const rows = jobIds.length ? await db.selectFrom('webhook_deliveries').selectAll().where('job_id', 'in', jobIds).execute() : [];
+  return new Map(rows.map((r) => [r.job_id, { state: r.state, event: r.event, attempts: r.attempts, lastStatus: r.last_status, lastError: r.last_error, deliveredAt: r.delivered_at, nextAt: r.state === 'pending' ? r.next_at : null }]));
 }

@@ -100,6 +100,8 @@ async function newJob() {
       <label id="upload-choice"><input type="radio" name="source" value="upload" checked /> Your inputs: <span id="inputs"></span></label>
       <label><input type="radio" name="source" value="example" /> An example: <select id="example" aria-label="example spec"></select></label>
       <label>Bid (credits per GFLOP) <input id="bid" type="number" min="0.000001" step="any" value="${market.price}" /> <span class="note">market price now ${credits(market.price)}</span></label>
+      <label>Name <input id="job-name" maxlength="100" placeholder="optional: how the job shows in your lists" /></label>
+      <label>Webhook <input id="job-webhook" type="url" placeholder="optional: https://… is POSTed the job when it ends" /></label>
       <label>Verification <select id="verification"><option value="">the workload's default</option><option value="check">check each result (one execution)</option><option value="replicate">agreeing replicas</option></select></label>
       <p id="estimate" aria-live="polite">Choose the inputs to see the estimate.</p>
       <button id="submit" class="primary" type="button" disabled>Submit</button>
@@ -124,7 +126,9 @@ async function newJob() {
     const made = source === 'upload' && form ? form.spec() : { spec: workloads.find((w) => w.kind === kind)!.examples[Number($<HTMLSelectElement>('example').value)] as Record<string, unknown> };
     if ('why' in made) return made;
     const verification = ($<HTMLSelectElement>('verification').value || undefined) as 'check' | 'replicate' | undefined;
-    return { job: { kind, spec: made.spec, bid: Number($<HTMLInputElement>('bid').value) || undefined, verification } };
+    const name = $<HTMLInputElement>('job-name').value.trim() || undefined;
+    const webhook = $<HTMLInputElement>('job-webhook').value.trim() || undefined;
+    return { job: { kind, spec: made.spec, bid: Number($<HTMLInputElement>('bid').value) || undefined, verification, name, webhook } };
   };
   let asked = 0;
   const estimate = async () => {
@@ -166,6 +170,15 @@ async function newJob() {
       $('submit-error').textContent = reason(err);
     }
   });
+}
+
+/** How telling the job's webhook went, in words. */
+function webhookState(d: NonNullable<Job['webhook']>['delivery']): string {
+  if (!d) return 'told when the job ends';
+  const last = d.lastError ? ` (last try: ${d.lastError})` : '';
+  if (d.state === 'delivered') return `told (${d.event}, HTTP ${d.lastStatus}, ${d.attempts} ${d.attempts === 1 ? 'try' : 'tries'})`;
+  if (d.state === 'failed') return `not told after ${d.attempts} ${d.attempts === 1 ? 'try' : 'tries'}${last}`;
+  return `${d.attempts ? `tried ${d.attempts} ${d.attempts === 1 ? 'time' : 'times'}${last}; again at ${new Date(d.nextAt!).toLocaleTimeString()}` : 'being sent'}`;
 }
 
 async function jobPage(id: string) {
@@ -221,7 +234,8 @@ async function jobPage(id: string) {
     $('facts').innerHTML = `
       <dt>cost so far</dt><dd id="cost">${credits(job.cost.credits)} credits (escrowed ${credits(job.cost.escrowed)}, pending ${credits(job.cost.pending)}, returned ${credits(job.cost.refunded)})</dd>
       <dt>bid</dt><dd>${credits(job.bid)} credits per GFLOP · estimate ${credits(job.estimate.credits)}</dd>
-      <dt>verification</dt><dd id="verification-facts">${v.method}: ${v.executions} executions for ${job.progress.units} units, ${v.valid} valid, ${v.invalid} wrong results caught, ${v.expired} leases lapsed, ${v.failed} failed</dd>`;
+      <dt>verification</dt><dd id="verification-facts">${v.method}: ${v.executions} executions for ${job.progress.units} units, ${v.valid} valid, ${v.invalid} wrong results caught, ${v.expired} leases lapsed, ${v.failed} failed</dd>
+      ${job.webhook ? `<dt>webhook</dt><dd id="webhook-facts"><code>${esc(job.webhook.url)}</code>: ${esc(webhookState(job.webhook.delivery))}</dd>` : ''}`;
     if (job.state === 'done' && !shown) {
       shown = true;
       $('result').hidden = false;
