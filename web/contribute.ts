@@ -171,6 +171,19 @@ async function refreshCredits() {
 setInterval(refreshCredits, 2000);
 void refreshCredits();
 
+/** The account's daily history: what its nodes (this tab, its agents) did each of the last 14 days. */
+async function refreshDays() {
+  const usage = me ? await getJson<{ days: { day: string; unitsVerified: number; earned: number }[] }>('/api/usage?days=14') : null;
+  if (!usage) return;
+  $('days').hidden = false;
+  const rows = usage.days.filter((d) => d.unitsVerified || d.earned).reverse();
+  $('days-table').querySelector('tbody')!.innerHTML = rows.length
+    ? rows.map((d) => `<tr><td>${d.day}</td><td>${d.unitsVerified}</td><td>${credits(d.earned)}</td></tr>`).join('')
+    : '<tr><td colspan="3" class="note">Nothing yet: press Start, and each day you contribute shows here.</td></tr>';
+}
+setInterval(refreshDays, 15_000); // a read of 14 days of the account's transfers: not every 2 s
+void refreshDays();
+
 async function refreshLeaders() {
   const leaders = await getJson<Leaders>('/api/leaderboard?limit=10');
   if (!leaders) return;

@@ -118,6 +118,7 @@ export class Supernet {
   jobResult = (id: string) => this.#bytes('jobResult', { id });
   jobPreview = (id: string) => this.#bytes('jobPreview', { id });
   history = () => this.#json('history', s.historyList);
+  usage = (query: Input<typeof s.usageQuery> = {}) => this.#json('usage', s.usage, { query });
   transfers = (query: Input<typeof s.transfersQuery> = {}) => this.#json('transfers', s.transferList, { query });
   transfer = (body: Input<typeof s.transferBody>) => this.#json('transfer', s.transferDone, { body });
   market = () => this.#json('market', s.market);

@@ -47,6 +47,7 @@ export const transferBody = z.object({
 });
 export const transfersQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), before: z.coerce.number().int().positive().optional() });
 export const leaderboardQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(10), period: z.enum(['all', 'day']).default('all') });
+export const usageQuery = z.object({ days: z.coerce.number().int().min(1).max(366).default(30).describe('how many days back, today included') });
 export const nodeQuery = z.object({ since: z.coerce.number().optional().describe('ms since the epoch: credits.since counts from then') });
 
 const origin = z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin: scheme://host[:port], no path');
@@ -147,6 +148,17 @@ export const job = z.object({
 });
 export const webhookSecret = z.object({ secret: z.string().describe('whsec_…: verify the webhook-signature header with it'), signature: z.string() });
 export const jobList = z.object({ jobs: z.array(job) });
+export const usage = z.object({
+  days: z.array(
+    z.object({
+      day: z.string().describe('YYYY-MM-DD, UTC'),
+      earned: z.number().describe('credits your nodes earned for verified work'),
+      unitsVerified: z.number().int().describe('units behind them'),
+      spent: z.number().describe('credits your jobs paid out for verified work'),
+      jobs: z.number().int().describe('jobs you submitted'),
+    }),
+  ),
+});
 export const historyList = z.object({
   entries: z.array(
     z.object({

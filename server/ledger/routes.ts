@@ -5,11 +5,11 @@ import { requireAccount } from '../context.ts';
 import { inTransaction } from '../db/index.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { agingSeconds, currentPrice, marketInputs, priceMax, priceMin, stepMax, targetQueueSeconds } from '../market/price.ts';
-import { transferBody, transfersQuery } from '../api/schemas.ts';
+import { transferBody, transfersQuery, usageQuery } from '../api/schemas.ts';
 import { parseBody } from '../validate.ts';
 import { basePrice, toCredits, toMicro } from './credit.ts';
 import { openAccount, transfer, userAccount } from './ledger.ts';
-import { historyOf, transferView } from './views.ts';
+import { usageOf, historyOf, transferView } from './views.ts';
 
 const historyPoints = 360;
 
@@ -34,6 +34,12 @@ export function ledgerRoutes(deps: Deps) {
 
   // The history people read: a job's work or spending in one line (GET /ledger/transfers has every row).
   app.get('/ledger/history', async (c) => c.json({ entries: await historyOf(db, requireAccount(c)) }));
+
+  app.get('/usage', async (c) => {
+    const query = usageQuery.safeParse(c.req.query());
+    if (!query.success) throw badRequest('days is a whole number from 1 to 366.');
+    return c.json({ days: await usageOf(db, requireAccount(c), query.data.days) });
+  });
 
   app.post('/transfers', async (c) => {
     const from = requireAccount(c);

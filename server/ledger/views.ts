@@ -159,3 +159,34 @@ export async function historyOf(db: Db, accountId: string, limit = 100): Promise
   }
   return entries.sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, limit);
 }
+
+/**
+ * An account's last `days` days (UTC), a row a day, oldest first, days with nothing included:
+ * credits earned by its nodes (verified work, as its wallet counts it) and the units behind them,
+ * credits its jobs paid out for verified work, and jobs it submitted. The portal's usage chart and
+ * the contribute page's daily history. Reads the window's transfers once (an index on
+ * transfers.created_at would bound it on a busy network; noted in #21's closing note).
+ */
+export async function usageOf(db: Db, accountId: string, days: number) {
+  const me = userAccount(accountId);
+  const from = new Date(Date.now() - (days - 1) * 86_400_000);
+  from.setUTCHours(0, 0, 0, 0);
+  const money = await sql<{ day: string; earned: string | number; units: number; spent: string | number }>`
+    select to_char(t.created_at at time zone 'UTC', 'YYYY-MM-DD') as day,
+      coalesce(sum(t.amount) filter (where t.credit_account_id = ${me} and ((t.kind = 'post' and t.code = 'verified') or t.code = 'vetting')), 0) as earned,
+      count(distinct t.attempt_id) filter (where t.credit_account_id = ${me} and ((t.kind = 'post' and t.code = 'verified') or t.code = 'vetting'))::int as units,
+      coalesce(sum(t.amount) filter (where j.account_id = ${accountId} and t.kind = 'post' and t.code = 'verified'), 0) as spent
+    from transfers t left join jobs j on j.id = t.job_id
+    where t.created_at >= ${from} and (t.credit_account_id = ${me} or j.account_id = ${accountId})
+    group by 1`.execute(db);
+  const jobs = await sql<{ day: string; n: number }>`
+    select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD') as day, count(*)::int as n
+    from jobs where account_id = ${accountId} and created_at >= ${from} group by 1`.execute(db);
+  const byDay = new Map(money.rows.map((r) => [r.day, r]));
+  const jobsByDay = new Map(jobs.rows.map((r) => [r.day, r.n]));
+  return Array.from({ length: days }, (_, i) => {
+    const day = new Date(from.getTime() + i * 86_400_000).toISOString().slice(0, 10);
+    const m = byDay.get(day);
+    return { day, earned: toCredits(Number(m?.earned ?? 0)), unitsVerified: m?.units ?? 0, spent: toCredits(Number(m?.spent ?? 0)), jobs: jobsByDay.get(day) ?? 0 };
+  });
+}

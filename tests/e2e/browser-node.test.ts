@@ -103,6 +103,11 @@ describe('the browser node and the contribute page', () => {
     await alice.page.reload();
     await alice.page.waitForFunction(() => document.getElementById('adapter')!.textContent !== 'not measured yet', null, { timeout: 10_000 });
     expect(await alice.page.textContent('#calibrated')).toMatch(/calibrated at \d+\.\d GFLOP\/s/);
+    // And its daily history: today, with the units this account's nodes had verified.
+    await alice.page.waitForSelector('#days:not([hidden])');
+    const today = (await alice.page.textContent('#days-table tbody tr td'))!;
+    expect(today).toBe(new Date().toISOString().slice(0, 10));
+    expect(Number(await alice.page.textContent('#days-table tbody tr td:nth-child(2)'))).toBeGreaterThan(0);
     expect([...alice.errors, ...bob.errors]).toEqual([]);
   }, 150_000);
 

@@ -107,6 +107,11 @@ describe('the developer portal', () => {
     await page.goto(`${coordinator.url}/portal#/credits`);
     await page.waitForSelector('#history');
     expect(await page.textContent('#history')).toContain(`Your job matmul ${jobId.slice(0, 8)}`);
+    // Usage: a pair of bars a day for 30 days, today's spending drawn, the month's totals said.
+    expect(await page.locator('#usage-chart rect').count()).toBe(60);
+    expect(Number(await page.locator('#usage-chart rect.a').last().getAttribute('height'))).toBeGreaterThan(0);
+    expect(await page.textContent('#usage-totals')).toMatch(/^in 30 days: 1 job, 0\.\d+ credits spent; 0 units verified, 0 credits earned$/);
+    await page.screenshot({ path: join(artifactsDir, 'portal-credits-after-job.png'), fullPage: true });
     // A site for the widget: a bad origin is refused with the reason; a good one gets a key and its tag.
     await page.goto(`${coordinator.url}/portal#/sites`);
     await page.fill('#site-name', 'Recipes');

@@ -2,6 +2,7 @@
 // call through the typed client (server/api/client.ts) on the session cookie.
 import { Supernet, SupernetError, type Job } from '../../server/api/client.ts';
 import { creditMeaning, formatCredits as credits } from '../../server/ledger/format.ts';
+import { drawPairedBars } from '../chart.ts';
 import { portals } from '../../workloads/portal.ts';
 import type { InputsForm, PortalHost } from '../../workloads/types.ts';
 
@@ -308,12 +309,16 @@ async function keysPage() {
 }
 
 async function creditsPage() {
-  const [me, { entries }] = await Promise.all([api.me(), api.history()]);
+  const [me, { entries }, usage] = await Promise.all([api.me(), api.history(), api.usage({ days: 30 })]);
   view().innerHTML = `
     <section class="panel">
       <h2>Credits</h2>
       <p>Available <strong>${credits(me.balance)}</strong> · coming in ${credits(me.wallet.pendingIn)} · held for jobs ${credits(me.wallet.pendingOut)} · earned ${credits(me.wallet.earned)}</p>
       <p class="note">${esc(creditMeaning)}</p>
+      <h3>The last 30 days</h3>
+      <div class="chart"><svg id="usage-chart" viewBox="0 0 600 160" role="img" aria-label="credits spent and earned a day, the last 30 days"></svg></div>
+      <p class="legend note"><span class="spent"></span>spent by your jobs <span class="earned"></span>earned by your nodes</p>
+      <p class="note" id="usage-totals"></p>
       <form id="send"><label>To <input id="to" placeholder="recipient email or account id" required /></label> <label>Credits <input id="amount" type="number" min="0.000001" step="any" required /></label> <button type="submit">Send</button></form>
       <p id="send-result" role="status"></p>
       <div class="scroll"><table id="history"><thead><tr><th>when</th><th>what</th><th>credits</th><th>not settled yet</th></tr></thead><tbody>
@@ -321,6 +326,10 @@ async function creditsPage() {
       </tbody></table></div>
       <p class="note">Every ledger row, signed and chained: <a href="/api/ledger/transfers">/api/ledger/transfers</a>.</p>
     </section>`;
+  const days = usage.days;
+  drawPairedBars($('usage-chart') as unknown as SVGSVGElement, days.map((d) => ({ label: d.day, a: d.spent, b: d.earned })), { a: 'credits spent', b: 'credits earned', format: credits });
+  const total = (f: (d: (typeof days)[number]) => number) => days.reduce((sum, d) => sum + f(d), 0);
+  $('usage-totals').textContent = `in 30 days: ${total((d) => d.jobs)} job${total((d) => d.jobs) === 1 ? "" : "s"}, ${credits(total((d) => d.spent))} credits spent; ${total((d) => d.unitsVerified)} units verified, ${credits(total((d) => d.earned))} credits earned`;
   $('send').addEventListener('submit', async (e) => {
     e.preventDefault();
     try {
