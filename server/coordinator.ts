@@ -45,15 +45,25 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
   hub = new NodeHub(deps);
   deps.onWork = () => void hub.workAppeared();
   const key = loadOrCreateKey(config.dataDir);
-  // Market ticks and ledger checkpoints: each round awaited before the next and before close.
-  let ticking: Promise<unknown> = Promise.resolve();
+  // The chores (market ticks, ledger checkpoints, webhooks, maintenance): each on its own
+  // chain, so a webhook endpoint that takes its 10 s does not hold up a market tick; a round
+  // still running when its next is due skips that one; close awaits every round in hand.
+  const rounds = new Set<Promise<unknown>>();
   // With several coordinators on one store, one of them does each (server/db/turns.ts).
-  const every = (ms: number, work: () => Promise<unknown>, what: string) =>
-    setInterval(() => {
-      ticking = ticking
-        .then(async () => (await takeTurn(db, what, signals.from, 3 * ms)) && (await work()))
-        .catch((err) => console.error(`${what} failed:`, (err as Error).message));
+  const every = (ms: number, work: () => Promise<unknown>, what: string) => {
+    let busy = false;
+    return setInterval(() => {
+      if (busy) return;
+      busy = true;
+      const round = (async () => (await takeTurn(db, what, signals.from, 3 * ms)) && (await work()))()
+        .catch((err) => console.error(`${what} failed:`, (err as Error).message))
+        .finally(() => {
+          busy = false;
+          rounds.delete(round);
+        });
+      rounds.add(round);
     }, ms);
+  };
   const timers = [
     every(config.marketMs, async () => (await tickMarket(db, 3 * config.leaseTtlMs)) && deps.onWork(), 'market tick'),
     every(config.checkpointMs, () => checkpoint(db, key), 'ledger checkpoint'),
@@ -87,7 +97,7 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t);
         await hub.close();
-        await ticking;
+        await Promise.all(rounds);
         const closed = new Promise((resolve) => server.close(resolve));
         server.closeIdleConnections();
         await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);

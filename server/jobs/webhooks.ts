@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
+import { sql } from 'kysely';
 import type { Deps } from '../context.ts';
 import type { Db, Trx } from '../db/index.ts';
 import { jobViews } from './view.ts';
@@ -61,19 +62,19 @@ async function refusedAddress(url: URL): Promise<string | null> {
 /** Sends the deliveries that are due: one round of the sweeper's. Returns how many it tried. */
 export async function deliverWebhooks(deps: Deps): Promise<number> {
   const { db, config } = deps;
-  const due = await db
-    .selectFrom('webhook_deliveries')
-    .innerJoin('jobs', 'jobs.id', 'webhook_deliveries.job_id')
-    .innerJoin('accounts', 'accounts.id', 'jobs.account_id')
-    .select(['webhook_deliveries.id', 'webhook_deliveries.job_id', 'webhook_deliveries.event', 'webhook_deliveries.url', 'webhook_deliveries.attempts', 'webhook_deliveries.created_at', 'jobs.account_id'])
-    .where('webhook_deliveries.state', '=', 'pending')
-    .where('webhook_deliveries.next_at', '<=', new Date())
-    .orderBy('webhook_deliveries.next_at')
-    .limit(batch)
-    .execute();
+  // Claimed for the length of a try and some: a coordinator that took the chore's turn while
+  // this one still sends (a slow endpoint) finds them not due, and one that dies mid-send
+  // leaves them due again in 30 s. At least once, then; the webhook-id lets receivers dedupe.
+  const claimed = await sql<{ id: string; job_id: string; event: string; url: string; attempts: number; created_at: Date }>`
+    update webhook_deliveries set next_at = now() + interval '30 seconds'
+    where id in (select id from webhook_deliveries where state = 'pending' and next_at <= now()
+                 order by next_at limit ${batch} for update skip locked)
+    returning id, job_id, event, url, attempts, created_at`.execute(db);
+  const due = claimed.rows;
   await Promise.all(
     due.map(async (d) => {
       const job = await db.selectFrom('jobs').selectAll().where('id', '=', d.job_id).executeTakeFirstOrThrow();
+      const accountId = job.account_id;
       const [view] = await jobViews(db, [job]);
       const body = JSON.stringify({ type: d.event, createdAt: d.created_at, data: view });
       const timestamp = Math.floor(Date.now() / 1000);
@@ -91,7 +92,7 @@ export async function deliverWebhooks(deps: Deps): Promise<number> {
             method: 'POST',
             redirect: 'manual',
             signal: AbortSignal.timeout(timeoutMs),
-            headers: { 'content-type': 'application/json', 'user-agent': 'Supernet-Webhooks/1', 'webhook-id': d.id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signWebhook(await webhookSecret(db, d.account_id), d.id, timestamp, body) },
+            headers: { 'content-type': 'application/json', 'user-agent': 'Supernet-Webhooks/1', 'webhook-id': d.id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signWebhook(await webhookSecret(db, accountId), d.id, timestamp, body) },
             body,
           });
           status = res.status;
