@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
@@ -35,6 +36,17 @@ export function createApp(deps: Deps) {
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `No route ${c.req.method} ${c.req.path}.` } }, 404));
 
   app.get('/api/health', (c) => c.json({ ok: true, version }));
+  // For an orchestrator: live while the process answers; ready while it takes work and its store answers.
+  app.get('/api/health/live', (c) => c.json({ ok: true }));
+  app.get('/api/health/ready', async (c) => {
+    if (deps.lifecycle.draining) return c.json({ error: { code: 'not_ready', message: 'Shutting down: finishing the work in hand.' } }, 503);
+    try {
+      await sql`select 1`.execute(deps.db);
+    } catch (err) {
+      return c.json({ error: { code: 'not_ready', message: `The store does not answer: ${(err as Error).message}` } }, 503);
+    }
+    return c.json({ ready: true });
+  });
   app.route('/', apiDocRoutes(version));
   app.use('/api/*', principalMiddleware(deps));
   app.route('/api', authRoutes(deps));

@@ -47,9 +47,20 @@ async function main(argv: string[]) {
     const coordinator = await startCoordinator(loadConfig());
     const store = coordinator.deps.config.databaseUrl ? 'PostgreSQL' : `PGlite in ${coordinator.deps.config.dataDir}`;
     console.log(`Supernet coordinator on ${coordinator.url} (store: ${store})`);
-    const stop = () => void coordinator.close().then(() => process.exit(0));
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    // Graceful: no new leases and readiness 503 at once, the results of leases in hand taken for
+    // up to SUPERNET_SHUTDOWN_GRACE_MS, then sockets and the store closed. A second signal: at once.
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      console.log(`${signal}: leasing nothing more; taking the results in hand (up to ${coordinator.deps.config.shutdownGraceMs / 1000} s), then closing`);
+      void coordinator.close().then(() => {
+        console.log('stopped');
+        process.exit(0);
+      });
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
     return;
   }
   if (command === 'agent') {
@@ -80,12 +91,19 @@ async function main(argv: string[]) {
       if (err instanceof AgentStartError) fail(err.message, err.code);
       throw err;
     });
-    const stop = () => {
-      runtime.stop();
+    // The first SIGTERM or Ctrl-C finishes the unit in hand and reports it (a minute at most);
+    // a second one leaves at once, and the coordinator gives the unit to another node.
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      console.log(`[agent] ${signal}: finishing the unit in hand and reporting it, leasing nothing more (again to leave at once)`);
+      const clean = await runtime.drain();
+      console.log(`[agent] stopped${clean ? ': every result delivered' : ': a result was not acknowledged in time; its unit goes to another node'}`);
       process.exit(0);
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
     return;
   }
   if (adminCommands.has(command) || command in devCommands) {

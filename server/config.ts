@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
 
 /** Everything a coordinator can be told from its environment. README lists each variable. */
@@ -20,6 +21,8 @@ export interface Config {
   checkpointMs: number;
   /** PGlite only: how often the store is vacuumed and its statistics refreshed (it has no autovacuum). */
   maintenanceMs: number;
+  /** On shutdown, how long results of leases in hand are still taken before the sockets close (SUPERNET_SHUTDOWN_GRACE_MS). */
+  shutdownGraceMs: number;
   /** How often due webhooks are sent (SUPERNET_WEBHOOK_MS); a failed one waits webhookRetryMs × 6ⁿ. */
   webhookMs: number;
   webhookRetryMs: number;
@@ -110,11 +113,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     marketMs: int(env, 'SUPERNET_MARKET_MS', 10_000, 100, 3_600_000),
     checkpointMs: int(env, 'SUPERNET_CHECKPOINT_MS', 60_000, 100, 86_400_000),
     maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 60_000, 100, 86_400_000),
+    shutdownGraceMs: int(env, 'SUPERNET_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     webhookMs: int(env, 'SUPERNET_WEBHOOK_MS', 1_000, 50, 3_600_000),
     webhookRetryMs: int(env, 'SUPERNET_WEBHOOK_RETRY_MS', 10_000, 10, 3_600_000),
     webhooksToPrivate: env.SUPERNET_WEBHOOKS_TO_PRIVATE === '1' || env.SUPERNET_WEBHOOKS_TO_PRIVATE === 'true',
-    webDir: resolve(env.SUPERNET_WEB_DIR?.trim() || resolve(import.meta.dirname, '../dist/web')),
+    webDir: resolve(env.SUPERNET_WEB_DIR?.trim() || resolve(packageRoot(), 'dist/web')),
     s3: s3Config(env),
     trustedProxies: trustedProxies(env),
   };
+}
+
+/** The directory of this package's package.json: the repository, or node_modules/supernet once installed (the code is then in dist/pkg). */
+function packageRoot(): string {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
 }

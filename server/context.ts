@@ -24,6 +24,8 @@ export interface Deps {
   metrics: Metrics;
   /** What coordinators on one store tell each other (new work, cancelled attempts). */
   signals: Signals;
+  /** Set when shutdown begins: readiness says 503 so a load balancer sends no more requests. */
+  lifecycle: { draining: boolean };
 }
 
 export type AppEnv = { Variables: { principal: Principal | null; ip: string } };

@@ -41,7 +41,7 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
   const metrics = new Metrics(db, () => hub?.conns.size ?? 0, config.leaseTtlMs);
   const signals = new Signals(config.databaseUrl);
   await signals.start();
-  const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax, bytes), onWork: () => {}, metrics, signals };
+  const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax, bytes), onWork: () => {}, metrics, signals, lifecycle: { draining: false } };
   hub = new NodeHub(deps);
   deps.onWork = () => void hub.workAppeared();
   const key = loadOrCreateKey(config.dataDir);
@@ -95,6 +95,10 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
     /** Graceful, and once: node frames and requests in hand finish (up to 2 s), the ledger's tip is signed, the store closes. */
     close() {
       closing ??= (async () => {
+        // No new leases and readiness 503 at once; the results of leases in hand still come in
+        // (up to the grace); then the chores end, the sockets close, the store last.
+        deps.lifecycle.draining = true;
+        await hub.drain(config.shutdownGraceMs);
         for (const t of timers) clearInterval(t);
         await hub.close();
         await Promise.all(rounds);

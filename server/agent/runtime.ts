@@ -115,6 +115,36 @@ export class NodeRuntime {
     this.#wake?.();
   }
 
+  /**
+   * For a clean exit (SIGTERM): pauses — leases nothing more, releases those not started — lets
+   * the running unit finish and waits until every result it holds is acknowledged, then stops.
+   * After `timeoutMs` it stops anyway: what is unacknowledged then lapses at its lease deadline
+   * and goes to another node, as when a machine dies. True when it left nothing behind.
+   */
+  async drain(timeoutMs = 60_000): Promise<boolean> {
+    this.pause();
+    this.#draining = true;
+    // Without a connection nothing can be acknowledged: only the running unit is waited for.
+    const settled = () => this.#running === null && (this.#unacked.size === 0 || this.#ws?.readyState !== 1);
+    const clean = settled() || (await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.#settledWaiters.push(() => {
+        if (!settled()) return false;
+        clearTimeout(timer);
+        resolve(true);
+        return true;
+      });
+    }));
+    this.stop();
+    return clean;
+  }
+
+  #settledWaiters: (() => boolean)[] = [];
+  #draining = false;
+  #checkSettled() {
+    this.#settledWaiters = this.#settledWaiters.filter((check) => !check());
+  }
+
   /** Leases nothing more; releases leases not yet started; the running unit finishes. */
   pause() {
     if (this.#paused) return;
@@ -183,6 +213,7 @@ export class NodeRuntime {
       clearInterval(this.#heartbeat);
       if (this.#ws !== ws || this.#stopped) return;
       this.#ws = null;
+      this.#checkSettled(); // a drain waits no longer for acknowledgements
       if (this.#reconnectNow) {
         this.#reconnectNow = false;
         return this.#connect();
@@ -236,6 +267,7 @@ export class NodeRuntime {
         return;
       case 'ack':
         if (!this.#unacked.delete(msg.attemptId)) return;
+        this.#checkSettled();
         if (this.#acked.size > 1000) this.#acked.clear();
         this.#acked.add(msg.attemptId);
         void this.#results.drop(msg.attemptId).catch(() => {});
@@ -326,6 +358,7 @@ export class NodeRuntime {
       this.#running = null;
       if (this.#cancelled.delete(lease.attemptId)) {
         this.#requestFree(1);
+        this.#checkSettled();
         continue;
       }
       const { attemptId, token } = lease;

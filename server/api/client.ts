@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { operations, type Operation } from './openapi.ts';
 import * as s from './schemas.ts';
+import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
 
 /**
  * The typed client for the Supernet API: `import { Supernet } from 'supernet'`. Every method is
@@ -95,6 +96,8 @@ export class Supernet {
   }
 
   health = () => this.#json('health', s.health);
+  live = () => this.#json('live', s.ok);
+  ready = () => this.#json('ready', s.ready);
   openapi = () => this.#json('openapi', byId.get('openapi')!.ok[1] as z.ZodType<Record<string, unknown>>);
   /** In a browser: signs in by cookie (programs use an API key instead). */
   signup = (body: Input<typeof s.signupBody>) => this.#json('signup', s.accountCreated, { body });
@@ -132,10 +135,11 @@ export class Supernet {
   leaderboard = (query: Input<typeof s.leaderboardQuery> = {}) => this.#json('leaderboard', s.leaderboard, { query });
 
   /**
-   * Follows a job's server-sent progress events until it ends (done, failed or cancelled) and
-   * returns its last view; `onProgress` hears each. A dropped stream is picked up again.
+   * The job's view at each change, from its server-sent events, until it ends (the last one
+   * yielded is done, failed or cancelled): `for await (const job of api.events(id)) …`. A
+   * dropped stream is picked up again; `signal` stops it (the job goes on: see `run`).
    */
-  async waitForJob(id: string, opts: { onProgress?: (job: s.Job) => void; signal?: AbortSignal } = {}): Promise<s.Job> {
+  async *events(id: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<s.Job, void> {
     for (;;) {
       let last: s.Job | null = null;
       try {
@@ -153,15 +157,67 @@ export class Supernet {
             const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
             if (!/^event: progress$/m.test(block) || !data) continue;
             last = s.job.parse(JSON.parse(data));
-            opts.onProgress?.(last);
+            yield last;
+            if (!['queued', 'running'].includes(last.state)) return;
           }
         }
       } catch (err) {
-        if (err instanceof SupernetError || opts.signal?.aborted) throw err;
+        if (err instanceof SupernetError || opts.signal?.aborted) throw opts.signal?.aborted ? opts.signal.reason : err;
       }
-      if (last && !['queued', 'running'].includes(last.state)) return last;
       await new Promise((r) => setTimeout(r, 500)); // the stream dropped before the end: again
     }
+  }
+
+  /** Follows a job to its end and returns its last view; `onProgress` hears each change. */
+  async waitForJob(id: string, opts: { onProgress?: (job: s.Job) => void; signal?: AbortSignal } = {}): Promise<s.Job> {
+    let last: s.Job | undefined;
+    for await (const job of this.events(id, opts)) {
+      last = job;
+      opts.onProgress?.(job);
+    }
+    return last!;
+  }
+
+  /**
+   * Submits a job and follows it to its end. Aborting `signal` cancels the job — the unspent
+   * escrow returns — and rejects with the signal's reason.
+   */
+  async run(body: Input<typeof s.submitBody>, opts: { onProgress?: (job: s.Job) => void; signal?: AbortSignal } = {}): Promise<s.Job> {
+    opts.signal?.throwIfAborted();
+    const job = await this.submitJob(body);
+    try {
+      return await this.waitForJob(job.id, opts);
+    } catch (err) {
+      if (opts.signal?.aborted) await this.cancelJob(job.id).catch(() => {}); // ended meanwhile: nothing to cancel
+      throw err;
+    }
+  }
+
+  /** A done job's result as a stream of bytes, for results too big to hold (a render, a video). */
+  async resultStream(id: string, opts: { signal?: AbortSignal } = {}): Promise<ReadableStream<Uint8Array>> {
+    const { res } = await this.#raw('jobResult', { params: { id }, signal: opts.signal });
+    return res.body!;
+  }
+
+  /**
+   * C = A·B on the network, from typed arrays: A is m×k and B k×n, row-major float32; returns
+   * C, m×n. Uploads both as .npy, runs a matmul job (verified; aborting `signal` cancels it)
+   * and reads the result back. A job that fails throws a SupernetError with its reason.
+   */
+  async matmul(
+    a: Float32Array,
+    b: Float32Array,
+    shape: { m: number; k: number; n: number },
+    opts: { tile?: number; precision?: 'f32' | 'f16'; bid?: number; verification?: 'check' | 'replicate'; name?: string; onProgress?: (job: s.Job) => void; signal?: AbortSignal } = {},
+  ): Promise<Float32Array> {
+    const { m, k, n } = shape;
+    if (a.length !== m * k) throw new RangeError(`A holds ${a.length} values; an ${m}×${k} matrix has ${m * k}.`);
+    if (b.length !== k * n) throw new RangeError(`B holds ${b.length} values; a ${k}×${n} matrix has ${k * n}.`);
+    const [ha, hb] = await Promise.all([this.putBlob(encodeNpy({ rows: m, cols: k, data: a })), this.putBlob(encodeNpy({ rows: k, cols: n, data: b }))]);
+    const { tile, precision, bid, verification, name } = opts;
+    const job = await this.run({ kind: 'matmul', spec: { a: ha.sha256, b: hb.sha256, ...(tile ? { tile } : {}), ...(precision ? { precision } : {}) }, bid, verification, name }, opts);
+    if (job.state !== 'done') throw new SupernetError(409, `job_${job.state}`, `The matmul job ${job.id} ${job.state === 'failed' ? `failed: ${job.error}` : 'was cancelled'}.`);
+    return parseNpy(await this.jobResult(job.id)).data;
   }
 }
 

@@ -27,6 +27,8 @@ export interface Operation {
 
 export const operations: Operation[] = [
   { method: 'get', path: '/api/health', operationId: 'health', summary: 'Is the coordinator up, and which version', tag: 'meta', auth: 'none', ok: [200, s.health] },
+  { method: 'get', path: '/api/health/live', operationId: 'live', summary: 'Liveness: the process answers', tag: 'meta', auth: 'none', ok: [200, s.ok] },
+  { method: 'get', path: '/api/health/ready', operationId: 'ready', summary: 'Readiness: it takes work and its store answers (503 while shutting down, with the reason)', tag: 'meta', auth: 'none', ok: [200, s.ready], errors: [503] },
   { method: 'get', path: '/api/openapi.json', operationId: 'openapi', summary: 'This document', tag: 'meta', auth: 'none', ok: [200, z.record(z.string(), z.unknown())] },
   { method: 'post', path: '/api/auth/signup', operationId: 'signup', summary: 'Create an account and sign in (session cookie)', tag: 'accounts', auth: 'none', body: s.signupBody, ok: [201, s.accountCreated], errors: [400, 403, 409] },
   { method: 'post', path: '/api/auth/login', operationId: 'login', summary: 'Sign in (session cookie)', tag: 'accounts', auth: 'none', body: s.loginBody, ok: [200, s.accountCreated], errors: [400, 401, 403, 429] },
@@ -75,6 +77,7 @@ const errorText: Record<number, string> = {
   409: 'conflict with its state',
   413: 'too large',
   429: 'slow down',
+  503: 'not ready: shutting down, or its store does not answer',
 };
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output') {

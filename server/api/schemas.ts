@@ -73,6 +73,7 @@ export const errorResponse = z.object({
 export const health = z.object({ ok: z.literal(true), version: z.string() });
 export const accountCreated = z.object({ account: z.object({ id: uuid, email: z.string() }) });
 export const ok = z.object({ ok: z.literal(true) });
+export const ready = z.object({ ready: z.literal(true) });
 export const wallet = z.object({ available: z.number(), posted: z.number(), pendingIn: z.number(), pendingOut: z.number(), earned: z.number() });
 export const me = z.object({
   id: uuid,

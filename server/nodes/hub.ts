@@ -368,7 +368,7 @@ export class NodeHub {
    * its next frame is handled (a result's ack never overtakes the lease asked for before it).
    */
   pump(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if (this.#closed || this.#draining) return Promise.resolve();
     if (!this.#next) {
       let resolve!: () => void;
       const done = new Promise<void>((r) => (resolve = r));
@@ -384,7 +384,7 @@ export class NodeHub {
   #timer: NodeJS.Timeout | null = null;
 
   #schedule() {
-    if (this.#pumping || this.#timer || !this.#next || this.#closed) return;
+    if (this.#pumping || this.#timer || !this.#next || this.#closed || this.#draining) return;
     const wait = this.#roundEnded + roundGapMs - Date.now();
     if (wait > 0) {
       this.#timer = setTimeout(() => {
@@ -458,6 +458,30 @@ export class NodeHub {
       await sweepJobs(this.deps);
     } catch (err) {
       console.error('sweeper failed:', (err as Error).message);
+    }
+  }
+
+  #draining = false;
+
+  /**
+   * Shutdown's first step: leases nothing more, but keeps the sockets open so that the results
+   * of leases in hand still arrive, until none is in hand or `graceMs` has passed. Returns how
+   * many were still out (they lapse at their deadline, or come back with a node's resume).
+   */
+  async drain(graceMs: number): Promise<number> {
+    this.#draining = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#next?.resolve(); // whoever waits for a round gets none now
+    this.#next = null;
+    const end = Date.now() + graceMs;
+    for (;;) {
+      const nodes = [...this.conns].flatMap((c) => (c.node ? [c.node.nodeId] : []));
+      const out = nodes.length
+        ? Number((await this.deps.db.selectFrom('attempts').select((eb) => eb.fn.countAll<number>().as('n')).where('node_id', 'in', nodes).where('state', '=', 'leased').executeTakeFirstOrThrow()).n)
+        : 0;
+      if (!out || Date.now() >= end) return out;
+      await new Promise((resolve) => setTimeout(resolve, 200)); // a shutdown's pace, not a test's
     }
   }
 

@@ -1,6 +1,6 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Supernet, SupernetError } from 'supernet';
+import { Supernet, SupernetError } from '../../server/api/client.ts';
 import { operations } from '../../server/api/openapi.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { parseNpy } from '../../shaders/npy.ts';

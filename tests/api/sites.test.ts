@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Supernet } from 'supernet';
+import { Supernet } from '../../server/api/client.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { TestClient } from '../helpers/client.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';

@@ -5,6 +5,7 @@ import { TestClient } from '../helpers/client.ts';
 import { eventually, freePort, spawnCli, stopChild, storeEnv, testCoordinator, waitForOutput } from '../helpers/coordinator.ts';
 import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
 import { storeKinds } from '../helpers/stores.ts';
+import { RawNode } from '../helpers/raw-node.ts';
 
 type Child = ReturnType<typeof spawnCli>;
 
@@ -52,8 +53,54 @@ describe.each(storeKinds)('faults (%s)', (store) => {
     expectClose(result, randomSpecReference(1024, 256, 1024, 5), 256);
   }, 180_000); // three agents start one after another (Dawn, autotune): slow beside other tests
 
-  it('the coordinator SIGKILLed and restarted mid-job: the job completes, nothing lost, no unit verified twice, agents reconnect', async () => {
-    const env = { ...(await storeEnv(store)), PORT: String(await freePort()), SUPERNET_LEASE_TTL_MS: '3000' };
+  it('an agent sent SIGTERM mid-unit finishes and reports the unit in hand, gives back the rest, and exits 0: nothing lapses', async () => {
+    const coordinator = await testCoordinator(store);
+    cleanups.push(() => coordinator.close());
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 1024, k: 256, n: 1024, seed: 6 }, tile: 64 } }, 201);
+    const leaving = await agentFor(coordinator.url, 'leaving', children);
+    const held = () => coordinator.deps.db.selectFrom('attempts').select(['id', 'state']).where('holder', '=', leaving.accountId).execute();
+    await eventually(async () => (await held()).some((a) => a.state === 'leased'), 'the agent to hold a lease', 60_000, 10);
+    const exited = new Promise<number | null>((resolve) => leaving.agent.once('exit', resolve));
+    leaving.agent.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(leaving.agent.output.join('')).toMatch(/SIGTERM: finishing the unit in hand[^\n]*\n[\s\S]*stopped: every result delivered/);
+    // Nothing left out to lapse: each lease it had was reported (valid) or given back at once.
+    const states = (await held()).map((a) => a.state);
+    expect(states).not.toContain('leased');
+    expect(states).not.toContain('expired');
+    expect(states).toContain('valid');
+    await agentFor(coordinator.url, 'staying', children);
+    expect((await dev.waitForJob(job.id)).state).toBe('done');
+  }, 180_000);
+
+  it('a coordinator shutting down leases nothing more and says it is not ready, takes the result of a lease in hand, then closes', async () => {
+    const coordinator = await testCoordinator(store, { SUPERNET_SHUTDOWN_GRACE_MS: '60000' });
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 32, n: 64, seed: 2 }, tile: 32 } }, 201);
+    const worker = await TestClient.signup(coordinator.url, 'worker@example.com');
+    const node = await RawNode.connect(coordinator.url, await worker.useNewKey());
+    await node.hello();
+    const lease = await node.lease();
+    const status = async (path: string) => (await fetch(`${coordinator.url}${path}`)).status;
+    expect([await status('/api/health/live'), await status('/api/health/ready')]).toEqual([200, 200]);
+    const closing = coordinator.close();
+    const ready = await eventually(async () => {
+      const res = await fetch(`${coordinator.url}/api/health/ready`);
+      return res.status === 503 ? res.json() : null;
+    }, 'readiness to say 503');
+    expect(ready).toEqual({ error: { code: 'not_ready', message: 'Shutting down: finishing the work in hand.' } });
+    expect(await status('/api/health/live')).toBe(200);
+    // The lease in hand is still answered.
+    expect(await node.submit(lease, await node.compute(lease))).toMatchObject({ status: 'accepted' });
+    await closing; // with no lease left out, it closes without waiting out its grace
+    node.close();
+  });
+
+  it.each(['SIGKILL', 'SIGTERM'] as const)('the coordinator sent %s and restarted mid-job: the job completes, nothing lost, no unit verified twice, agents reconnect', async (signal) => {
+    const env = { ...(await storeEnv(store)), PORT: String(await freePort()), SUPERNET_LEASE_TTL_MS: '3000', SUPERNET_SHUTDOWN_GRACE_MS: '5000' };
     const start = async () => {
       const child = spawnCli(['serve'], env);
       children.push(child);
@@ -71,8 +118,11 @@ describe.each(storeKinds)('faults (%s)', (store) => {
       const j = await dev.json('GET', `/api/jobs/${job.id}`);
       return j.progress.verified >= 3 ? j.progress : null;
     }, 'three verified units', 120_000, 50);
-    await stopChild(child, 'SIGKILL');
-    expect(progress.verified).toBeLessThan(progress.units); // killed mid-job
+    const stopped = child;
+    await stopChild(child, signal);
+    expect(progress.verified).toBeLessThan(progress.units); // stopped mid-job
+    // SIGTERM: a clean exit after the results in hand (a lease a node has not finished lapses, or comes back with its resume).
+    if (signal === 'SIGTERM') expect([stopped.exitCode, stopped.output.join('')]).toEqual([0, expect.stringMatching(/SIGTERM: leasing nothing more[\s\S]*stopped\n/)]);
 
     ({ child, url } = await start());
     const done = await dev.waitForJob(job.id, 180_000);

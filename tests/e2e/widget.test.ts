@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { Browser, Page } from '@playwright/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Supernet } from 'supernet';
+import { Supernet } from '../../server/api/client.ts';
 import { launchChromium } from '../../bench/chromium.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { artifactsDir, webDir } from '../helpers/browser.ts';

@@ -30,7 +30,7 @@ export async function storeEnv(store: StoreKind): Promise<StoreEnv> {
 /** A real coordinator in this process, on a free port. */
 export async function testCoordinator(store: StoreKind, env: Record<string, string> = {}): Promise<Coordinator> {
   const base = await storeEnv(store);
-  return startCoordinator(loadConfig({ PORT: '0', ...base, ...env }));
+  return startCoordinator(loadConfig({ PORT: '0', SUPERNET_SHUTDOWN_GRACE_MS: '0', ...base, ...env }));
 }
 
 /** A child process running `supernet <args>`, with its output kept for failure messages. */
@@ -72,11 +72,14 @@ export function waitForOutput(child: ChildProcess & { output: string[] }, patter
   });
 }
 
-export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') {
+/** Stops a child as an operator would (an agent finishes the unit in hand first); killed after `graceMs`. */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 20_000) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
+  clearTimeout(timer);
 }
 
 /** Polls `check` until it returns a truthy value. */
