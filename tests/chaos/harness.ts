@@ -81,6 +81,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     // Long enough that leases in flight survive a restart (~3 s here), short enough that
     // vanished nodes' units come back soon. (Production: 30 s.)
     SUPERNET_LEASE_TTL_MS: '6000',
+    // Restarts are graceful (SIGTERM's path), with a short grace: withholders never hand back what they hold.
+    SUPERNET_SHUTDOWN_GRACE_MS: '1000',
     ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
   };
   let coordinator: Coordinator = await startCoordinator(loadConfig(env));
