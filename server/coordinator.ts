@@ -16,6 +16,7 @@ import { checkpoint, loadOrCreateKey } from './ledger/checkpoint.ts';
 import { deliverWebhooks } from './jobs/webhooks.ts';
 import { tickMarket } from './market/price.ts';
 import { NodeHub } from './nodes/hub.ts';
+import { PeerSignals, peerPath } from './nodes/peers.ts';
 import { Signals } from './nodes/signals.ts';
 import { passTurns, takeTurn } from './db/turns.ts';
 
@@ -76,8 +77,10 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
   if (!config.databaseUrl) timers.push(every(config.maintenanceMs, () => sql`vacuum analyze`.execute(db), 'store maintenance'));
   const app = createApp(deps);
   const server = createServer(getRequestListener(app.fetch));
+  const peers = new PeerSignals(server, db);
   server.on('upgrade', (req, socket, head) => {
     if (req.url?.startsWith('/api/nodes/ws')) void hub.upgrade(req, socket, head);
+    else if (req.url?.startsWith(`${peerPath}/peerjs`)) void peers.upgrade(req, socket, head);
     else socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
@@ -101,6 +104,7 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
         await hub.drain(config.shutdownGraceMs);
         for (const t of timers) clearInterval(t);
         await hub.close();
+        peers.close();
         await Promise.all(rounds);
         const closed = new Promise((resolve) => server.close(resolve));
         server.closeIdleConnections();

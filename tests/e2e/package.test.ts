@@ -131,6 +131,7 @@ console.log(JSON.stringify({ length: c.length, worst, updates: seen.length, last
     const page = await browser.newPage();
     await page.goto(`http://localhost:${port}/network`);
     await page.addScriptTag({ content: bundle, type: 'module' });
+    await page.waitForFunction(() => 'called' in window); // a module script runs after it is added
     const health = await page.evaluate(() => (window as unknown as { called: Promise<unknown> }).called);
     expect(health).toMatchObject({ ok: true });
   }, 180_000);
