@@ -33,7 +33,12 @@ describe('the developer portal', () => {
     const page = await browser.newPage({ acceptDownloads: true });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // What the portal costs to open: its own code and the client; the WGSL editor (CodeMirror) comes with its form only.
+    const scripts: number[] = [];
+    page.on('response', (r) => void (r.url().endsWith('.js') && r.body().then((b) => scripts.push(b.byteLength), () => {})));
     await page.goto(`${coordinator.url}/portal`);
+    await page.waitForLoadState('networkidle');
+    expect(scripts.reduce((a, b) => a + b, 0)).toBeLessThan(250_000);
     await page.fill('#email', 'portal@example.com');
     await page.fill('#password', 'correct horse battery');
     await page.click('#signup-button');

@@ -69,7 +69,8 @@ describe('wgsl in Chromium', () => {
     await page.goto(`${coordinator.url}/portal#/new`);
     await page.selectOption('#kind', 'wgsl');
     await page.waitForFunction(() => /^8 units/.test(document.getElementById('estimate')!.textContent!));
-    // Break line 19 (`n++;` → `n+++;`) as a person would, in the editor.
+    // Break line 19 (`n++;` → `n+++;`) as a person would, in the editor (loaded with the form).
+    await page.waitForSelector('.cm-editor');
     await page.evaluate(() => {
       const view = (document.getElementById('inputs') as HTMLElement & { editor: import('@codemirror/view').EditorView }).editor;
       const line = view.state.doc.line(19);

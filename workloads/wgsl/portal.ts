@@ -1,6 +1,5 @@
-import { wgsl as wgslLanguage } from '@iizukak/codemirror-lang-wgsl';
-import { lintGutter, setDiagnostics, type Diagnostic } from '@codemirror/lint';
-import { basicSetup, EditorView } from 'codemirror';
+import type { Diagnostic } from '@codemirror/lint';
+import type { EditorView } from 'codemirror';
 import { parseNpyArray } from '../../shaders/npy.ts';
 import type { PortalWorkload } from '../types.ts';
 import { mandelbrot, mandelbrotSize } from './examples.ts';
@@ -21,21 +20,44 @@ export const wgslPortal: PortalWorkload = {
       <span class="note">loop budget <input id="wgsl-budget" type="number" min="1" value="1000" aria-label="loop budget" /> iterations an invocation</span>
       <p id="wgsl-note" class="note" aria-live="polite"></p>`;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const editor = new EditorView({
-      doc: mandelbrot,
-      parent: host.querySelector('#wgsl-editor')!,
-      extensions: [
-        basicSetup,
-        wgslLanguage(),
-        lintGutter(),
-        EditorView.updateListener.of((u) => {
-          if (!u.docChanged) return;
-          clearTimeout(timer);
-          timer = setTimeout(changed, typingPauseMs);
-        }),
-      ],
+    // The editor (CodeMirror, ~300 KB) loads with the first WGSL form, not with the portal: a
+    // plain text area holds the kernel meanwhile, and its text goes over.
+    const area = document.createElement('textarea');
+    area.value = mandelbrot;
+    area.rows = 20;
+    area.spellcheck = false;
+    area.setAttribute('aria-label', 'WGSL kernel');
+    area.style.cssText = 'width: 100%; font-family: monospace; border: 0';
+    area.addEventListener('input', () => {
+      clearTimeout(timer);
+      timer = setTimeout(changed, typingPauseMs);
     });
-    (host as HTMLElement & { editor?: EditorView }).editor = editor; // for tests and the console
+    host.querySelector('#wgsl-editor')!.append(area);
+    let editor: EditorView | null = null;
+    let marks: Diagnostic[] = [];
+    let setDiagnostics: typeof import('@codemirror/lint').setDiagnostics | null = null;
+    void Promise.all([import('codemirror'), import('@codemirror/lint'), import('@iizukak/codemirror-lang-wgsl')]).then(([cm, lint, lang]) => {
+      if (!area.isConnected) return; // the page moved on meanwhile
+      setDiagnostics = lint.setDiagnostics;
+      editor = new cm.EditorView({
+        doc: area.value,
+        parent: host.querySelector('#wgsl-editor')!,
+        extensions: [
+          cm.basicSetup,
+          lang.wgsl(),
+          lint.lintGutter(),
+          cm.EditorView.updateListener.of((u) => {
+            if (!u.docChanged) return;
+            clearTimeout(timer);
+            timer = setTimeout(changed, typingPauseMs);
+          }),
+        ],
+      });
+      area.remove();
+      if (marks.length) editor.dispatch(lint.setDiagnostics(editor.state, marks));
+      (host as HTMLElement & { editor?: EditorView }).editor = editor; // for tests and the console
+    });
+    const source = () => (editor ? editor.state.doc.toString() : area.value);
     // Inputs, in the order chosen: each uploaded as it is picked.
     let inputs: { name: string; sha256?: string; why?: string }[] = [];
     host.querySelector<HTMLInputElement>('#wgsl-inputs')!.addEventListener('change', async (e) => {
@@ -67,7 +89,7 @@ export const wgslPortal: PortalWorkload = {
         if (!(Number.isInteger(units) && units >= 1 && units <= 1024)) return { why: 'Units: a whole number from 1 to 1024.' };
         return {
           spec: {
-            source: editor.state.doc.toString(),
+            source: source(),
             inputs: inputs.map((i) => ({ blob: i.sha256! })),
             output: { element: host.querySelector<HTMLSelectElement>('#wgsl-element')!.value, length },
             units,
@@ -77,15 +99,17 @@ export const wgslPortal: PortalWorkload = {
       },
       // The compiler's messages as marks in the editor, at their line and column.
       refused(error) {
-        const doc = editor.state.doc;
-        const diagnostics: Diagnostic[] = (error?.details ?? [])
-          .filter((d) => d.line >= 1 && d.line <= doc.lines)
+        const text = source();
+        const lines = text.split('\n');
+        const starts = lines.map((_, i) => lines.slice(0, i).reduce((n, l) => n + l.length + 1, 0));
+        marks = (error?.details ?? [])
+          .filter((d) => d.line >= 1 && d.line <= lines.length)
           .map((d) => {
-            const line = doc.line(d.line);
-            const from = Math.min(line.to, line.from + Math.max(0, d.column - 1));
-            return { from, to: Math.max(from, Math.min(line.to, from + 1)), severity: 'error', message: d.message };
+            const [start, length] = [starts[d.line - 1]!, lines[d.line - 1]!.length];
+            const from = Math.min(start + length, start + Math.max(0, d.column - 1));
+            return { from, to: Math.max(from, Math.min(start + length, from + 1)), severity: 'error', message: d.message };
           });
-        editor.dispatch(setDiagnostics(editor.state, diagnostics));
+        if (editor && setDiagnostics) editor.dispatch(setDiagnostics(editor.state, marks));
       },
     };
   },
