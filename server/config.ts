@@ -21,6 +21,8 @@ export interface Config {
   checkpointMs: number;
   /** PGlite only: how often the store is vacuumed and its statistics refreshed (it has no autovacuum). */
   maintenanceMs: number;
+  /** Whether leases name peers that hold their inputs (SUPERNET_P2P=0 turns it off). */
+  p2p: boolean;
   /** On shutdown, how long results of leases in hand are still taken before the sockets close (SUPERNET_SHUTDOWN_GRACE_MS). */
   shutdownGraceMs: number;
   /** How often due webhooks are sent (SUPERNET_WEBHOOK_MS); a failed one waits webhookRetryMs × 6ⁿ. */
@@ -113,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     marketMs: int(env, 'SUPERNET_MARKET_MS', 10_000, 100, 3_600_000),
     checkpointMs: int(env, 'SUPERNET_CHECKPOINT_MS', 60_000, 100, 86_400_000),
     maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 60_000, 100, 86_400_000),
+    p2p: env.SUPERNET_P2P !== '0' && env.SUPERNET_P2P !== 'false',
     shutdownGraceMs: int(env, 'SUPERNET_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     webhookMs: int(env, 'SUPERNET_WEBHOOK_MS', 1_000, 50, 3_600_000),
     webhookRetryMs: int(env, 'SUPERNET_WEBHOOK_RETRY_MS', 10_000, 10, 3_600_000),

@@ -31,6 +31,7 @@ export function blobRoutes(deps: Deps) {
     if (!(await blobs.has(sha256))) throw notFound(`No blob ${sha256.slice(0, 12)}…`);
     if (c.req.header('if-none-match') === `"${sha256}"`) return c.body(null, 304);
     const { size, body } = await blobs.open(sha256);
+    deps.metrics.blobEgress.inc(size);
     return c.body(body, 200, {
       'content-type': 'application/octet-stream',
       'content-length': String(size),

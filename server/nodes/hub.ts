@@ -9,6 +9,7 @@ import { frameBytesMax, inlineBytesMax, nodeMessage, type CoordinatorMessage, ty
 import { microPerCredit } from '../ledger/credit.ts';
 import { describeIssues } from '../validate.ts';
 import { takeTurn } from '../db/turns.ts';
+import { BlobHolders } from './holders.ts';
 import { claimUnits, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
 import { clientAddress, networkPrefix } from './prefix.ts';
 import { rewindClaims } from './queue.ts';
@@ -71,8 +72,13 @@ interface Conn {
   dryAt: number;
 }
 
+/** Peers a lease names for each input, at most. */
+export const peersPerBlob = 3;
+
 export class NodeHub {
   readonly conns = new Set<Conn>();
+  /** Who holds which blobs, from `have` frames (server/nodes/holders.ts). */
+  readonly holders = new BlobHolders<Conn>();
   readonly wss = new WebSocketServer({ noServer: true, maxPayload: frameBytesMax });
   #timers: NodeJS.Timeout[] = [];
   /** A claim round is running. */
@@ -161,6 +167,7 @@ export class NodeHub {
     });
     ws.on('close', () => {
       this.conns.delete(conn);
+      this.holders.forget(conn);
       if (conn.node && conn.helloAt) {
         const nodeId = conn.node.nodeId;
         // Gone: units dealt to it are drawn again by the next sweep, not after their deal lapses.
@@ -211,6 +218,10 @@ export class NodeHub {
         return this.pump();
       case 'heartbeat':
         return extendLeases(this.deps.db, node.nodeId, msg.attempts, this.deps.config.leaseTtlMs);
+      case 'have':
+        this.holders.add(conn, msg.blobs);
+        this.holders.drop(conn, msg.dropped ?? []);
+        return;
       case 'pause':
         conn.wanted = 0;
         conn.paused = true; // and dealt no partners meanwhile (server/verify/deal.ts)
@@ -406,6 +417,17 @@ export class NodeHub {
     );
   }
 
+  /** For each input other connected nodes hold, up to `peersPerBlob` of them (none with SUPERNET_P2P=0). */
+  #peersFor(conn: Conn, inputs: string[]): { peers?: Record<string, string[]> } {
+    if (!this.deps.config.p2p) return {};
+    const peers: Record<string, string[]> = {};
+    for (const sha of inputs) {
+      const ids = this.holders.pick(sha, conn, peersPerBlob, (h) => h.node !== null && h.ws.readyState === h.ws.OPEN).map((h) => h.node!.nodeId);
+      if (ids.length) peers[sha] = ids;
+    }
+    return Object.keys(peers).length ? { peers } : {};
+  }
+
   async #round() {
     try {
       const ready = [...this.conns].filter((c) => c.node && c.wanted > 0 && !c.full && c.dryAt !== this.#generation && c.ws.readyState === c.ws.OPEN);
@@ -421,7 +443,7 @@ export class NodeHub {
           for (const lease of got.leases) {
             conn.wanted--;
             this.deps.metrics.leaseSeconds.observe({ outcome: 'leased' }, seconds);
-            this.#send(conn, { type: 'lease', attemptId: lease.attemptId, token: lease.token, deadline: lease.deadline.getTime(), unit: lease.unit });
+            this.#send(conn, { type: 'lease', attemptId: lease.attemptId, token: lease.token, deadline: lease.deadline.getTime(), unit: lease.unit, ...this.#peersFor(conn, lease.unit.inputs) });
           }
           if (got.leases.length) leased = true;
           else if (got.stop) this.deps.metrics.leaseSeconds.observe({ outcome: got.stop === 'dry' ? 'none' : got.stop }, seconds);

@@ -9,6 +9,7 @@ import { z } from 'zod';
  * node ─result (output blob uploaded first, with the lease's token)─▶ coordinator ─ack─▶ node
  * coordinator ─cancel─▶ node: drop that attempt (unit decided elsewhere, job cancelled)
  * node ─pause─▶ coordinator leases it nothing more; ─release─▶ gives back a lease not started
+ * node ─have─▶ coordinator: blobs it holds for peers; a lease names peers for its inputs
  * Any malformed frame ─▶ error frame, nothing changes; too many ─▶ the socket is closed.
  */
 export const protocolVersion = 1;
@@ -19,6 +20,8 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
  * at 8×8 tiles the upload's HTTP request and its queries were a third of a unit's cost at the
  * coordinator (bench/coordinator). The frame stays under `frameBytesMax`. */
 export const inlineBytesMax = 32 * 1024;
+/** Blobs a `have` frame names at most (67 bytes each in JSON: the frame stays under 64 KiB). */
+export const haveMax = 500;
 
 export const capabilities = z.object({
   adapter: z.object({
@@ -66,6 +69,8 @@ export const nodeMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('release'), attemptId: id, token: z.string().max(200), reason: z.string().max(200) }),
   /** Lease nothing more until the next request. */
   z.object({ type: z.literal('pause') }),
+  /** Blobs it now holds (and those it dropped) and will serve to peers: named in others' leases. */
+  z.object({ type: z.literal('have'), blobs: z.array(sha256).max(haveMax), dropped: z.array(sha256).max(haveMax).optional() }),
 ]);
 export type NodeMessage = z.infer<typeof nodeMessage>;
 
@@ -88,7 +93,15 @@ export const coordinatorMessage = z.discriminatedUnion('type', [
     accountId: id.nullable(),
     heartbeatMs: z.number(),
   }),
-  z.object({ type: z.literal('lease'), attemptId: id, token: z.string(), deadline: z.number(), unit: unitPayload }),
+  z.object({
+    type: z.literal('lease'),
+    attemptId: id,
+    token: z.string(),
+    deadline: z.number(),
+    unit: unitPayload,
+    /** For inputs other connected nodes hold: up to `peersPerBlob` of their node ids, to try before HTTP (PeerJS). */
+    peers: z.record(sha256, z.array(id).max(8)).optional(),
+  }),
   z.object({ type: z.literal('ack'), attemptId: id, status: z.enum(['accepted', 'refused']), reason: z.string().optional() }),
   z.object({ type: z.literal('cancel'), attemptId: id, reason: z.string() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),

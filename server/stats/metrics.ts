@@ -18,6 +18,8 @@ export class Metrics {
   /** Group commit: how many nodes one claim round served, how many results one transaction judged. */
   readonly claimRound = this.#sizes('supernet_claim_round_nodes', 'Nodes served by one claim round (one transaction).');
   readonly resultBatch = this.#sizes('supernet_result_batch_results', 'Results judged in one transaction.');
+  /** Blob bytes this coordinator served over HTTP: what peer-to-peer sharing saves (#18). */
+  readonly blobEgress = new Counter({ name: 'supernet_blob_egress_bytes_total', help: 'Blob bytes this process served over HTTP (GET /api/blobs).', registers: [this.registry] });
   readonly verifiedUnits = new Counter({ name: 'supernet_verified_units_total', help: 'Units this process verified.', registers: [this.registry] });
   readonly results = new Counter({ name: 'supernet_results_total', help: 'Result frames this process judged, by status.', labelNames: ['status'] as const, registers: [this.registry] });
 
