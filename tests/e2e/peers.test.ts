@@ -31,13 +31,46 @@ describe('peer signalling on the coordinator', () => {
     writeFileSync(
       join(dir, 'entry.js'),
       `import { Peer } from 'peerjs';
+import { requestBlob, serveBlobs } from ${JSON.stringify(join(repoRoot, 'server/agent/p2p.ts'))};
 const options = (token) => ({ host: location.hostname, port: Number(location.port), path: ${JSON.stringify(peerPath)}, key: ${JSON.stringify(peerKey)}, token, secure: false, debug: 0 });
 window.received = [];
+window.blobs = new Map();
+window.mode = 'sink';
+const hex = (b) => Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, '0')).join('');
+window.put = async (size) => {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 2654435761) >>> 24;
+  const sha = hex(await crypto.subtle.digest('SHA-256', bytes));
+  window.blobs.set(sha, bytes);
+  return sha;
+};
 window.openPeer = (id, token) => new Promise((resolve, reject) => {
   const peer = new Peer(id, options(token));
   peer.on('open', () => { window.peer = peer; resolve(peer.id); });
   peer.on('error', (err) => reject(new Error(err.type)));
-  peer.on('connection', (conn) => conn.on('data', (data) => window.received.push(new Uint8Array(data))));
+  peer.on('connection', (conn) => {
+    if (window.mode === 'sink') conn.on('data', (data) => window.received.push(new Uint8Array(data)));
+  });
+  peer.on('connection', (conn) => conn.on('open', () => {
+    if (window.mode === 'sink') return;
+    if (window.mode === 'vanish') {
+      // Says 1 MiB, sends one chunk, and is gone.
+      return conn.dataChannel.addEventListener('message', () => {
+        const head = new Uint8Array(5); head[0] = 2; new DataView(head.buffer).setUint32(1, 1 << 20);
+        conn.dataChannel.send(head);
+        const chunk = new Uint8Array(1 + 65536); chunk[0] = 3;
+        conn.dataChannel.send(chunk);
+        setTimeout(() => conn.close(), 50);
+      });
+    }
+    serveBlobs(conn.dataChannel, async (sha) => {
+      const bytes = window.blobs.get(sha);
+      if (!bytes || window.mode !== 'liar') return bytes;
+      const lie = bytes.slice();
+      lie[lie.length >> 1] ^= 1;
+      return lie;
+    });
+  }));
 });
 window.sendTo = (to, size) => new Promise((resolve, reject) => {
   const bytes = new Uint8Array(size);
@@ -45,6 +78,16 @@ window.sendTo = (to, size) => new Promise((resolve, reject) => {
   const conn = window.peer.connect(to, { serialization: 'raw', reliable: true });
   conn.on('open', () => { conn.send(bytes); resolve(true); });
   conn.on('error', (err) => reject(new Error(String(err))));
+});
+window.fetchFrom = (to, sha) => new Promise((resolve) => {
+  const conn = window.peer.connect(to, { serialization: 'raw', reliable: true });
+  conn.on('open', () => {
+    const started = performance.now();
+    requestBlob(conn.dataChannel, sha, { idleMs: 3000 }).then(
+      async (bytes) => { resolve({ bytes: bytes.byteLength, sha: hex(await crypto.subtle.digest('SHA-256', bytes)), ms: performance.now() - started }); conn.close(); },
+      (err) => { resolve({ error: err.kind }); conn.close(); },
+    );
+  });
 });
 `,
     );
@@ -78,7 +121,7 @@ window.sendTo = (to, size) => new Promise((resolve, reject) => {
   it('connects two connected nodes over a data channel, and the bytes arrive whole', async () => {
     const [a, b] = [await node('peer-a@example.com'), await node('peer-b@example.com')];
     const [pa, pb] = [await page(), await page()];
-    expect(await open(pa, a.nodeId, a.token)).toEqual({ id: a.nodeId });
+    expect(await open(pa, a.nodeId, a.token)).toEqual({ id: a.nodeId }); // a sink: it keeps what comes
     expect(await open(pb, b.nodeId, b.token)).toEqual({ id: b.nodeId });
     const size = 64 * 1024;
     await pb.evaluate(([to, n]) => (window as any).sendTo(to, n), [a.nodeId, size] as const);
@@ -86,6 +129,27 @@ window.sendTo = (to, size) => new Promise((resolve, reject) => {
     const got = Buffer.from(await pa.evaluate(() => Array.from((window as any).received.flatMap((c: Uint8Array) => Array.from(c))) as number[]));
     const sent = Buffer.from(Array.from({ length: size }, (_, i) => Math.imul(i, 2654435761) >>> 24));
     expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(sent).digest('hex'));
+  }, 90_000);
+
+  it('moves a blob over the channel whole; a peer that lies or vanishes mid-transfer is caught, and said which', async () => {
+    const [holder, taker] = [await node('holder@example.com'), await node('taker@example.com')];
+    const [ph, pt] = [await page(), await page()];
+    await open(ph, holder.nodeId, holder.token);
+    await open(pt, taker.nodeId, taker.token);
+    const size = 4 * 1024 * 1024 + 123; // not a whole number of chunks
+    const sha = await ph.evaluate((n) => (window as any).put(n), size);
+    await ph.evaluate(() => ((window as any).mode = 'holder'));
+    const whole = await pt.evaluate(([to, s]) => (window as any).fetchFrom(to, s), [holder.nodeId, sha] as const);
+    expect(whole).toMatchObject({ bytes: size, sha });
+    console.log(`[figures] p2p 4 MiB in ${whole.ms.toFixed(0)} ms: ${(size / 1e6 / (whole.ms / 1000)).toFixed(1)} MB/s (one run, loopback, two contexts of one Chromium)`);
+    // A blob it does not hold: none.
+    expect(await pt.evaluate(([to]) => (window as any).fetchFrom(to, 'ab'.repeat(32)), [holder.nodeId] as const)).toEqual({ error: 'none' });
+    // A liar: one bit flipped in the middle, caught by the hash.
+    await ph.evaluate(() => ((window as any).mode = 'liar'));
+    expect(await pt.evaluate(([to, s]) => (window as any).fetchFrom(to, s), [holder.nodeId, sha] as const)).toEqual({ error: 'bad-bytes' });
+    // One that promises 1 MiB, sends 64 KiB and goes.
+    await ph.evaluate(() => ((window as any).mode = 'vanish'));
+    expect(await pt.evaluate(([to, s]) => (window as any).fetchFrom(to, s), [holder.nodeId, sha] as const)).toEqual({ error: 'gone' });
   }, 90_000);
 
   it("refuses a peer that is not a connected node with its own token: a made-up id, another node's id, a node gone", async () => {
