@@ -44,6 +44,8 @@ export class Pacer {
     const wait = this.#debtMs - idle;
     this.#debtMs = Math.max(-bankMsMax, Math.min(0, wait));
     if (wait > 0) {
+      this.#rests.push([now, now + wait]);
+      if (this.#rests.length > 4096) this.#rests.splice(0, 1024);
       await new Promise((resolve) => setTimeout(resolve, wait));
       // A timer fires late on a busy machine (tens of ms in a loaded worker): that rest counts too.
       this.#debtMs = -Math.min(bankMsMax, Math.max(0, this.now() - now - wait));
@@ -57,6 +59,15 @@ export class Pacer {
     this.#lastEnd = end;
     this.#intervals.push([start, end]);
     if (this.#intervals.length > 4096) this.#intervals.splice(0, 1024);
+  }
+
+  #rests: [number, number][] = [];
+
+  /** The share of [from, to] spent resting for the throttle: none at 100%, however loaded the machine. */
+  restShare(from: number, to: number): number {
+    let rest = 0;
+    for (const [s, e] of this.#rests) rest += Math.max(0, Math.min(e, to) - Math.max(s, from));
+    return to > from ? rest / (to - from) : 0;
   }
 
   /** The share of [from, to] the GPU was busy, from the intervals kept. */

@@ -140,7 +140,8 @@ describe('the browser node and the contribute page', () => {
   }, 120_000);
 
   it('a tab reloaded mid-unit while the coordinator restarts: kept results are delivered, the lost lease goes back, nothing counts twice', async () => {
-    const env = { ...(await storeEnv('pglite')), PORT: String(await freePort()), SUPERNET_WEB_DIR: webDir(), SUPERNET_LEASE_TTL_MS: '60000' };
+    // An abrupt restart (no drain): the reload must find the coordinator gone.
+    const env = { ...(await storeEnv('pglite')), PORT: String(await freePort()), SUPERNET_WEB_DIR: webDir(), SUPERNET_LEASE_TTL_MS: '60000', SUPERNET_SHUTDOWN_GRACE_MS: '0' };
     coordinator = await startCoordinator(loadConfig(env));
     dev = await TestClient.signup(coordinator.url, 'developer@example.com');
     await dev.useNewKey();
@@ -222,13 +223,17 @@ describe('the browser node and the contribute page', () => {
     await page.click('#start');
     await until(page, 'two units done', (s) => s.session.unitsDone >= 2, 60_000);
     await page.waitForTimeout(8000);
-    const busyAt50 = await page.evaluate(() => (window as any).supernet.node.worker.busyShare(8000));
+    const [busyAt50, restAt50] = await page.evaluate(() => Promise.all([(window as any).supernet.node.worker.busyShare(8000), (window as any).supernet.node.worker.restShare(8000)]));
     await page.fill('#throttle', '100');
     await page.waitForTimeout(8000);
-    const busyAt100 = await page.evaluate(() => (window as any).supernet.node.worker.busyShare(8000));
+    // (The rest owed at the switch, a dispatch's worth, is paid in its first second: the last 4 s are clear of it.)
+    const [busyAt100, restAt100] = await page.evaluate(() => Promise.all([(window as any).supernet.node.worker.busyShare(8000), (window as any).supernet.node.worker.restShare(4000)]));
     reportFigures('browser-node-throttle', { throttle50: +busyAt50.toFixed(3), throttle100: +busyAt100.toFixed(3), window: '8 s', units: '2.1 GFLOP each' });
     expect(Math.abs(busyAt50 - 0.5)).toBeLessThanOrEqual(0.1);
-    expect(busyAt100).toBeGreaterThan(busyAt50);
+    // Lifted: no rest for the throttle at 100%. (Its busy share is the machine's to say: on a
+    // loaded one SwiftShader waits for the CPU, and 100% measured 0.40 beside 50%'s 0.46.)
+    expect(restAt50).toBeGreaterThan(0.2);
+    expect(restAt100).toBe(0);
 
     // A lost device fails the unit in hand, is reopened, and work goes on.
     const lostAt = await page.evaluate(() => performance.now());

@@ -1,17 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type Browser, type Page } from '@playwright/test';
-import { build } from 'vite';
+import type { Browser, Page } from '@playwright/test';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumWebGpuArgs } from '../../bench/chromium.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { peerKey, peerPath } from '../../server/nodes/peers.ts';
 import { TestClient } from '../helpers/client.ts';
-import { eventually, repoRoot, testCoordinator } from '../helpers/coordinator.ts';
+import { eventually, testCoordinator } from '../helpers/coordinator.ts';
 import { RawNode } from '../helpers/raw-node.ts';
+import { buildPeerBundle, launchPeerChromium, openPeer, openPeerPage } from '../helpers/peer-pages.ts';
 
 /**
  * The signalling half of peer-to-peer blobs (#18): the coordinator's PeerJS server lets two
@@ -26,75 +22,8 @@ describe('peer signalling on the coordinator', () => {
 
   beforeAll(async () => {
     coordinator = await testCoordinator('pglite');
-    // PeerJS as a page would bundle it, with helpers the test drives.
-    const dir = mkdtempSync(join(tmpdir(), 'supernet-peerjs-'));
-    writeFileSync(
-      join(dir, 'entry.js'),
-      `import { Peer } from 'peerjs';
-import { requestBlob, serveBlobs } from ${JSON.stringify(join(repoRoot, 'server/agent/p2p.ts'))};
-const options = (token) => ({ host: location.hostname, port: Number(location.port), path: ${JSON.stringify(peerPath)}, key: ${JSON.stringify(peerKey)}, token, secure: false, debug: 0 });
-window.received = [];
-window.blobs = new Map();
-window.mode = 'sink';
-const hex = (b) => Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, '0')).join('');
-window.put = async (size) => {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i++) bytes[i] = (i * 2654435761) >>> 24;
-  const sha = hex(await crypto.subtle.digest('SHA-256', bytes));
-  window.blobs.set(sha, bytes);
-  return sha;
-};
-window.openPeer = (id, token) => new Promise((resolve, reject) => {
-  const peer = new Peer(id, options(token));
-  peer.on('open', () => { window.peer = peer; resolve(peer.id); });
-  peer.on('error', (err) => reject(new Error(err.type)));
-  peer.on('connection', (conn) => {
-    if (window.mode === 'sink') conn.on('data', (data) => window.received.push(new Uint8Array(data)));
-  });
-  peer.on('connection', (conn) => conn.on('open', () => {
-    if (window.mode === 'sink') return;
-    if (window.mode === 'vanish') {
-      // Says 1 MiB, sends one chunk, and is gone.
-      return conn.dataChannel.addEventListener('message', () => {
-        const head = new Uint8Array(5); head[0] = 2; new DataView(head.buffer).setUint32(1, 1 << 20);
-        conn.dataChannel.send(head);
-        const chunk = new Uint8Array(1 + 65536); chunk[0] = 3;
-        conn.dataChannel.send(chunk);
-        setTimeout(() => conn.close(), 50);
-      });
-    }
-    serveBlobs(conn.dataChannel, async (sha) => {
-      const bytes = window.blobs.get(sha);
-      if (!bytes || window.mode !== 'liar') return bytes;
-      const lie = bytes.slice();
-      lie[lie.length >> 1] ^= 1;
-      return lie;
-    });
-  }));
-});
-window.sendTo = (to, size) => new Promise((resolve, reject) => {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i++) bytes[i] = (i * 2654435761) >>> 24;
-  const conn = window.peer.connect(to, { serialization: 'raw', reliable: true });
-  conn.on('open', () => { conn.send(bytes); resolve(true); });
-  conn.on('error', (err) => reject(new Error(String(err))));
-});
-window.fetchFrom = (to, sha) => new Promise((resolve) => {
-  const conn = window.peer.connect(to, { serialization: 'raw', reliable: true });
-  conn.on('open', () => {
-    const started = performance.now();
-    requestBlob(conn.dataChannel, sha, { idleMs: 3000 }).then(
-      async (bytes) => { resolve({ bytes: bytes.byteLength, sha: hex(await crypto.subtle.digest('SHA-256', bytes)), ms: performance.now() - started }); conn.close(); },
-      (err) => { resolve({ error: err.kind }); conn.close(); },
-    );
-  });
-});
-`,
-    );
-    await build({ root: repoRoot, configFile: false, logLevel: 'warn', resolve: { alias: { peerjs: join(repoRoot, 'node_modules/peerjs') } }, build: { outDir: join(dir, 'out'), lib: { entry: join(dir, 'entry.js'), formats: ['es'], fileName: 'peers' }, emptyOutDir: true } });
-    bundle = readFileSync(join(dir, 'out', 'peers.js'), 'utf8');
-    // Host candidates as plain loopback addresses, not mDNS names no resolver here answers.
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: [...chromiumWebGpuArgs, '--disable-features=WebRtcHideLocalIpsWithMdns'] });
+    bundle = await buildPeerBundle();
+    browser = await launchPeerChromium();
   }, 120_000);
   afterAll(async () => {
     for (const n of nodes) n.close();
@@ -109,14 +38,8 @@ window.fetchFrom = (to, sha) => new Promise((resolve) => {
     const { nodeId, token } = await n.hello();
     return { n, nodeId, token };
   }
-  async function page(): Promise<Page> {
-    const p = await (await browser.newContext()).newPage();
-    await p.goto(`${coordinator.url}/api/health`);
-    await p.addScriptTag({ content: bundle, type: 'module' });
-    await p.waitForFunction(() => 'openPeer' in window);
-    return p;
-  }
-  const open = (p: Page, id: string, token: string) => p.evaluate(([i, t]) => (window as any).openPeer(i, t).then((id: string) => ({ id }), (err: Error) => ({ error: err.message })), [id, token] as const);
+  const page = () => openPeerPage(browser, coordinator.url, bundle);
+  const open = openPeer;
 
   it('connects two connected nodes over a data channel, and the bytes arrive whole', async () => {
     const [a, b] = [await node('peer-a@example.com'), await node('peer-b@example.com')];

@@ -316,7 +316,8 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
   });
 
   it('a lease outlives a coordinator restart longer than its lease time: the node comes back, resumes, and its result counts', async () => {
-    const env = { ...(await storeEnv(store)), PORT: String(await freePort()), SUPERNET_LEASE_TTL_MS: '3000' };
+    // No drain: this node does not heartbeat, and a drain's sweeps would lapse its lease before the restart.
+    const env = { ...(await storeEnv(store)), PORT: String(await freePort()), SUPERNET_LEASE_TTL_MS: '3000', SUPERNET_SHUTDOWN_GRACE_MS: '0' };
     coordinator = await startCoordinator(loadConfig(env));
     const { dev, job } = await oneUnitJob('check', 11);
     const a = await contributor('steady');

@@ -116,6 +116,11 @@ export const gpu = {
     return pacer.busyShare(now - windowMs, now);
   },
 
+  restShare(windowMs: number): number {
+    const now = performance.now();
+    return pacer.restShare(now - windowMs, now);
+  },
+
   /** Loses the device on purpose in the middle of the next unit, as a driver reset would (tests, and the page's debug handle). */
   loseDevice() {
     loseInNextUnit = true;

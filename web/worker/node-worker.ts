@@ -60,6 +60,7 @@ const api = {
   run: gpu.run,
   setThrottle: gpu.setThrottle,
   busyShare: gpu.busyShare,
+  restShare: gpu.restShare,
   loseDevice: gpu.loseDevice,
 
   configure(opts: { url: string; account: string | null; key?: string; cacheBytes?: number }) {

@@ -1,0 +1,67 @@
+// npm run bench:p2p (also the last part of `npm run bench`). A blob from one node to another over
+// a WebRTC data channel on loopback: two contexts of Debian's Chromium, signalled by a
+// coordinator's PeerJS server (PGlite, in this process). Ours (server/agent/p2p.ts: binary
+// frames, 64 KiB chunks, paced by bufferedAmount, the sha-256 checked) against PeerJS's defaults
+// (`conn.send(bytes)` with its binary serialization) in the same run, for 4 MiB and 64 MiB
+// (BENCH_P2P_SIZES, MiB, comma-separated). Medians of BENCH_P2P_RUNS (default 3) transfers.
+// Writes bench/results/p2p.{json,md}.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../server/config.ts';
+import { startCoordinator } from '../server/coordinator.ts';
+import { TestClient } from '../tests/helpers/client.ts';
+import { buildPeerBundle, launchPeerChromium, openPeer, openPeerPage } from '../tests/helpers/peer-pages.ts';
+import { RawNode } from '../tests/helpers/raw-node.ts';
+import { median } from './timing.ts';
+
+const repoRoot = resolve(import.meta.dirname, '..');
+const runs = Math.max(1, Number(process.env.BENCH_P2P_RUNS ?? 3));
+const sizes = (process.env.BENCH_P2P_SIZES ?? '4,64').split(',').map((s) => Number(s) * 1024 * 1024);
+
+const coordinator = await startCoordinator(loadConfig({ PORT: '0', SUPERNET_DATA: mkdtempSync(join(tmpdir(), 'supernet-bench-p2p-')) }));
+const browser = await launchPeerChromium();
+const nodes: RawNode[] = [];
+try {
+  const bundle = await buildPeerBundle();
+  const peer = async (email: string) => {
+    const owner = await TestClient.signup(coordinator.url, email);
+    const node = await RawNode.connect(coordinator.url, await owner.useNewKey());
+    nodes.push(node);
+    const { nodeId, token } = await node.hello();
+    const page = await openPeerPage(browser, coordinator.url, bundle);
+    const opened = await openPeer(page, nodeId, token);
+    if (!opened.id) throw new Error(`peer refused: ${opened.error}`);
+    return { nodeId, page };
+  };
+  const [holder, taker] = [await peer('bench-holder@example.com'), await peer('bench-taker@example.com')];
+  const rows: { mib: number; ours: number; peerjs: number | null; ratio: number | null }[] = [];
+  for (const size of sizes) {
+    const sha = await holder.page.evaluate((n) => (window as any).put(n), size);
+    const rate = async (mode: 'holder' | 'peerjs', call: 'fetchFrom' | 'fetchDefault') => {
+      await holder.page.evaluate((m) => ((window as any).mode = m), mode);
+      const rates: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const got = await taker.page.evaluate(([fn, to, s]) => (window as any)[fn](to, s), [call, holder.nodeId, sha] as const);
+        if (got.error || got.sha !== sha) throw new Error(`${mode}: ${got.error ?? 'wrong bytes'}`);
+        rates.push(size / 1e6 / (got.ms / 1000));
+      }
+      return median(rates);
+    };
+    const ours = await rate('holder', 'fetchFrom');
+    const peerjs = await rate('peerjs', 'fetchDefault').catch((err: Error) => (console.log(`PeerJS defaults at ${size / 2 ** 20} MiB: ${err.message}`), null));
+    rows.push({ mib: size / 2 ** 20, ours: +ours.toFixed(1), peerjs: peerjs === null ? null : +peerjs.toFixed(1), ratio: peerjs ? +(ours / peerjs).toFixed(2) : null });
+    console.log(`${size / 2 ** 20} MiB: ours ${ours.toFixed(1)} MB/s, PeerJS defaults ${peerjs?.toFixed(1) ?? '–'} MB/s`);
+  }
+  mkdirSync(join(repoRoot, 'bench/results'), { recursive: true });
+  writeFileSync(join(repoRoot, 'bench/results/p2p.json'), JSON.stringify({ runs, rows }, null, 2) + '\n');
+  writeFileSync(
+    join(repoRoot, 'bench/results/p2p.md'),
+    `# Peer to peer on loopback (medians of ${runs})\n\n| blob | ours MB/s | PeerJS defaults MB/s | ours ÷ PeerJS |\n| --- | --- | --- | --- |\n${rows.map((r) => `| ${r.mib} MiB | ${r.ours} | ${r.peerjs ?? '–'} | ${r.ratio ?? '–'} |`).join('\n')}\n`,
+  );
+} finally {
+  for (const n of nodes) n.close();
+  await browser.close();
+  await coordinator.close();
+}
+process.exit(0); // the peer package's timers would keep the process alive
