@@ -123,7 +123,6 @@ export class NodeRuntime {
    */
   async drain(timeoutMs = 60_000): Promise<boolean> {
     this.pause();
-    this.#draining = true;
     // Without a connection nothing can be acknowledged: only the running unit is waited for.
     const settled = () => this.#running === null && (this.#unacked.size === 0 || this.#ws?.readyState !== 1);
     const clean = settled() || (await new Promise<boolean>((resolve) => {
@@ -140,7 +139,6 @@ export class NodeRuntime {
   }
 
   #settledWaiters: (() => boolean)[] = [];
-  #draining = false;
   #checkSettled() {
     this.#settledWaiters = this.#settledWaiters.filter((check) => !check());
   }
@@ -365,6 +363,7 @@ export class NodeRuntime {
       const elapsedMs = Math.round(performance.now() - started);
       this.#unacked.set(attemptId, { type: 'fail', attemptId, token, reason: 'not reported yet' });
       this.#requestFree(1);
+      this.#checkSettled(); // a drain with no connection waits for the running unit only
       void (async () => {
         const frame: ResultFrame = 'bytes' in outcome
           ? { type: 'result', attemptId, token, output: await sha256Hex(outcome.bytes), elapsedMs }
