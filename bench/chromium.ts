@@ -19,6 +19,9 @@ export const chromiumWebGpuArgs = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // WebRTC host candidates as plain addresses, not mDNS names that no resolver here answers:
+  // browser nodes on one machine reach each other (blobs peer to peer, #18).
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
 export function launchChromium(): Promise<Browser> {

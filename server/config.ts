@@ -23,6 +23,8 @@ export interface Config {
   maintenanceMs: number;
   /** Whether leases name peers that hold their inputs (SUPERNET_P2P=0 turns it off). */
   p2p: boolean;
+  /** STUN/TURN servers nodes use to reach each other (SUPERNET_ICE_SERVERS, comma-separated URLs; empty: host candidates only, which serves one LAN). */
+  iceServers: string[];
   /** On shutdown, how long results of leases in hand are still taken before the sockets close (SUPERNET_SHUTDOWN_GRACE_MS). */
   shutdownGraceMs: number;
   /** How often due webhooks are sent (SUPERNET_WEBHOOK_MS); a failed one waits webhookRetryMs × 6ⁿ. */
@@ -116,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     checkpointMs: int(env, 'SUPERNET_CHECKPOINT_MS', 60_000, 100, 86_400_000),
     maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 60_000, 100, 86_400_000),
     p2p: env.SUPERNET_P2P !== '0' && env.SUPERNET_P2P !== 'false',
+    iceServers: (env.SUPERNET_ICE_SERVERS ?? 'stun:stun.l.google.com:19302').split(',').map((u) => u.trim()).filter(Boolean),
     shutdownGraceMs: int(env, 'SUPERNET_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     webhookMs: int(env, 'SUPERNET_WEBHOOK_MS', 1_000, 50, 3_600_000),
     webhookRetryMs: int(env, 'SUPERNET_WEBHOOK_RETRY_MS', 10_000, 10, 3_600_000),

@@ -1,7 +1,7 @@
 // The contribute page: account, Start/Pause, the throttle, live stats and chart, top contributors.
 import { drawLineChart, getJson } from './chart.ts';
 import { BrowserNode } from './node/browser-node.ts';
-import { creditMeaning, creditsPerHour, formatCredits as credits } from '../server/ledger/format.ts';
+import { creditMeaning, creditsPerHour, formatBytes, formatCredits as credits } from '../server/ledger/format.ts';
 import { parseSchedule } from '../server/agent/schedule.ts';
 
 interface Me {
@@ -138,12 +138,20 @@ function render() {
     show('busy', `${Math.round(busy * 100)}%`);
     show('credits-session', credits(nodeStats?.credits.since ?? 0));
     show('pace', creditsPerHour(nodeStats?.credits.since ?? 0, s.session.contributedMs) ?? '');
+    show('sharing', sharingLine(s.blobs, s.sharing));
     show('unit-now', s.running ? `Now: ${s.running.what} (${s.running.kind}).` : s.keptResults ? `${s.keptResults} finished result(s) waiting for the coordinator.` : '');
     if (last && last.at !== chartAt) {
       chartAt = last.at;
       drawLineChart($('throughput') as unknown as SVGSVGElement, s.throughput.map((t) => t.gflops), { caption: `last ${s.throughput.length} s`, unit: 'GFLOP/s' });
     }
   });
+}
+/** Where this tab's inputs came from (#18): other nodes, over WebRTC, spare the coordinator's bandwidth. */
+function sharingLine(blobs: { fromPeers: number; fromCoordinator: number; toPeers: number }, sharing: boolean): string {
+  const total = blobs.fromPeers + blobs.fromCoordinator;
+  if (!total && !blobs.toPeers) return sharing ? 'Sharing inputs with other nodes peer to peer.' : '';
+  const share = total ? ` (${Math.round((100 * blobs.fromPeers) / total)}% from peers)` : '';
+  return `Inputs: ${formatBytes(blobs.fromPeers)} from other nodes, ${formatBytes(blobs.fromCoordinator)} from the coordinator${share} · ${formatBytes(blobs.toPeers)} served to other nodes${sharing ? '' : ' · peer-to-peer sharing is off'}.`;
 }
 $('credit-meaning').textContent = creditMeaning;
 node.addEventListener('change', render);

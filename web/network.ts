@@ -1,6 +1,6 @@
 // The network page: nodes online, aggregate GFLOP/s, jobs running, queue depth, and the price of compute.
 import { drawLineChart, getJson } from './chart.ts';
-import { formatCredits } from '../server/ledger/format.ts';
+import { formatBytes, formatCredits } from '../server/ledger/format.ts';
 
 interface Stats {
   nodesOnline: number;
@@ -9,6 +9,7 @@ interface Stats {
   unitsQueued: number;
   unitsVerified: number;
   verification: { valid: number; invalid: number; expired: number };
+  blobs: { fromPeers: number; fromCoordinator: number; toPeers: number };
 }
 
 interface Market {
@@ -32,6 +33,10 @@ async function refresh() {
   text('queue', stats.unitsQueued);
   text('verified', stats.unitsVerified);
   text('invalid', stats.verification.invalid);
+  const { fromPeers, fromCoordinator } = stats.blobs;
+  text('blobs-peers', formatBytes(fromPeers));
+  text('blobs-coordinator', formatBytes(fromCoordinator));
+  text('blobs-share', fromPeers + fromCoordinator ? `${Math.round((100 * fromPeers) / (fromPeers + fromCoordinator))}%` : '–');
   gflopsHistory.push(stats.gflops);
   if (gflopsHistory.length > 120) gflopsHistory.shift();
   drawLineChart(document.getElementById('gflops-chart') as unknown as SVGSVGElement, gflopsHistory, { caption: `last ${gflopsHistory.length * 3} s`, unit: 'GFLOP/s' });

@@ -54,10 +54,14 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
 
 /**
  * Answers `want` frames on `channel` from `get` (the node's blob cache), one transfer after
- * another. `allowed` is asked before each: a node paused or throttled by its politeness says
- * no, and the requester goes to the coordinator. Returns how many bytes it has served so far.
+ * another. `allowed` is asked before each: a node paused by its politeness says no, and the
+ * requester goes to the coordinator. `onServed` hears of each blob sent whole (its bytes).
  */
-export function serveBlobs(channel: BlobChannel, get: (sha: string) => Promise<Uint8Array | undefined>, allowed: () => boolean = () => true): { served: () => number } {
+export function serveBlobs(
+  channel: BlobChannel,
+  get: (sha: string) => Promise<Uint8Array | undefined>,
+  { allowed = () => true, onServed }: { allowed?: () => boolean; onServed?: (bytes: number) => void } = {},
+): { served: () => number } {
   channel.binaryType = 'arraybuffer';
   channel.bufferedAmountLowThreshold = lowWater;
   let served = 0;
@@ -70,7 +74,9 @@ export function serveBlobs(channel: BlobChannel, get: (sha: string) => Promise<U
     queue = queue
       .then(async () => {
         const bytes = allowed() ? await get(sha) : undefined;
-        served += await sendBlob(channel, bytes);
+        const sent = await sendBlob(channel, bytes);
+        served += sent;
+        if (sent && sent === bytes?.byteLength) onServed?.(sent);
       })
       .catch(() => {});
   });

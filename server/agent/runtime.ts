@@ -1,4 +1,5 @@
-import { coordinatorMessage, inlineBytesMax, protocolVersion, type Capabilities, type CoordinatorMessage, type NodeMessage, type UnitPayload } from '../protocol/messages.ts';
+import { coordinatorMessage, haveMax, inlineBytesMax, protocolVersion, type Capabilities, type CoordinatorMessage, type NodeMessage, type UnitPayload } from '../protocol/messages.ts';
+import type { PeerFailure } from './p2p.ts';
 import { MemoryBlobCache, MemoryResultStore, type BlobCache, type IdentityStore, type KeptResult, type ResultFrame, type ResultStore } from './stores.ts';
 
 export * from './stores.ts';
@@ -16,6 +17,11 @@ export * from './stores.ts';
  * are kept (with their bytes, until uploaded) until acknowledged and sent again after the next
  * welcome — also after a reload, from the host's ResultStore; the attempt id and token make
  * that safe to repeat.
+ *
+ * Inputs: from the cache; else from the peers the lease names, when the host has a PeerSource
+ * (a WebRTC side: web/node/peer-link.ts in a tab); else, and whenever the peers fail, from the
+ * coordinator over HTTP. A host that serves its cache to peers says so (setServing), and the
+ * runtime then tells the coordinator which blobs it holds (`have`), as they arrive.
  *
  * Work                          pause()                       resume()
  *   requesting ◀──────────────────────────────▶ paused ─────────────▶ requesting
@@ -42,14 +48,33 @@ export interface RuntimeOptions {
   results?: ResultStore;
   /** Where the node's id and token are kept, so a restart resumes the same node. */
   identity?: IdentityStore;
+  /** Blobs from other nodes (#18): tried before the coordinator for inputs a lease names peers for. */
+  peers?: PeerSource;
   /** Start paused: deliver kept results, lease nothing until resume(). */
   paused?: boolean;
   onEvent?: (event: NodeEvent) => void;
 }
 
+/** The host's way to other nodes: a WebRTC data channel to each (server/agent/p2p.ts moves the bytes). */
+export interface PeerSource {
+  /** The blob `sha` from the first of `from` (node ids) that gives it whole; and who failed, and how. */
+  fetch(sha: string, from: string[]): Promise<PeerFetch>;
+}
+export interface PeerFetch {
+  bytes?: Uint8Array;
+  failures: { nodeId: string; kind: PeerFailure | 'unreachable' }[];
+}
+/** Where the coordinator's PeerJS server is (in its welcome, when it shares blobs peer to peer). */
+export interface PeerServer {
+  path: string;
+  key: string;
+  /** STUN/TURN URLs to reach peers through (SUPERNET_ICE_SERVERS). */
+  iceServers: string[];
+}
+
 /** What a runtime tells its host, for logs, stats and pages. */
 export type NodeEvent =
-  | { type: 'connected'; nodeId: string; accountId: string | null }
+  | { type: 'connected'; nodeId: string; accountId: string | null; peers?: PeerServer }
   | { type: 'disconnected'; retryMs: number }
   | { type: 'lease'; attemptId: string; unit: UnitPayload }
   /** `what`: the unit in words, where the host knows its kind (workloads/<kind>/node.ts). */
@@ -62,9 +87,18 @@ export type NodeEvent =
 type LeaseMsg = Extract<CoordinatorMessage, { type: 'lease' }>;
 
 const backoffMs = { first: 250, max: 10_000 };
+/** Blobs said held after a (re)connection at most: the coordinator keeps 10,000 a holder. */
+const haveAllMax = 2000;
 
 export class NodeRuntime {
-  readonly stats = { unitsDone: 0, unitsRefused: 0, unitsFailed: 0, reconnects: 0 };
+  readonly stats = { unitsDone: 0, unitsRefused: 0, unitsFailed: 0, reconnects: 0, bytesFromPeers: 0, bytesFromCoordinator: 0, bytesToPeers: 0 };
+  /** The byte counts last said in a heartbeat: the next says what moved since. */
+  #bytesSaid = { fromPeers: 0, fromCoordinator: 0, toPeers: 0 };
+  /** Peers named by leases for their inputs, until the input is here. */
+  #peerHints = new Map<string, string[]>();
+  /** The host serves this node's cache to peers: the coordinator is told what it holds. */
+  #serving = false;
+  #haveQueue: string[] = [];
   nodeId: string | null = null;
   #nodeToken: string | null = null;
   #ws: WebSocket | null = null;
@@ -248,17 +282,20 @@ export class NodeRuntime {
         this.#nodeToken = msg.token;
         void this.opts.identity?.save({ nodeId: msg.nodeId, token: msg.token }).catch(() => {});
         this.#log(`connected as node ${msg.nodeId}`);
-        this.#emit({ type: 'connected', nodeId: msg.nodeId, accountId: msg.accountId });
+        this.#emit({ type: 'connected', nodeId: msg.nodeId, accountId: msg.accountId, ...(msg.peers ? { peers: msg.peers } : {}) });
+        if (this.#serving) void this.#announceAll();
         void this.#deliverKept();
         if (this.#paused) this.#send({ type: 'pause' });
         this.#requestFree();
         clearInterval(this.#heartbeat);
-        this.#heartbeat = setInterval(() => this.#send({ type: 'heartbeat', attempts: [...this.#held(), ...this.#unacked.keys()].slice(0, 64) }), msg.heartbeatMs);
+        this.#heartbeat = setInterval(() => this.#send({ type: 'heartbeat', attempts: [...this.#held(), ...this.#unacked.keys()].slice(0, 64), ...this.#blobBytes() }), msg.heartbeatMs);
         return;
       }
       case 'lease':
         if (this.#paused) return this.#release(msg, 'the node paused');
         this.#queue.push(msg);
+        if (this.#peerHints.size > 1000) this.#peerHints.clear();
+        for (const [sha, ids] of Object.entries(msg.peers ?? {})) this.#peerHints.set(sha, ids);
         this.#emit({ type: 'lease', attemptId: msg.attemptId, unit: msg.unit });
         for (const sha of msg.unit.inputs) void this.#input(sha).catch(() => {}); // prefetch
         this.#wake?.();
@@ -382,13 +419,90 @@ export class NodeRuntime {
     return secret ? { authorization: `Bearer ${secret}` } : {};
   }
 
-  /** An input blob, from the cache or the coordinator; its hash is checked on arrival. */
+  /**
+   * The host serves (or no longer serves) this node's blobs to peers: the coordinator is told
+   * all it holds, and from then on each blob as it arrives; or that it serves none now.
+   */
+  setServing(on: boolean) {
+    if (on === this.#serving) return;
+    this.#serving = on;
+    if (on) void this.#announceAll();
+    else this.#send({ type: 'have', blobs: [], serving: false });
+  }
+
+  /**
+   * A blob for a peer that asked for it: from the cache, or once the download under way ends (the
+   * coordinator names a node for its lease's inputs as soon as it leases them); undefined: not here.
+   */
+  async cached(sha: string): Promise<Uint8Array | undefined> {
+    return (await this.#cache.get(sha).catch(() => undefined)) ?? this.#fetching.get(sha)?.catch(() => undefined);
+  }
+
+  /** Blob bytes served to a peer by the host: counted in the node's figures. */
+  countServed(bytes: number) {
+    this.stats.bytesToPeers += bytes;
+  }
+
+  async #announceAll() {
+    const keys = (await this.#cache.keys?.().catch(() => [] as string[])) ?? [];
+    // The most recently used last: the newest `haveAllMax` are said; an empty cache still says it serves.
+    if (!keys.length) this.#send({ type: 'have', blobs: [] });
+    this.#announce(keys.slice(-haveAllMax));
+  }
+
+  /** Says `have` for these blobs, gathered over one turn of the event loop. */
+  #announce(shas: string[]) {
+    if (!this.#serving || !shas.length) return;
+    const first = this.#haveQueue.length === 0;
+    this.#haveQueue.push(...shas);
+    if (!first) return;
+    setTimeout(() => {
+      const all = this.#haveQueue.splice(0);
+      for (let i = 0; i < all.length; i += haveMax) this.#send({ type: 'have', blobs: all.slice(i, i + haveMax) });
+    }, 0);
+  }
+
+  #blobBytes(): { blobBytes?: { fromPeers: number; fromCoordinator: number; toPeers: number } } {
+    const now = { fromPeers: this.stats.bytesFromPeers, fromCoordinator: this.stats.bytesFromCoordinator, toPeers: this.stats.bytesToPeers };
+    const said = this.#bytesSaid;
+    const moved = { fromPeers: now.fromPeers - said.fromPeers, fromCoordinator: now.fromCoordinator - said.fromCoordinator, toPeers: now.toPeers - said.toPeers };
+    if (!moved.fromPeers && !moved.fromCoordinator && !moved.toPeers) return {};
+    this.#bytesSaid = now;
+    return { blobBytes: moved };
+  }
+
+  /** From the peers a lease named: bytes that hash to `sha`, or undefined (and each failure reported). */
+  async #fromPeers(sha: string): Promise<Uint8Array | undefined> {
+    const from = this.#peerHints.get(sha);
+    if (!from?.length || !this.opts.peers) return undefined;
+    const got = await this.opts.peers.fetch(sha, from).catch((err: Error) => {
+      this.#log(`peers failed for ${sha.slice(0, 12)}…: ${err.message}`);
+      return { failures: [] } as PeerFetch;
+    });
+    for (const failure of got.failures) {
+      if (failure.kind === 'none' || failure.kind === 'bad-bytes') this.#send({ type: 'peer-report', nodeId: failure.nodeId, sha, reason: failure.kind });
+      if (failure.kind === 'bad-bytes') this.#log(`peer ${failure.nodeId} served bad bytes for ${sha.slice(0, 12)}…: reported, fetched from the coordinator`);
+    }
+    // The host checked the hash; checked again here, so that no host's slip reaches a kernel.
+    if (got.bytes && (await sha256Hex(got.bytes)) === sha) return got.bytes;
+    return undefined;
+  }
+
+  /** An input blob: from the cache, the peers its lease named, or the coordinator; its hash is checked on arrival. */
   #input(sha: string): Promise<Uint8Array> {
     let got = this.#fetching.get(sha);
     if (got) return got;
     got = (async () => {
       const cached = await this.#cache.get(sha).catch(() => undefined);
       if (cached) return cached;
+      const shared = await this.#fromPeers(sha);
+      this.#peerHints.delete(sha);
+      if (shared) {
+        this.stats.bytesFromPeers += shared.byteLength;
+        await this.#cache.put(sha, shared).catch(() => {});
+        this.#announce([sha]);
+        return shared;
+      }
       // While the coordinator is away (a restart, the network) keep trying, as uploads do: a unit
       // whose inputs cannot come yet waits instead of failing (failures count against the unit).
       let res: Response | null = null;
@@ -401,7 +515,9 @@ export class NodeRuntime {
       if (!res.ok) throw new Error(`input ${sha.slice(0, 12)}… could not be fetched (HTTP ${res.status})`);
       const bytes = new Uint8Array(await res.arrayBuffer());
       if ((await sha256Hex(bytes)) !== sha) throw new Error(`input ${sha.slice(0, 12)}… arrived damaged`);
+      this.stats.bytesFromCoordinator += bytes.byteLength;
       await this.#cache.put(sha, bytes).catch(() => {});
+      this.#announce([sha]);
       return bytes;
     })();
     this.#fetching.set(sha, got);

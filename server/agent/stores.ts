@@ -11,6 +11,8 @@ export type ResultFrame = Extract<NodeMessage, { type: 'result' | 'fail' }>;
 export interface BlobCache {
   get(sha: string): Promise<Uint8Array | undefined>;
   put(sha: string, bytes: Uint8Array): Promise<void>;
+  /** The blobs kept, least recently used first (what a node says it holds, for peers). */
+  keys?(): Promise<string[]>;
 }
 
 /** A finished attempt: its frame, and its output bytes until they are uploaded. */
@@ -50,6 +52,10 @@ export class MemoryBlobCache implements BlobCache {
       this.#blobs.set(sha, bytes); // most recently used last
     }
     return bytes;
+  }
+
+  async keys() {
+    return [...this.#blobs.keys()];
   }
 
   async put(sha: string, bytes: Uint8Array) {
@@ -102,5 +108,9 @@ export class TieredBlobCache implements BlobCache {
   async put(sha: string, bytes: Uint8Array) {
     await this.hot.put(sha, bytes);
     await this.cold.put(sha, bytes);
+  }
+
+  async keys() {
+    return (await this.cold.keys?.()) ?? this.hot.keys();
   }
 }

@@ -199,6 +199,7 @@ export const market = z.object({
   rule: z.string(),
   history: z.array(z.object({ at: when, price: z.number() })),
 });
+const blobBytes = z.object({ fromPeers: z.number(), fromCoordinator: z.number(), toPeers: z.number() });
 export const stats = z.object({
   nodesOnline: z.number().int(),
   gflops: z.number(),
@@ -206,6 +207,8 @@ export const stats = z.object({
   unitsQueued: z.number().int(),
   unitsVerified: z.number().int(),
   verification: z.object({ valid: z.number().int(), invalid: z.number().int(), expired: z.number().int() }),
+  /** Blob bytes nodes took from each other (peer to peer) and from the coordinators, as they report them. */
+  blobs: blobBytes,
 });
 export const nodeFigures = z.object({
   id: uuid,
@@ -217,6 +220,8 @@ export const nodeFigures = z.object({
   units: z.object({ valid: z.number(), invalid: z.number(), expired: z.number(), failed: z.number(), released: z.number(), inFlight: z.number() }),
   tflopsVerified: z.number(),
   credits: z.object({ earned: z.number(), pending: z.number(), since: z.number() }),
+  /** Blob bytes this node took from peers and from the coordinators, and gave to peers, as it reported them. */
+  blobs: blobBytes,
 });
 export const leaderboard = z.object({
   period: z.enum(['all', 'day']),

@@ -131,6 +131,12 @@ export interface Database {
     paused_at: Date | null;
     releases: Generated<number>;
     releases_since: Generated<Date>;
+    /** Blob bytes moved, as the node says (migration 0017). */
+    bytes_from_peers: Generated<number>;
+    bytes_from_coordinator: Generated<number>;
+    bytes_to_peers: Generated<number>;
+    /** Accounts that said it served bad bytes to them. */
+    peer_faults: Generated<number>;
   };
   sites: {
     id: Generated<string>;

@@ -24,3 +24,12 @@ export function creditsPerHour(credits: number, ms: number): string | null {
   const hourly = (credits * 3_600_000) / ms;
   return `about ${hourly >= 10 ? Math.round(hourly).toLocaleString('en-US') : formatCredits(hourly)} credits an hour at this pace`;
 }
+
+/** Bytes for people, in powers of 1000 as disks and networks count them: "0 B", "640 kB", "12.3 MB", "4.10 GB". */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes <= 0) return '0 B';
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  const power = Math.min(units.length - 1, Math.floor(Math.log10(bytes) / 3));
+  const value = bytes / 1000 ** power;
+  return `${power === 0 ? value : Number(value.toPrecision(3)).toLocaleString('en-US')} ${units[power]}`;
+}

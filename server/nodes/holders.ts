@@ -54,6 +54,10 @@ export class BlobHolders<T> {
     return candidates.slice(0, n);
   }
 
+  holds(holder: T, sha: string): boolean {
+    return this.#byHolder.get(holder)?.has(sha) ?? false;
+  }
+
   holding(holder: T): number {
     return this.#byHolder.get(holder)?.size ?? 0;
   }

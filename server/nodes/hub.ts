@@ -5,7 +5,7 @@ import { principalFromBearer, principalFromSession, sessionCookie } from '../aut
 import { randomSecret, sha256Hex } from '../auth/secrets.ts';
 import type { Deps, Principal } from '../context.ts';
 import { assembleJob, sweepJobs } from '../jobs/finish.ts';
-import { frameBytesMax, inlineBytesMax, nodeMessage, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
+import { frameBytesMax, inlineBytesMax, nodeMessage, peerKey, peerPath, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
 import { microPerCredit } from '../ledger/credit.ts';
 import { describeIssues } from '../validate.ts';
 import { takeTurn } from '../db/turns.ts';
@@ -70,15 +70,31 @@ interface Conn {
   full: boolean;
   /** The work generation at which its last claim found nothing: passed by until work appears. */
   dryAt: number;
+  /** Named as a peer to no one: `peerFaultsMax` accounts said it served them bad bytes. */
+  peerBarred: boolean;
+  /** It serves peers (it said `have`, and not `serving: false` since). */
+  serving: boolean;
 }
 
 /** Peers a lease names for each input, at most. */
 export const peersPerBlob = 3;
+/**
+ * Accounts that must say a peer served them bad bytes before it is named to no one again. A
+ * report cannot be proved (the bytes stay with the reporter), so one account alone can only
+ * stop it being named for that blob; two independent ones bar it for good (nodes.peer_faults).
+ * The worst a pair of colluding accounts can do is stop an honest node from serving peers,
+ * which costs it nothing it is paid for; a liar is caught at its first bad chunk by the hash.
+ */
+export const peerFaultsMax = 2;
 
 export class NodeHub {
   readonly conns = new Set<Conn>();
   /** Who holds which blobs, from `have` frames (server/nodes/holders.ts). */
   readonly holders = new BlobHolders<Conn>();
+  /** The connection of each node welcomed here, by node id: who a peer report is about. */
+  #byNode = new Map<string, Conn>();
+  /** Per node: the accounts that reported it for bad bytes (in memory; the bar itself is kept in nodes.peer_faults). */
+  #peerReports = new Map<string, Set<string>>();
   readonly wss = new WebSocketServer({ noServer: true, maxPayload: frameBytesMax });
   #timers: NodeJS.Timeout[] = [];
   /** A claim round is running. */
@@ -155,7 +171,7 @@ export class NodeHub {
   }
 
   #open(ws: WebSocket, principal: Principal | null, prefix: string | null) {
-    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), helloAt: null, paused: false, full: false, dryAt: -1 };
+    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), helloAt: null, paused: false, full: false, dryAt: -1, peerBarred: false, serving: false };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
@@ -168,6 +184,7 @@ export class NodeHub {
     ws.on('close', () => {
       this.conns.delete(conn);
       this.holders.forget(conn);
+      if (conn.node && this.#byNode.get(conn.node.nodeId) === conn) this.#byNode.delete(conn.node.nodeId);
       if (conn.node && conn.helloAt) {
         const nodeId = conn.node.nodeId;
         // Gone: units dealt to it are drawn again by the next sweep, not after their deal lapses.
@@ -216,12 +233,26 @@ export class NodeHub {
           await this.deps.db.updateTable('nodes').set({ paused_at: null }).where('id', '=', node.nodeId).execute();
         }
         return this.pump();
-      case 'heartbeat':
+      case 'heartbeat': {
+        const moved = msg.blobBytes;
+        if (moved && moved.fromPeers + moved.fromCoordinator + moved.toPeers > 0) {
+          await this.deps.db
+            .updateTable('nodes')
+            .set((eb) => ({ bytes_from_peers: eb('bytes_from_peers', '+', moved.fromPeers), bytes_from_coordinator: eb('bytes_from_coordinator', '+', moved.fromCoordinator), bytes_to_peers: eb('bytes_to_peers', '+', moved.toPeers) }))
+            .where('id', '=', node.nodeId)
+            .execute();
+        }
         return extendLeases(this.deps.db, node.nodeId, msg.attempts, this.deps.config.leaseTtlMs);
+      }
       case 'have':
+        if (conn.peerBarred) return;
+        conn.serving = msg.serving ?? true;
+        if (!conn.serving) return this.holders.forget(conn);
         this.holders.add(conn, msg.blobs);
         this.holders.drop(conn, msg.dropped ?? []);
         return;
+      case 'peer-report':
+        return this.#peerReport(conn, msg);
       case 'pause':
         conn.wanted = 0;
         conn.paused = true; // and dealt no partners meanwhile (server/verify/deal.ts)
@@ -328,7 +359,7 @@ export class NodeHub {
           .where('id', '=', msg.resume.nodeId)
           .where('token_hash', '=', sha256Hex(msg.resume.token))
           .where((eb) => (accountId ? eb('account_id', '=', accountId) : eb('account_id', 'is', null)))
-          .returning(['id'])
+          .returning(['id', 'peer_faults'])
           .executeTakeFirst()
       : undefined;
     if (!row) {
@@ -336,7 +367,7 @@ export class NodeHub {
       row = await this.deps.db
         .insertInto('nodes')
         .values({ account_id: accountId, token_hash: sha256Hex(token), name, caps, gflops: msg.capabilities.gflops, ask, prefix: conn.prefix, connected_at: now, last_seen_at: now, site_id: conn.principal?.kind === 'widget' ? conn.principal.siteId : null })
-        .returning(['id'])
+        .returning(['id', 'peer_faults'])
         .executeTakeFirstOrThrow();
     }
     if (msg.resume && row.id === msg.resume.nodeId) {
@@ -346,7 +377,10 @@ export class NodeHub {
       await extendLeases(this.deps.db, row.id, msg.holding ?? [], this.deps.config.leaseTtlMs);
     }
     conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops, prefix: conn.prefix, ask, kinds: msg.capabilities.kinds };
-    this.#send(conn, { type: 'welcome', nodeId: row.id, token, accountId, heartbeatMs: Math.floor(this.deps.config.leaseTtlMs / 3) });
+    conn.peerBarred = row.peer_faults >= peerFaultsMax;
+    this.#byNode.set(row.id, conn);
+    const peers = this.deps.config.p2p ? { peers: { path: peerPath, key: peerKey, iceServers: this.deps.config.iceServers } } : {};
+    this.#send(conn, { type: 'welcome', nodeId: row.id, token, accountId, heartbeatMs: Math.floor(this.deps.config.leaseTtlMs / 3), ...peers });
   }
 
   /** Tells nodes (here and on other coordinators) to drop attempts of units that were just decided without them. */
@@ -417,12 +451,35 @@ export class NodeHub {
     );
   }
 
+  /**
+   * A node says a peer its lease named for `sha` did not have it (`none`: named no more for it)
+   * or served bytes that do not hash to it (`bad-bytes`: that too, and a strike from the
+   * reporter's account; see peerFaultsMax). Only a report about a peer this coordinator holds
+   * as a holder of that blob counts: no one can smear nodes it was never sent to.
+   */
+  async #peerReport(conn: Conn, msg: Extract<NodeMessage, { type: 'peer-report' }>) {
+    const peer = this.#byNode.get(msg.nodeId);
+    if (!peer?.node || peer === conn || !this.holders.holds(peer, msg.sha)) return;
+    this.holders.drop(peer, [msg.sha]);
+    this.deps.metrics.peerReports.inc({ reason: msg.reason });
+    if (msg.reason !== 'bad-bytes' || !conn.principal?.accountId || conn.principal.accountId === peer.principal?.accountId) return;
+    const reporters = this.#peerReports.get(msg.nodeId) ?? new Set<string>();
+    this.#peerReports.set(msg.nodeId, reporters);
+    if (reporters.has(conn.principal.accountId)) return;
+    reporters.add(conn.principal.accountId);
+    await this.deps.db.updateTable('nodes').set((eb) => ({ peer_faults: eb('peer_faults', '+', 1) })).where('id', '=', msg.nodeId).execute();
+    if (reporters.size >= peerFaultsMax) {
+      peer.peerBarred = true;
+      this.holders.forget(peer);
+    }
+  }
+
   /** For each input other connected nodes hold, up to `peersPerBlob` of them (none with SUPERNET_P2P=0). */
   #peersFor(conn: Conn, inputs: string[]): { peers?: Record<string, string[]> } {
     if (!this.deps.config.p2p) return {};
     const peers: Record<string, string[]> = {};
     for (const sha of inputs) {
-      const ids = this.holders.pick(sha, conn, peersPerBlob, (h) => h.node !== null && h.ws.readyState === h.ws.OPEN).map((h) => h.node!.nodeId);
+      const ids = this.holders.pick(sha, conn, peersPerBlob, (h) => h.node !== null && !h.peerBarred && h.ws.readyState === h.ws.OPEN).map((h) => h.node!.nodeId);
       if (ids.length) peers[sha] = ids;
     }
     return Object.keys(peers).length ? { peers } : {};
@@ -444,6 +501,12 @@ export class NodeHub {
             conn.wanted--;
             this.deps.metrics.leaseSeconds.observe({ outcome: 'leased' }, seconds);
             this.#send(conn, { type: 'lease', attemptId: lease.attemptId, token: lease.token, deadline: lease.deadline.getTime(), unit: lease.unit, ...this.#peersFor(conn, lease.unit.inputs) });
+            // A node that serves peers holds its lease's inputs from now on, or is fetching them and
+            // serves them once they are in (server/agent/runtime.ts, cached): named to the next node
+            // at once, instead of only after its download — nodes that start together on one row
+            // would otherwise all fetch its panel from here (14 MiB of egress for 12 MiB of panels,
+            // three tabs, tests/e2e/p2p-egress.test.ts).
+            if (conn.serving && !conn.peerBarred) this.holders.add(conn, lease.unit.inputs);
           }
           if (got.leases.length) leased = true;
           else if (got.stop) this.deps.metrics.leaseSeconds.observe({ outcome: got.stop === 'dry' ? 'none' : got.stop }, seconds);

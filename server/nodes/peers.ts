@@ -6,9 +6,9 @@ import { WebSocketServer } from 'ws';
 import { sha256Hex } from '../auth/secrets.ts';
 import type { Db } from '../db/index.ts';
 
-/** Where nodes find the PeerJS server: `new Peer(nodeId, { path: peerPath, key: peerKey, token: nodeToken })`. */
-export const peerPath = '/api/peers';
-export const peerKey = 'supernet';
+import { peerKey, peerPath } from '../protocol/messages.ts';
+
+export { peerKey, peerPath };
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**

@@ -29,7 +29,7 @@ export function nodeRoutes(deps: Deps) {
     const principal = c.get('principal');
     if (!principal) throw unauthorized();
     const node = z.uuid().safeParse(id).success
-      ? await db.selectFrom('nodes').select(['id', 'name', 'account_id', 'gflops', 'connected_at', 'last_seen_at', 'disconnected_at']).where('id', '=', id).executeTakeFirst()
+      ? await db.selectFrom('nodes').select(['id', 'name', 'account_id', 'gflops', 'connected_at', 'last_seen_at', 'disconnected_at', 'bytes_from_peers', 'bytes_from_coordinator', 'bytes_to_peers']).where('id', '=', id).executeTakeFirst()
       : undefined;
     const mine = node && (principal.kind === 'node' ? principal.nodeId === node.id : principal.accountId === node.account_id);
     if (!node || !mine) throw notFound('No node of yours has that id.');
@@ -67,6 +67,7 @@ export function nodeRoutes(deps: Deps) {
       units: { valid: count('valid'), invalid: count('invalid'), expired: count('expired'), failed: count('failed'), released: count('cancelled'), inFlight: count('leased') + count('returned') },
       tflopsVerified: Number(verified.flops) / 1e12,
       credits: { earned: toCredits(Number(money.earned)), pending: toCredits(Number(money.pending)), since: toCredits(Number(money.since)) },
+      blobs: { fromPeers: node.bytes_from_peers, fromCoordinator: node.bytes_from_coordinator, toPeers: node.bytes_to_peers },
     });
   });
 

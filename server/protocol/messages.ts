@@ -10,6 +10,7 @@ import { z } from 'zod';
  * coordinator ─cancel─▶ node: drop that attempt (unit decided elsewhere, job cancelled)
  * node ─pause─▶ coordinator leases it nothing more; ─release─▶ gives back a lease not started
  * node ─have─▶ coordinator: blobs it holds for peers; a lease names peers for its inputs
+ * node ─peer-report─▶ coordinator: a named peer did not have the blob, or served bad bytes
  * Any malformed frame ─▶ error frame, nothing changes; too many ─▶ the socket is closed.
  */
 export const protocolVersion = 1;
@@ -22,6 +23,10 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 export const inlineBytesMax = 32 * 1024;
 /** Blobs a `have` frame names at most (67 bytes each in JSON: the frame stays under 64 KiB). */
 export const haveMax = 500;
+/** Where nodes find the coordinator's PeerJS server (server/nodes/peers.ts): `new Peer(nodeId, { path: peerPath, key: peerKey, token: nodeToken })`. */
+export const peerPath = '/api/peers';
+export const peerKey = 'supernet';
+const blobBytes = z.number().int().min(0).max(2 ** 40);
 
 export const capabilities = z.object({
   adapter: z.object({
@@ -53,7 +58,12 @@ export const nodeMessage = z.discriminatedUnion('type', [
     holding: z.array(id).max(64).optional(),
   }),
   z.object({ type: z.literal('request'), slots: z.number().int().min(1).max(8) }),
-  z.object({ type: z.literal('heartbeat'), attempts: z.array(id).max(64) }),
+  z.object({
+    type: z.literal('heartbeat'),
+    attempts: z.array(id).max(64),
+    /** Blob bytes moved since the last heartbeat (#18): for the node's and the network's figures, never for pay. */
+    blobBytes: z.object({ fromPeers: blobBytes, fromCoordinator: blobBytes, toPeers: blobBytes }).optional(),
+  }),
   z.object({
     type: z.literal('result'),
     attemptId: id,
@@ -69,8 +79,11 @@ export const nodeMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('release'), attemptId: id, token: z.string().max(200), reason: z.string().max(200) }),
   /** Lease nothing more until the next request. */
   z.object({ type: z.literal('pause') }),
-  /** Blobs it now holds (and those it dropped) and will serve to peers: named in others' leases. */
-  z.object({ type: z.literal('have'), blobs: z.array(sha256).max(haveMax), dropped: z.array(sha256).max(haveMax).optional() }),
+  /** Blobs it now holds (and those it dropped) and will serve to peers: named in others' leases.
+   * `serving: false`: it serves no one now (paused), and is named for nothing until its next `have`. */
+  z.object({ type: z.literal('have'), blobs: z.array(sha256).max(haveMax), dropped: z.array(sha256).max(haveMax).optional(), serving: z.boolean().optional() }),
+  /** A peer a lease named for `sha` said it had it not (`none`), or sent bytes that do not hash to it (`bad-bytes`). */
+  z.object({ type: z.literal('peer-report'), nodeId: id, sha: sha256, reason: z.enum(['none', 'bad-bytes']) }),
 ]);
 export type NodeMessage = z.infer<typeof nodeMessage>;
 
@@ -92,6 +105,8 @@ export const coordinatorMessage = z.discriminatedUnion('type', [
     token: z.string(),
     accountId: id.nullable(),
     heartbeatMs: z.number(),
+    /** Present when this coordinator shares blobs peer to peer: where its PeerJS server is (server/nodes/peers.ts). */
+    peers: z.object({ path: z.string(), key: z.string(), iceServers: z.array(z.string()).max(16) }).optional(),
   }),
   z.object({
     type: z.literal('lease'),

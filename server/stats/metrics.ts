@@ -20,6 +20,7 @@ export class Metrics {
   readonly resultBatch = this.#sizes('supernet_result_batch_results', 'Results judged in one transaction.');
   /** Blob bytes this coordinator served over HTTP: what peer-to-peer sharing saves (#18). */
   readonly blobEgress = new Counter({ name: 'supernet_blob_egress_bytes_total', help: 'Blob bytes this process served over HTTP (GET /api/blobs).', registers: [this.registry] });
+  readonly peerReports = new Counter({ name: 'supernet_peer_reports_total', help: 'Reports from nodes that a peer named in a lease lacked the blob (none) or served bad bytes.', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly verifiedUnits = new Counter({ name: 'supernet_verified_units_total', help: 'Units this process verified.', registers: [this.registry] });
   readonly results = new Counter({ name: 'supernet_results_total', help: 'Result frames this process judged, by status.', labelNames: ['status'] as const, registers: [this.registry] });
 

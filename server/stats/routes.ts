@@ -21,6 +21,10 @@ export async function networkStats(deps: Deps) {
   const attempts = await deps.db.selectFrom('attempts').select(['state', sql<number>`count(*)::int`.as('n')]).groupBy('state').execute();
   const jobs = await deps.db.selectFrom('jobs').select(['state', sql<number>`count(*)::int`.as('n')]).groupBy('state').execute();
   const count = (rows: { state: string; n: number }[], state: string) => rows.find((r) => r.state === state)?.n ?? 0;
+  const blobs = await deps.db
+    .selectFrom('nodes')
+    .select([sql<number>`coalesce(sum(bytes_from_peers), 0)::float8`.as('fromPeers'), sql<number>`coalesce(sum(bytes_from_coordinator), 0)::float8`.as('fromCoordinator'), sql<number>`coalesce(sum(bytes_to_peers), 0)::float8`.as('toPeers')])
+    .executeTakeFirstOrThrow();
   return {
     nodesOnline: nodes.online,
     gflops: nodes.gflops,
@@ -28,6 +32,7 @@ export async function networkStats(deps: Deps) {
     unitsQueued: count(units, 'pending'),
     unitsVerified: count(units, 'verified'),
     verification: { valid: count(attempts, 'valid'), invalid: count(attempts, 'invalid'), expired: count(attempts, 'expired') },
+    blobs,
   };
 }
 

@@ -30,7 +30,7 @@ export async function storeEnv(store: StoreKind): Promise<StoreEnv> {
 /** A real coordinator in this process, on a free port. */
 export async function testCoordinator(store: StoreKind, env: Record<string, string> = {}): Promise<Coordinator> {
   const base = await storeEnv(store);
-  return startCoordinator(loadConfig({ PORT: '0', SUPERNET_SHUTDOWN_GRACE_MS: '0', ...base, ...env }));
+  return startCoordinator(loadConfig({ PORT: '0', SUPERNET_SHUTDOWN_GRACE_MS: '0', SUPERNET_ICE_SERVERS: '', ...base, ...env }));
 }
 
 /** A child process running `supernet <args>`, with its output kept for failure messages. */

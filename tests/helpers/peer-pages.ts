@@ -95,8 +95,8 @@ export async function buildPeerBundle(): Promise<string> {
   return readFileSync(join(dir, 'out', 'peers.js'), 'utf8');
 }
 
-/** Chromium with host candidates as plain loopback addresses, not mDNS names no resolver here answers. */
-export const launchPeerChromium = (): Promise<Browser> => chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: [...chromiumWebGpuArgs, '--disable-features=WebRtcHideLocalIpsWithMdns'] });
+/** Chromium with host candidates as plain loopback addresses (see chromiumWebGpuArgs). */
+export const launchPeerChromium = (): Promise<Browser> => chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: chromiumWebGpuArgs });
 
 /** A page of its own context on the coordinator's origin, with the bundle loaded. */
 export async function openPeerPage(browser: Browser, url: string, bundle: string): Promise<Page> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { basePrice, payFor, showCredits } from '../../server/ledger/credit.ts';
-import { creditsPerHour, formatCredits } from '../../server/ledger/format.ts';
+import { creditsPerHour, formatBytes, formatCredits } from '../../server/ledger/format.ts';
 
 describe('credits as people read them', () => {
   it('writes every amount with the digits that matter: a unit, a job, a balance that moves', () => {
@@ -29,5 +29,16 @@ describe('credits as people read them', () => {
     expect(creditsPerHour(12, 5_000)).toBeNull();
     expect(creditsPerHour(0, 600_000)).toBeNull();
     expect(creditsPerHour(60, 60_000)).toBe('about 3,600 credits an hour at this pace');
+  });
+});
+
+describe('formatBytes', () => {
+  it('says bytes in powers of 1000 with three digits', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(999)).toBe('999 B');
+    expect(formatBytes(64 * 1024)).toBe('65.5 kB');
+    expect(formatBytes(4 * 1024 * 1024)).toBe('4.19 MB');
+    expect(formatBytes(12_300_000_000)).toBe('12.3 GB');
+    expect(formatBytes(-5)).toBe('0 B');
   });
 });

@@ -1,5 +1,7 @@
-import { proxy, wrap, type Remote } from 'comlink';
-import type { NodeEvent } from '../../server/agent/runtime.ts';
+import { proxy, transfer, wrap, type Remote } from 'comlink';
+import { Peer } from 'peerjs';
+import { PeerLink } from '../../server/agent/peer-link.ts';
+import type { NodeEvent, PeerServer } from '../../server/agent/runtime.ts';
 import type { Opened } from '../worker/gpu.ts';
 import type { NodeWorkerApi } from '../worker/node-worker.ts';
 import { Politeness, type PauseReason } from './politeness.ts';
@@ -41,6 +43,10 @@ export interface NodeSnapshot {
   session: { unitsDone: number; unitsFailed: number; unitsRefused: number; flopsDone: number; contributedMs: number; clickedAt: number | null; firstAcceptedAt: number | null };
   throughput: Sample[];
   keptResults: number;
+  /** Blob bytes since the page opened: from peers, from the coordinator, and served to peers (#18). */
+  blobs: { fromPeers: number; fromCoordinator: number; toPeers: number };
+  /** Registered with the coordinator's peer signalling: this node shares blobs with others. */
+  sharing: boolean;
 }
 
 const sampleEveryMs = 1000;
@@ -63,6 +69,8 @@ export class BrowserNode extends EventTarget {
   #workingSince: number | null = null;
   #lockHeld = false;
   #account: string | null;
+  /** This node's side of blob sharing: WebRTC is on the main thread only, so it lives here, not in the worker. */
+  #peers!: PeerLink;
 
   constructor(readonly opts: { url?: string; account: string | null; key?: string; throttle?: number; allowBackground?: boolean; cacheBytes?: number }) {
     super();
@@ -90,7 +98,26 @@ export class BrowserNode extends EventTarget {
       session: { unitsDone: 0, unitsFailed: 0, unitsRefused: 0, flopsDone: 0, contributedMs: 0, clickedAt: null, firstAcceptedAt: null },
       throughput: [],
       keptResults: 0,
+      blobs: { fromPeers: 0, fromCoordinator: 0, toPeers: 0 },
+      sharing: false,
     };
+    this.#peers = new PeerLink({
+      Peer,
+      url: opts.url ?? location.origin,
+      get: (sha) => this.worker.cached(sha),
+      allowed: () => this.#snapshot.state === 'working',
+      onServed: (bytes) => void this.worker.countServed(bytes),
+    });
+    void this.#configured.then(() =>
+      this.worker.setPeerSource(
+        proxy({
+          fetch: async (sha: string, from: string[]) => {
+            const got = await this.#peers.fetch(sha, from);
+            return got.bytes ? transfer(got, [got.bytes.buffer]) : got;
+          },
+        }),
+      ),
+    );
     // Before Start, the page shows the device this browser measured last time.
     void this.#configured.then(async () => {
       const known = await this.worker.rememberedDevice();
@@ -103,7 +130,7 @@ export class BrowserNode extends EventTarget {
   get snapshot(): NodeSnapshot {
     const s = this.#snapshot;
     const live = this.#workingSince === null ? 0 : performance.now() - this.#workingSince;
-    return { ...s, pausedBecause: [...this.#politeness.reasons], session: { ...s.session, contributedMs: s.session.contributedMs + live }, throughput: [...s.throughput] };
+    return { ...s, sharing: this.#peers.open, blobs: { ...s.blobs }, pausedBecause: [...this.#politeness.reasons], session: { ...s.session, contributedMs: s.session.contributedMs + live }, throughput: [...s.throughput] };
   }
 
   #update(patch: Partial<NodeSnapshot>) {
@@ -206,6 +233,9 @@ export class BrowserNode extends EventTarget {
   #applyPoliteness() {
     const reasons = [...this.#politeness.reasons];
     const working = reasons.length === 0 && this.#calibrated;
+    // A paused node serves no peers: the coordinator is told it holds nothing, rather than
+    // name it to nodes it would only answer "none".
+    void this.worker.setServing(working && this.#peers.open);
     if (working) {
       void this.worker.resume();
       this.#workingSince ??= performance.now();
@@ -227,6 +257,7 @@ export class BrowserNode extends EventTarget {
     switch (event.type) {
       case 'connected':
         this.#update({ nodeId: event.nodeId, connected: true });
+        if (event.peers) void this.#share(event.peers);
         return;
       case 'disconnected':
         this.#update({ connected: false, message: `Connection lost; trying again in ${Math.ceil(event.retryMs / 1000)} s.` });
@@ -259,6 +290,21 @@ export class BrowserNode extends EventTarget {
     }
   }
 
+  /** Registers with the coordinator's peer signalling (after each welcome), then serves while working. */
+  async #share(server: PeerServer) {
+    try {
+      const credentials = await this.worker.credentials();
+      if (!credentials) return;
+      await this.#peers.connect(server, credentials.nodeId, credentials.token);
+      this.#update({ sharing: true });
+      void this.worker.setServing(this.#snapshot.state === 'working');
+    } catch (err) {
+      // Blobs then come from the coordinator alone: slower for it, the same for this node.
+      console.warn(`supernet: no peer-to-peer sharing (${(err as Error).message})`);
+      this.#update({ sharing: false });
+    }
+  }
+
   /** GFLOP/s over the last few seconds, one sample a second, for the live chart. */
   #sample() {
     const now = performance.now();
@@ -266,6 +312,7 @@ export class BrowserNode extends EventTarget {
     this.#finished = this.#finished.filter((f) => now - f.at <= windowMs);
     const flops = this.#finished.reduce((sum, f) => sum + f.flops, 0);
     const samples = this.#snapshot.throughput;
+    if (this.#snapshot.state !== 'idle') void this.worker.blobBytes().then((blobs) => (this.#snapshot.blobs = blobs));
     if (this.#snapshot.state !== 'idle' || samples.length) {
       samples.push({ at: Date.now(), gflops: flops / (windowMs / 1000) / 1e9 });
       if (samples.length > samplesKept) samples.shift();

@@ -4,7 +4,7 @@
 // thread only says start, pause and resume through comlink and hears events: it never holds
 // a matrix, hashes a result or waits on the network, so contributing adds no long tasks there.
 import { expose } from 'comlink';
-import { NodeRuntime, TieredBlobCache, type NodeEvent } from '../../server/agent/runtime.ts';
+import { NodeRuntime, TieredBlobCache, type NodeEvent, type PeerSource } from '../../server/agent/runtime.ts';
 import type { Capabilities } from '../../server/protocol/messages.ts';
 import type { Tuning } from '../../workloads/matmul/autotune.ts';
 import { cpuKinds, kernels, kinds } from '../../workloads/node.ts';
@@ -30,6 +30,8 @@ const hotBytes = 64 * 1024 * 1024;
 let settings: { url: string; account: string | null; key?: string; cacheBytes?: number } | null = null;
 let runtime: NodeRuntime | null = null;
 let listener: ((event: NodeEvent) => void) | null = null;
+/** The page's PeerLink (web/node/browser-node.ts): WebRTC lives on the main thread only. */
+let peerSource: PeerSource | null = null;
 
 async function startRuntime(capabilities: Capabilities) {
   if (!settings) throw new Error('configure() the node first');
@@ -50,6 +52,7 @@ async function startRuntime(capabilities: Capabilities) {
     // A browser WebSocket sends no headers: a key goes in the query; else the session cookie signs it in.
     connect: (wsUrl) => new WebSocket(settings?.key ? `${wsUrl}?key=${encodeURIComponent(settings.key)}` : wsUrl),
     execute: (unit, inputs) => gpu.run(unit, inputs),
+    peers: { fetch: (sha, from) => (peerSource ? peerSource.fetch(sha, from) : Promise.resolve({ failures: [] })) },
     // The unit in words (its workload's node half says): the page shows what the GPU is doing.
     onEvent: (event) => listener?.(event.type === 'running' ? { ...event, what: kernels[event.unit.kind]?.describe(event.unit.params) } : event),
   });
@@ -65,6 +68,31 @@ const api = {
 
   configure(opts: { url: string; account: string | null; key?: string; cacheBytes?: number }) {
     settings = opts;
+  },
+
+  /** Blobs from peers: a comlink proxy of the page's PeerLink (null: none). */
+  setPeerSource(source: PeerSource | null) {
+    peerSource = source;
+  },
+
+  /** The page serves this node's cache to peers (its PeerLink is open), or no longer. */
+  setServing(on: boolean) {
+    runtime?.setServing(on);
+  },
+
+  /** A blob of the cache, for a peer that asked the page for it. */
+  cached(sha: string): Promise<Uint8Array | undefined> {
+    return runtime ? runtime.cached(sha) : Promise.resolve(undefined);
+  },
+
+  countServed(bytes: number) {
+    runtime?.countServed(bytes);
+  },
+
+  /** Blob bytes this node took from peers and from the coordinator, and gave to peers, since the page opened. */
+  blobBytes(): { fromPeers: number; fromCoordinator: number; toPeers: number } {
+    const s = runtime?.stats;
+    return { fromPeers: s?.bytesFromPeers ?? 0, fromCoordinator: s?.bytesFromCoordinator ?? 0, toPeers: s?.bytesToPeers ?? 0 };
   },
 
   /** Where runtime events go: a comlink proxy of the page's callback. */
