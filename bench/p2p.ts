@@ -4,7 +4,8 @@
 // frames, 64 KiB chunks, paced by bufferedAmount, the sha-256 checked) against PeerJS's defaults
 // (`conn.send(bytes)` with its binary serialization) in the same run, for 4 MiB and 64 MiB
 // (BENCH_P2P_SIZES, MiB, comma-separated). Medians of BENCH_P2P_RUNS (default 3) transfers.
-// Writes bench/results/p2p.{json,md}.
+// Then the same transfer between two agents' PeerLinks in this process (@roamhq/wrtc,
+// server/agent/wrtc.ts). Writes bench/results/p2p.{json,md}.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,6 +14,10 @@ import { startCoordinator } from '../server/coordinator.ts';
 import { TestClient } from '../tests/helpers/client.ts';
 import { buildPeerBundle, launchPeerChromium, openPeer, openPeerPage } from '../tests/helpers/peer-pages.ts';
 import { RawNode } from '../tests/helpers/raw-node.ts';
+import { PeerLink } from '../server/agent/peer-link.ts';
+import { loadPeerJs } from '../server/agent/wrtc.ts';
+import type { PeerServer } from '../server/agent/runtime.ts';
+import { createHash } from 'node:crypto';
 import { median } from './timing.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -35,7 +40,8 @@ try {
     return { nodeId, page };
   };
   const [holder, taker] = [await peer('bench-holder@example.com'), await peer('bench-taker@example.com')];
-  const rows: { mib: number; ours: number; peerjs: number | null; ratio: number | null }[] = [];
+  const rows: { mib: number; ours: number; peerjs: number | null; ratio: number | null; agents: number }[] = [];
+  const agents = await agentPair();
   for (const size of sizes) {
     const sha = await holder.page.evaluate((n) => (window as any).put(n), size);
     const rate = async (mode: 'holder' | 'peerjs', call: 'fetchFrom' | 'fetchDefault') => {
@@ -50,18 +56,59 @@ try {
     };
     const ours = await rate('holder', 'fetchFrom');
     const peerjs = await rate('peerjs', 'fetchDefault').catch((err: Error) => (console.log(`PeerJS defaults at ${size / 2 ** 20} MiB: ${err.message}`), null));
-    rows.push({ mib: size / 2 ** 20, ours: +ours.toFixed(1), peerjs: peerjs === null ? null : +peerjs.toFixed(1), ratio: peerjs ? +(ours / peerjs).toFixed(2) : null });
-    console.log(`${size / 2 ** 20} MiB: ours ${ours.toFixed(1)} MB/s, PeerJS defaults ${peerjs?.toFixed(1) ?? '–'} MB/s`);
+    const betweenAgents = await agents.rate(size);
+    rows.push({ mib: size / 2 ** 20, ours: +ours.toFixed(1), peerjs: peerjs === null ? null : +peerjs.toFixed(1), ratio: peerjs ? +(ours / peerjs).toFixed(2) : null, agents: +betweenAgents.toFixed(1) });
+    console.log(`${size / 2 ** 20} MiB: ours ${ours.toFixed(1)} MB/s, PeerJS defaults ${peerjs?.toFixed(1) ?? '–'} MB/s (Chromium); ours between agents ${betweenAgents.toFixed(1)} MB/s`);
   }
   mkdirSync(join(repoRoot, 'bench/results'), { recursive: true });
   writeFileSync(join(repoRoot, 'bench/results/p2p.json'), JSON.stringify({ runs, rows }, null, 2) + '\n');
   writeFileSync(
     join(repoRoot, 'bench/results/p2p.md'),
-    `# Peer to peer on loopback (medians of ${runs})\n\n| blob | ours MB/s | PeerJS defaults MB/s | ours ÷ PeerJS |\n| --- | --- | --- | --- |\n${rows.map((r) => `| ${r.mib} MiB | ${r.ours} | ${r.peerjs ?? '–'} | ${r.ratio ?? '–'} |`).join('\n')}\n`,
+    `# Peer to peer on loopback (medians of ${runs})\n\nChromium: two contexts of one browser. Agents: two PeerLinks in one Node process (@roamhq/wrtc).\n\n| blob | Chromium, ours MB/s | Chromium, PeerJS defaults MB/s | ours ÷ PeerJS | agents, ours MB/s |\n| --- | --- | --- | --- | --- |\n${rows.map((r) => `| ${r.mib} MiB | ${r.ours} | ${r.peerjs ?? '–'} | ${r.ratio ?? '–'} | ${r.agents} |`).join('\n')}\n`,
   );
+  agents.close();
 } finally {
   for (const n of nodes) n.close();
   await browser.close();
   await coordinator.close();
 }
 process.exit(0); // the peer package's timers would keep the process alive
+
+/** Two agents' PeerLinks (WebRTC in Node): one holds a blob, the other fetches it through `fetch`, as a runtime does. */
+async function agentPair() {
+  const Peer = await loadPeerJs();
+  const server: PeerServer = { path: '/api/peers', key: 'supernet', iceServers: [] };
+  const held = new Map<string, Uint8Array>();
+  const link = async (email: string, get: (sha: string) => Promise<Uint8Array | undefined>) => {
+    const owner = await TestClient.signup(coordinator.url, email);
+    const node = await RawNode.connect(coordinator.url, await owner.useNewKey());
+    nodes.push(node);
+    const { nodeId, token } = await node.hello();
+    const l = new PeerLink({ Peer, url: coordinator.url, get, allowed: () => true });
+    await l.connect(server, nodeId, token);
+    return { nodeId, link: l };
+  };
+  const holder = await link('agent-holder@example.com', async (sha) => held.get(sha));
+  const taker = await link('agent-taker@example.com', async () => undefined);
+  return {
+    async rate(size: number) {
+      const bytes = new Uint8Array(size);
+      for (let i = 0; i < size; i++) bytes[i] = Math.imul(i, 2654435761) >>> 24;
+      const sha = createHash('sha256').update(bytes).digest('hex');
+      held.set(sha, bytes);
+      const rates: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const started = performance.now();
+        const got = await taker.link.fetch(sha, [holder.nodeId]);
+        if (!got.bytes) throw new Error(`agents: ${JSON.stringify(got.failures)}`);
+        rates.push(size / 1e6 / ((performance.now() - started) / 1000));
+      }
+      held.delete(sha);
+      return median(rates);
+    },
+    close() {
+      holder.link.close();
+      taker.link.close();
+    },
+  };
+}

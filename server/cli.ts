@@ -26,6 +26,7 @@ Options for agent:
   --ask CREDITS the least credits per GFLOP to work for (default: any)
   --throttle PERCENT  the most of its time the GPU may be busy, 5 to 100 (default 100)
   --schedule WHEN     work only then, in local time: "22:00-07:00", "mon-fri 18:00-08:00, sat-sun"
+  --no-p2p            fetch every blob from the coordinator; share none with other nodes (WebRTC)
 
 Admin commands open the store named by DATABASE_URL / SUPERNET_DATA directly. On the embedded
 store they need the coordinator stopped (PGlite is one process's database).
@@ -66,7 +67,7 @@ async function main(argv: string[]) {
   if (command === 'agent') {
     const { values } = parseArgs({
       args: rest,
-      options: { url: { type: 'string' }, key: { type: 'string' }, name: { type: 'string' }, slots: { type: 'string' }, ask: { type: 'string' }, throttle: { type: 'string' }, schedule: { type: 'string' } },
+      options: { url: { type: 'string' }, key: { type: 'string' }, name: { type: 'string' }, slots: { type: 'string' }, ask: { type: 'string' }, throttle: { type: 'string' }, schedule: { type: 'string' }, 'no-p2p': { type: 'boolean' } },
     });
     const throttle = values.throttle === undefined ? undefined : Number(values.throttle);
     if (throttle !== undefined && !(throttle >= 5 && throttle <= 100)) fail('--throttle takes the most percent of its time the GPU may be busy, 5 to 100.', 2);
@@ -87,7 +88,7 @@ async function main(argv: string[]) {
       throw err;
     }
     const { AgentStartError, startAgent } = await import('./agent/main.ts');
-    const runtime = await startAgent({ url, key, name: values.name, slots, ask, schedule, throttle: throttle === undefined ? undefined : throttle / 100 }).catch((err) => {
+    const runtime = await startAgent({ url, key, name: values.name, slots, ask, schedule, p2p: !values['no-p2p'], throttle: throttle === undefined ? undefined : throttle / 100 }).catch((err) => {
       if (err instanceof AgentStartError) fail(err.message, err.code);
       throw err;
     });

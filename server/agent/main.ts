@@ -2,7 +2,8 @@ import WebSocket from 'ws';
 import { gpuContext, kernels, kinds } from '../../workloads/node.ts';
 import { Pacer } from '../../shaders/pacer.ts';
 import { openDawnDevice, type DawnDevice } from './dawn.ts';
-import { NodeRuntime } from './runtime.ts';
+import { PeerLink } from './peer-link.ts';
+import { NodeRuntime, type NodeEvent, type PeerServer } from './runtime.ts';
 import { describeSchedule, followSchedule, isOpen, type Schedule } from './schedule.ts';
 import { tuningFor } from './tuning-cache.ts';
 
@@ -17,6 +18,8 @@ export interface AgentOptions {
   throttle?: number;
   /** When it may work (server/agent/schedule.ts); always when absent. */
   schedule?: Schedule;
+  /** Share blobs with other nodes over WebRTC (#18), where the coordinator offers it (default: yes). */
+  p2p?: boolean;
   log?: (line: string) => void;
 }
 
@@ -69,8 +72,10 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
   const gflops = tuning.gflops;
   const { kernel, wg } = tuning.config;
   log(`${gpu.adapter.description || gpu.adapter.vendor || 'WebGPU adapter'}: ${gflops.toFixed(2)} GFLOP/s with ${kernel} ${wg.join('×')} (${cached ? 'remembered' : 'autotuned'})`);
-  const runtime = new NodeRuntime({
+  const peers = opts.p2p === false ? null : await peerLink(url, log, () => runtime);
+  const runtime: NodeRuntime = new NodeRuntime({
     url,
+    ...(peers ? { peers: peers.link, onEvent: peers.onEvent } : {}),
     key: opts.key,
     name: opts.name,
     slots: opts.slots,
@@ -111,3 +116,44 @@ export async function startAgent(opts: AgentOptions): Promise<NodeRuntime> {
   report.unref();
   return runtime;
 }
+
+/**
+ * The agent's side of blob sharing: a PeerLink over @roamhq/wrtc, registered after each
+ * welcome of a coordinator that offers it; null (blobs from the coordinator only) where WebRTC
+ * cannot load here.
+ */
+async function peerLink(url: string, log: (line: string) => void, runtime: () => NodeRuntime): Promise<{ link: PeerLink; onEvent: (event: NodeEvent) => void } | null> {
+  let Peer;
+  try {
+    Peer = await (await import('./wrtc.ts')).loadPeerJs();
+  } catch (err) {
+    log(`no WebRTC on this platform (${(err as Error).message.split('\n')[0]}): every blob comes from the coordinator`);
+    return null;
+  }
+  const link = new PeerLink({
+    Peer,
+    url,
+    get: (sha) => runtime().cached(sha),
+    allowed: () => !runtime().paused,
+    onServed: (bytes) => runtime().countServed(bytes),
+    log,
+  });
+  const share = async (server: PeerServer) => {
+    const r = runtime();
+    if (!r.nodeId || !r.nodeToken) return;
+    try {
+      await link.connect(server, r.nodeId, r.nodeToken);
+      r.setServing(true);
+    } catch (err) {
+      log(`no peer-to-peer sharing for now (${(err as Error).message}): blobs come from the coordinator`);
+    }
+  };
+  return {
+    link,
+    onEvent(event) {
+      if (event.type === 'connected' && event.peers) void share(event.peers);
+      if (event.type === 'stopped') link.close();
+    },
+  };
+}
+

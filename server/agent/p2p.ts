@@ -106,13 +106,20 @@ async function sendBlob(channel: BlobChannel, bytes: Uint8Array | undefined): Pr
   return sent;
 }
 
+/**
+ * Until the send buffer is down to the low mark: its event where the channel has one (browsers),
+ * else by looking every few ms (@roamhq/wrtc's channels in Node never fire `bufferedamountlow`,
+ * and a transfer waiting for it stalled at 4 MiB).
+ */
 function drained(channel: BlobChannel): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
+      clearInterval(poll);
       channel.removeEventListener('bufferedamountlow', done);
       channel.removeEventListener('close', done);
       resolve();
     };
+    const poll = setInterval(() => (channel.bufferedAmount <= lowWater || channel.readyState !== 'open') && done(), 5);
     channel.addEventListener('bufferedamountlow', done);
     channel.addEventListener('close', done);
   });

@@ -44,6 +44,8 @@ interface Channel {
 
 export class PeerLink implements PeerSource {
   #peer: PeerJs | null = null;
+  /** A connect under way: the first leases come with the welcome, before the peer is open. */
+  #opening: Promise<void> | null = null;
   #channels = new Map<string, Channel>();
   #unreachable = new Map<string, number>();
   /** Failures PeerJS reports on the peer rather than the connection ("Could not connect to peer <id>"). */
@@ -56,8 +58,15 @@ export class PeerLink implements PeerSource {
   }
 
   /** Registers as `nodeId` on the coordinator's PeerJS server; resolves once open. */
-  async connect(server: PeerServer, nodeId: string, token: string, timeoutMs = 10_000): Promise<void> {
-    if (this.#peer?.open && this.#peer.id === nodeId) return;
+  connect(server: PeerServer, nodeId: string, token: string, timeoutMs = 10_000): Promise<void> {
+    if (this.#peer?.open && this.#peer.id === nodeId) return Promise.resolve();
+    const opening = this.#open(server, nodeId, token, timeoutMs);
+    this.#opening = opening;
+    void opening.catch(() => {}).finally(() => this.#opening === opening && (this.#opening = null));
+    return opening;
+  }
+
+  async #open(server: PeerServer, nodeId: string, token: string, timeoutMs: number): Promise<void> {
     this.close();
     const url = new URL(this.opts.url);
     const secure = url.protocol === 'https:';
@@ -102,6 +111,7 @@ export class PeerLink implements PeerSource {
   /** The blob from the first of `from` that gives it whole (its sha-256 checked), and who failed. */
   async fetch(sha: string, from: string[]): Promise<PeerFetch> {
     const failures: PeerFetch['failures'] = [];
+    await this.#opening?.catch(() => {});
     // Channels to every candidate open at once: an unreachable first one costs one connectMs, not one each.
     const candidates = this.#peer?.open ? from.filter((nodeId) => (this.#unreachable.get(nodeId) ?? 0) <= Date.now()) : [];
     const channels = candidates.map((nodeId) => [nodeId, this.#channel(nodeId)] as const);

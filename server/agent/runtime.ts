@@ -82,7 +82,7 @@ export type NodeEvent =
   | { type: 'finished'; attemptId: string; unit: UnitPayload; ms: number; ok: boolean; reason?: string }
   | { type: 'ack'; attemptId: string; status: 'accepted' | 'refused'; reason?: string }
   | { type: 'released'; attemptId: string; reason: string }
-  | { type: 'paused' | 'resumed' };
+  | { type: 'paused' | 'resumed' | 'stopped' };
 
 type LeaseMsg = Extract<CoordinatorMessage, { type: 'lease' }>;
 
@@ -143,6 +143,7 @@ export class NodeRuntime {
   }
 
   stop() {
+    if (!this.#stopped) this.#emit({ type: 'stopped' });
     this.#stopped = true;
     clearInterval(this.#heartbeat);
     this.#ws?.close();
@@ -182,6 +183,8 @@ export class NodeRuntime {
     if (this.#paused) return;
     this.#paused = true;
     this.#send({ type: 'pause' });
+    // A paused node serves no peers: said, rather than be named to nodes it would answer "none".
+    if (this.#serving) this.#send({ type: 'have', blobs: [], serving: false });
     for (const lease of this.#queue.splice(0)) this.#release(lease, 'the node paused');
     this.#emit({ type: 'paused' });
   }
@@ -189,6 +192,7 @@ export class NodeRuntime {
   resume() {
     if (!this.#paused) return;
     this.#paused = false;
+    if (this.#serving && !this.#paused) void this.#announceAll();
     this.#emit({ type: 'resumed' });
     this.#requestFree();
   }
@@ -283,7 +287,7 @@ export class NodeRuntime {
         void this.opts.identity?.save({ nodeId: msg.nodeId, token: msg.token }).catch(() => {});
         this.#log(`connected as node ${msg.nodeId}`);
         this.#emit({ type: 'connected', nodeId: msg.nodeId, accountId: msg.accountId, ...(msg.peers ? { peers: msg.peers } : {}) });
-        if (this.#serving) void this.#announceAll();
+        if (this.#serving && !this.#paused) void this.#announceAll();
         void this.#deliverKept();
         if (this.#paused) this.#send({ type: 'pause' });
         this.#requestFree();
@@ -426,8 +430,8 @@ export class NodeRuntime {
   setServing(on: boolean) {
     if (on === this.#serving) return;
     this.#serving = on;
-    if (on) void this.#announceAll();
-    else this.#send({ type: 'have', blobs: [], serving: false });
+    if (on && !this.#paused) void this.#announceAll();
+    else if (!on) this.#send({ type: 'have', blobs: [], serving: false });
   }
 
   /**
@@ -444,6 +448,7 @@ export class NodeRuntime {
   }
 
   async #announceAll() {
+    if (this.#paused) return;
     const keys = (await this.#cache.keys?.().catch(() => [] as string[])) ?? [];
     // The most recently used last: the newest `haveAllMax` are said; an empty cache still says it serves.
     if (!keys.length) this.#send({ type: 'have', blobs: [] });
@@ -452,7 +457,7 @@ export class NodeRuntime {
 
   /** Says `have` for these blobs, gathered over one turn of the event loop. */
   #announce(shas: string[]) {
-    if (!this.#serving || !shas.length) return;
+    if (!this.#serving || this.#paused || !shas.length) return;
     const first = this.#haveQueue.length === 0;
     this.#haveQueue.push(...shas);
     if (!first) return;

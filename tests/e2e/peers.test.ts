@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { createHash } from 'node:crypto';
 import type { Browser, Page } from '@playwright/test';
 import { WebSocket } from 'ws';
@@ -5,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { peerKey, peerPath } from '../../server/nodes/peers.ts';
 import { TestClient } from '../helpers/client.ts';
-import { eventually, testCoordinator } from '../helpers/coordinator.ts';
+import { eventually, spawnCli, stopChild, testCoordinator } from '../helpers/coordinator.ts';
+import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
+import { parseNpy } from '../../shaders/npy.ts';
 import { RawNode } from '../helpers/raw-node.ts';
 import { buildPeerBundle, launchPeerChromium, openPeer, openPeerPage } from '../helpers/peer-pages.ts';
 
@@ -94,4 +97,74 @@ describe('peer signalling on the coordinator', () => {
     }, 'the gone node to be refused', 10_000, 50);
     expect(refused).toBe(401);
   });
+
+  it('an agent (WebRTC in Node) takes its inputs from a peer that holds them; from one that lies it falls back to the coordinator and reports it', async () => {
+    // A coordinator of its own: heartbeats each second (a third of the lease time) carry the agent's byte counts.
+    const local = await testCoordinator('pglite', { SUPERNET_LEASE_TTL_MS: '3000' });
+    const agents: ReturnType<typeof spawnCli>[] = [];
+    try {
+      const dev = await TestClient.signup(local.url, 'p2p-agent-dev@example.com');
+      await dev.useNewKey();
+      const owner = await TestClient.signup(local.url, 'p2p-holder@example.com');
+      const holder = await RawNode.connect(local.url, await owner.useNewKey());
+      const { nodeId, token } = await holder.hello();
+      const ph = await openPeerPage(browser, local.url, bundle);
+      expect(await open(ph, nodeId, token)).toEqual({ id: nodeId });
+      await ph.evaluate(() => ((window as any).mode = 'holder'));
+      const metric = async (name: string) => Number((await (await fetch(`${local.url}/metrics`)).text()).match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? 0);
+      /** A job whose panels the holder page has fetched and said it holds: the lease names it for each. */
+      const heldJob = async (seed: number) => {
+        const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 256, k: 256, n: 256, seed }, tile: 128 } }, 201);
+        const units = await local.deps.db.selectFrom('units').select('inputs').where('job_id', '=', job.id).execute();
+        const panels = [...new Set(units.flatMap((u) => u.inputs as string[]))];
+        for (const sha of panels) await ph.evaluate(([url, s]) => (window as any).hold(url, s), [`${local.url}/api/blobs/${sha}`, sha] as const);
+        holder.send({ type: 'have', blobs: panels });
+        await eventually(async () => panels.every((sha) => local.hub.holders.pick(sha, null as never, 3).length === 1), 'the holder to be named');
+        return { job, panelBytes: panels.length * 128 * 256 * 4 };
+      };
+      const volunteer = await TestClient.signup(local.url, 'p2p-agent@example.com');
+      const agentKey = await volunteer.useNewKey('agent');
+      // Summed over the agent's runs (a restarted agent is a new node).
+      const agentBytes = () =>
+        local.deps.db
+          .selectFrom('nodes')
+          .select([sql<number>`sum(bytes_from_peers)::float8`.as('bytes_from_peers'), sql<number>`sum(bytes_from_coordinator)::float8`.as('bytes_from_coordinator')])
+          .where('name', '=', 'p2p-agent')
+          .executeTakeFirst();
+
+      // Honest: every panel from the peer, none from the coordinator (its egress stands still).
+      const first = await heldJob(31);
+      const egress = await metric('supernet_blob_egress_bytes_total');
+      agents.push(spawnCli(['agent', '--url', local.url, '--key', agentKey, '--name', 'p2p-agent']));
+      expect((await dev.waitForJob(first.job.id, 180_000)).state).toBe('done');
+      const product = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${first.job.id}/result`)).arrayBuffer()));
+      expectClose(product, randomSpecReference(256, 256, 256, 31), 256);
+      const taken = await eventually(async () => {
+        const row = await agentBytes();
+        return row && row.bytes_from_peers >= first.panelBytes ? row : null;
+      }, 'the agent to say what it took from peers', 30_000);
+      expect(taken.bytes_from_coordinator).toBe(0);
+      expect(await metric('supernet_blob_egress_bytes_total')).toBe(egress);
+
+      // A liar: each of its answers is caught by the hash, reported, and fetched over HTTP instead.
+      // (The agent restarts, so that the liar says it holds the panels before the agent is leased them.)
+      await stopChild(agents[0]!);
+      await ph.evaluate(() => ((window as any).mode = 'liar'));
+      const second = await heldJob(32);
+      agents.push(spawnCli(['agent', '--url', local.url, '--key', agentKey, '--name', 'p2p-agent']));
+      expect((await dev.waitForJob(second.job.id, 180_000)).state).toBe('done');
+      expectClose(parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${second.job.id}/result`)).arrayBuffer())), randomSpecReference(256, 256, 256, 32), 256);
+      expect(await metric('supernet_peer_reports_total{reason="bad-bytes"}')).toBeGreaterThanOrEqual(1);
+      await eventually(async () => ((await agentBytes())?.bytes_from_coordinator ?? 0) > 0, 'the agent to say it fell back to the coordinator', 30_000);
+      expect(await metric('supernet_blob_egress_bytes_total')).toBeGreaterThan(egress);
+      expect(agents[1]!.output.join('')).toMatch(/served bad bytes for [0-9a-f]{12}…: reported, fetched from the coordinator/);
+      holder.close();
+    } catch (err) {
+      console.log(`the agent said:\n${agents.at(-1)?.output.join('')}`);
+      throw err;
+    } finally {
+      for (const agent of agents) await stopChild(agent);
+      await local.close();
+    }
+  }, 300_000);
 });

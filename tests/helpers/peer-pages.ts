@@ -10,7 +10,8 @@ import { repoRoot } from './coordinator.ts';
 /**
  * Pages that act as peers, for tests/e2e/peers.test.ts and bench/p2p.ts: PeerJS and our blob
  * transfer (server/agent/p2p.ts) bundled by vite, with window functions to drive them. A page
- * is a `sink` (keeps what comes), a `holder` (serves its blobs), a `liar` (flips a bit), one that
+ * is a `sink` (keeps what comes), a `holder` (serves its blobs: made up by `put`, or fetched by
+ * `hold`), a `liar` (flips a bit), one that
  * `vanish`es mid-transfer, or `peerjs` (answers "want:<sha>" with PeerJS's own send and
  * serialization, for the bench's comparison).
  */
@@ -28,6 +29,7 @@ window.put = async (size) => {
   window.blobs.set(sha, bytes);
   return sha;
 };
+window.hold = async (url, sha) => window.blobs.set(sha, new Uint8Array(await (await fetch(url)).arrayBuffer()));
 window.openPeer = (id, token) => new Promise((resolve, reject) => {
   const peer = new Peer(id, options(token));
   peer.on('open', () => { window.peer = peer; resolve(peer.id); });

@@ -233,9 +233,6 @@ export class BrowserNode extends EventTarget {
   #applyPoliteness() {
     const reasons = [...this.#politeness.reasons];
     const working = reasons.length === 0 && this.#calibrated;
-    // A paused node serves no peers: the coordinator is told it holds nothing, rather than
-    // name it to nodes it would only answer "none".
-    void this.worker.setServing(working && this.#peers.open);
     if (working) {
       void this.worker.resume();
       this.#workingSince ??= performance.now();
@@ -297,7 +294,7 @@ export class BrowserNode extends EventTarget {
       if (!credentials) return;
       await this.#peers.connect(server, credentials.nodeId, credentials.token);
       this.#update({ sharing: true });
-      void this.worker.setServing(this.#snapshot.state === 'working');
+      void this.worker.setServing(true); // while paused, the runtime says it serves no one
     } catch (err) {
       // Blobs then come from the coordinator alone: slower for it, the same for this node.
       console.warn(`supernet: no peer-to-peer sharing (${(err as Error).message})`);
