@@ -1,7 +1,7 @@
 // npm run bench:p2p (also the last part of `npm run bench`). A blob from one node to another over
-// a WebRTC data channel on loopback: two contexts of Debian's Chromium, signalled by a
-// coordinator's PeerJS server (PGlite, in this process). Ours (server/agent/p2p.ts: binary
-// frames, 64 KiB chunks, paced by bufferedAmount, the sha-256 checked) against PeerJS's defaults
+// WebRTC data channels on loopback: contexts of Debian's Chromium, signalled by a coordinator's
+// PeerJS server (PGlite, in this process). Ours (a node's PeerLink: server/agent/p2p.ts binary
+// frames, 64 KiB chunks, paced by bufferedAmount, striped over 4 lanes, the sha-256 checked) against PeerJS's defaults
 // (`conn.send(bytes)` with its binary serialization) in the same run, for 4 MiB and 64 MiB
 // (BENCH_P2P_SIZES, MiB, comma-separated). Medians of BENCH_P2P_RUNS (default 3) transfers.
 // Then the same transfer between two agents' PeerLinks in this process (@roamhq/wrtc,
@@ -40,21 +40,31 @@ try {
     return { nodeId, page };
   };
   const [holder, taker] = [await peer('bench-holder@example.com'), await peer('bench-taker@example.com')];
+  // A node's own PeerLink (lanes): what browser nodes fetch with.
+  const owner = await TestClient.signup(coordinator.url, 'bench-link@example.com');
+  const linkNode = await RawNode.connect(coordinator.url, await owner.useNewKey());
+  nodes.push(linkNode);
+  const linkId = await linkNode.hello();
+  const linked = await openPeerPage(browser, coordinator.url, bundle);
+  await linked.evaluate(([id, token]) => (window as any).openLink(id, token), [linkId.nodeId, linkId.token] as const);
   const rows: { mib: number; ours: number; peerjs: number | null; ratio: number | null; agents: number }[] = [];
   const agents = await agentPair();
   for (const size of sizes) {
     const sha = await holder.page.evaluate((n) => (window as any).put(n), size);
-    const rate = async (mode: 'holder' | 'peerjs', call: 'fetchFrom' | 'fetchDefault') => {
+    const rate = async (mode: 'holder' | 'peerjs', call: 'fetchLink' | 'fetchDefault') => {
       await holder.page.evaluate((m) => ((window as any).mode = m), mode);
       const rates: number[] = [];
+      const page = call === 'fetchLink' ? linked : taker.page;
+      // The lanes open on the first fetch: one untimed, as PeerJS's connection opens before its timing starts.
+      if (call === 'fetchLink') await page.evaluate(([to, s]) => (window as any).fetchLink(to, s), [holder.nodeId, sha] as const);
       for (let i = 0; i < runs; i++) {
-        const got = await taker.page.evaluate(([fn, to, s]) => (window as any)[fn](to, s), [call, holder.nodeId, sha] as const);
+        const got = await page.evaluate(([fn, to, s]) => (window as any)[fn](to, s), [call, holder.nodeId, sha] as const);
         if (got.error || got.sha !== sha) throw new Error(`${mode}: ${got.error ?? 'wrong bytes'}`);
         rates.push(size / 1e6 / (got.ms / 1000));
       }
       return median(rates);
     };
-    const ours = await rate('holder', 'fetchFrom');
+    const ours = await rate('holder', 'fetchLink');
     const peerjs = await rate('peerjs', 'fetchDefault').catch((err: Error) => (console.log(`PeerJS defaults at ${size / 2 ** 20} MiB: ${err.message}`), null));
     const betweenAgents = await agents.rate(size);
     rows.push({ mib: size / 2 ** 20, ours: +ours.toFixed(1), peerjs: peerjs === null ? null : +peerjs.toFixed(1), ratio: peerjs ? +(ours / peerjs).toFixed(2) : null, agents: +betweenAgents.toFixed(1) });
@@ -96,6 +106,7 @@ async function agentPair() {
       for (let i = 0; i < size; i++) bytes[i] = Math.imul(i, 2654435761) >>> 24;
       const sha = createHash('sha256').update(bytes).digest('hex');
       held.set(sha, bytes);
+      await taker.link.fetch(sha, [holder.nodeId]); // the lanes open on the first: untimed
       const rates: number[] = [];
       for (let i = 0; i < runs; i++) {
         const started = performance.now();

@@ -35,11 +35,15 @@ export interface PeerLinkOptions {
 
 const unreachableMs = 10 * 60_000;
 
+/** Connections to one peer that a blob is striped over (server/agent/p2p.ts: lanes). */
+const lanesPerPeer = 4;
+const laneGraceMs = 500;
+
 interface Channel {
-  open: Promise<BlobChannel>;
-  /** Transfers on one channel go one after another (the frames carry no transfer id). */
+  open: Promise<BlobChannel[]>;
+  /** Transfers to one peer go one after another (the frames carry no transfer id). */
   turn: Promise<unknown>;
-  conn?: DataConnection;
+  conns: DataConnection[];
 }
 
 export class PeerLink implements PeerSource {
@@ -138,34 +142,56 @@ export class PeerLink implements PeerSource {
     return { failures };
   }
 
+  /**
+   * The lanes to `nodeId`: `lanesPerPeer` PeerJS connections (each its own RTCPeerConnection)
+   * opened at once; ready with those open when all have settled, or `laneGraceMs` after the
+   * first opened; unreachable when none opens.
+   */
   #channel(nodeId: string): Channel {
     const known = this.#channels.get(nodeId);
     if (known) return known;
-    const channel = { turn: Promise.resolve() } as Channel;
-    channel.open = new Promise<BlobChannel>((resolve, reject) => {
-      const peer = this.#peer;
-      if (!peer) return reject(new Error('not connected to the signalling server'));
-      const conn = peer.connect(nodeId, { serialization: 'raw', reliable: true });
-      channel.conn = conn;
-      const done = (err?: Error) => {
-        clearTimeout(timer);
-        this.#unavailable.delete(unavailable);
-        if (err) {
-          this.#drop(nodeId);
-          conn.close();
-          reject(err);
-        } else resolve(conn.dataChannel);
-      };
-      const unavailable = (message: string) => message.includes(nodeId) && done(new Error('not connected to the signalling server now'));
-      this.#unavailable.add(unavailable);
-      const timer = setTimeout(() => done(new Error(`no data channel in ${this.opts.connectMs ?? 5000} ms`)), this.opts.connectMs ?? 5000);
-      conn.on('open', () => done());
-      conn.on('error', (err) => done(new Error(err.message)));
-      conn.on('close', () => {
-        if (this.#channels.get(nodeId) === channel) this.#channels.delete(nodeId);
+    const channel: Channel = { turn: Promise.resolve(), conns: [], open: Promise.resolve([]) };
+    const peer = this.#peer;
+    const connectMs = this.opts.connectMs ?? 5000;
+    const lane = (): Promise<BlobChannel> =>
+      new Promise((resolve, reject) => {
+        if (!peer) return reject(new Error('not connected to the signalling server'));
+        const conn = peer.connect(nodeId, { serialization: 'raw', reliable: true });
+        channel.conns.push(conn);
+        const done = (err?: Error) => {
+          clearTimeout(timer);
+          this.#unavailable.delete(unavailable);
+          if (err) reject(err);
+          else resolve(conn.dataChannel);
+        };
+        const unavailable = (message: string) => message.includes(nodeId) && done(new Error('not connected to the signalling server now'));
+        this.#unavailable.add(unavailable);
+        const timer = setTimeout(() => done(new Error(`no data channel in ${connectMs} ms`)), connectMs);
+        conn.on('open', () => done());
+        conn.on('error', (err) => done(new Error(err.message)));
+        // A lane lost: the peer's lanes are opened afresh for the next transfer.
+        conn.on('close', () => this.#channels.get(nodeId) === channel && this.#drop(nodeId));
       });
+    channel.open = new Promise<BlobChannel[]>((resolve, reject) => {
+      const open: BlobChannel[] = [];
+      let settled = 0;
+      let grace: ReturnType<typeof setTimeout> | undefined;
+      const finish = () => {
+        clearTimeout(grace);
+        if (open.length) resolve(open);
+        else reject(new Error(`no data channel in ${connectMs} ms`));
+      };
+      for (let i = 0; i < lanesPerPeer; i++) {
+        lane().then(
+          (dc) => {
+            open.push(dc);
+            grace ??= setTimeout(finish, laneGraceMs);
+          },
+          () => {},
+        ).finally(() => ++settled === lanesPerPeer && finish());
+      }
     });
-    channel.open.catch(() => {});
+    channel.open.catch(() => this.#channels.get(nodeId) === channel && this.#drop(nodeId));
     this.#channels.set(nodeId, channel);
     return channel;
   }
@@ -173,6 +199,6 @@ export class PeerLink implements PeerSource {
   #drop(nodeId: string) {
     const channel = this.#channels.get(nodeId);
     this.#channels.delete(nodeId);
-    channel?.conn?.close();
+    for (const conn of channel?.conns ?? []) conn.close();
   }
 }

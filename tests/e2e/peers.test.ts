@@ -78,6 +78,28 @@ describe('peer signalling on the coordinator', () => {
     expect(await pt.evaluate(([to, s]) => (window as any).fetchFrom(to, s), [holder.nodeId, sha] as const)).toEqual({ error: 'gone' });
   }, 90_000);
 
+  it("a node's PeerLink stripes a blob over its lanes to one peer, whole; a liar's is caught and the next holder serves it", async () => {
+    const [liar, honest, taker] = [await node('lane-liar@example.com'), await node('lane-honest@example.com'), await node('lane-taker@example.com')];
+    const [pl, ph, pt] = [await page(), await page(), await page()];
+    await open(pl, liar.nodeId, liar.token);
+    await open(ph, honest.nodeId, honest.token);
+    expect(await pt.evaluate(([id, token]) => (window as any).openLink(id, token), [taker.nodeId, taker.token] as const)).toBe(taker.nodeId);
+    const size = 5 * 1024 * 1024 + 77; // the first lane's 1 MiB, then four ranges, the last one short
+    const sha = await ph.evaluate((n) => (window as any).put(n), size);
+    await pl.evaluate((n) => (window as any).put(n), size);
+    await ph.evaluate(() => ((window as any).mode = 'holder'));
+    await pl.evaluate(() => ((window as any).mode = 'liar'));
+    const got = await pt.evaluate(async ([l, h, s]) => {
+      const link = (window as any).link;
+      const result = await link.fetch(s, [l, h]);
+      const hex = (b: ArrayBuffer) => Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, '0')).join('');
+      return { sha: result.bytes && hex(await crypto.subtle.digest('SHA-256', result.bytes)), failures: result.failures };
+    }, [liar.nodeId, honest.nodeId, sha] as const);
+    expect(got).toEqual({ sha, failures: [{ nodeId: liar.nodeId, kind: 'bad-bytes' }] });
+    // Four lanes to the honest holder carried it, each its own connection.
+    expect(await ph.evaluate(() => Object.values((window as any).peer.connections).flat().length)).toBe(4);
+  }, 90_000);
+
   it("refuses a peer that is not a connected node with its own token: a made-up id, another node's id, a node gone", async () => {
     const c = await node('peer-c@example.com');
     const d = await node('peer-d@example.com');

@@ -13,10 +13,12 @@ import { repoRoot } from './coordinator.ts';
  * is a `sink` (keeps what comes), a `holder` (serves its blobs: made up by `put`, or fetched by
  * `hold`), a `liar` (flips a bit), one that
  * `vanish`es mid-transfer, or `peerjs` (answers "want:<sha>" with PeerJS's own send and
- * serialization, for the bench's comparison).
+ * serialization, for the bench's comparison). `openLink`/`fetchLink` drive a node's own PeerLink
+ * (server/agent/peer-link.ts: lanes to each peer) instead of a bare Peer.
  */
 const entry = `import { Peer } from 'peerjs';
 import { requestBlob, serveBlobs } from ${JSON.stringify(join(repoRoot, 'server/agent/p2p.ts'))};
+import { PeerLink } from ${JSON.stringify(join(repoRoot, 'server/agent/peer-link.ts'))};
 const options = (token) => ({ host: location.hostname, port: Number(location.port), path: ${JSON.stringify(peerPath)}, key: ${JSON.stringify(peerKey)}, token, secure: false, debug: 0 });
 window.received = [];
 window.blobs = new Map();
@@ -59,6 +61,17 @@ window.openPeer = (id, token) => new Promise((resolve, reject) => {
     });
   }));
 });
+window.openLink = async (id, token) => {
+  window.link = new PeerLink({ Peer, url: location.origin, get: async (sha) => window.blobs.get(sha), allowed: () => true });
+  await window.link.connect({ path: ${JSON.stringify(peerPath)}, key: ${JSON.stringify(peerKey)}, iceServers: [] }, id, token);
+  return id;
+};
+window.fetchLink = async (to, sha) => {
+  const started = performance.now();
+  const got = await window.link.fetch(sha, [to]);
+  if (!got.bytes) return { error: got.failures.map((f) => f.kind).join(',') };
+  return { bytes: got.bytes.byteLength, sha: hex(await crypto.subtle.digest('SHA-256', got.bytes)), ms: performance.now() - started };
+};
 window.sendTo = (to, size) => new Promise((resolve, reject) => {
   const bytes = new Uint8Array(size);
   for (let i = 0; i < size; i++) bytes[i] = (i * 2654435761) >>> 24;
