@@ -134,6 +134,24 @@ describe('leases name peers that hold their inputs', () => {
     expect([await metric('none'), await metric('bad-bytes')]).toEqual([1, 3]);
   });
 
+  it('counts a serving node as holding its lease\'s inputs from the lease on; one that says it serves no one (paused) is named for nothing', async () => {
+    const { panels } = await setUp();
+    const first = await node('serving-first@example.com');
+    first.send({ type: 'have', blobs: [] }); // it serves, and holds nothing yet
+    const lease = await first.lease();
+    // Named at once for what it was leased: it serves those once its own download ends.
+    expect(lease.unit.inputs.map(holdersOf)).toEqual([1, 1]);
+    const second = await node('serving-second@example.com');
+    const next = await second.lease();
+    for (const sha of next.unit.inputs.filter((sha) => lease.unit.inputs.includes(sha))) expect(next.peers?.[sha]).toEqual([first.nodeId]);
+    // Paused: named for nothing, and its next leases add nothing, until it says have again.
+    first.send({ type: 'have', blobs: [], serving: false });
+    await settled(first);
+    expect(panels.map(holdersOf)).toEqual(panels.map(() => 0));
+    await first.lease();
+    expect(panels.map(holdersOf)).toEqual(panels.map(() => 0));
+  });
+
   it("sums the blob bytes nodes say they moved, per node and for the network", async () => {
     await setUp();
     const [a, b] = [await node('mover-a@example.com'), await node('mover-b@example.com')];
