@@ -136,6 +136,8 @@ async function peerLink(url: string, log: (line: string) => void, runtime: () =>
     get: (sha) => runtime().cached(sha),
     allowed: () => !runtime().paused,
     onServed: (bytes) => runtime().countServed(bytes),
+    // Named to peers only while they can reach it (while paused, the runtime says it serves no one).
+    onOpen: (open) => runtime().setServing(open),
     log,
   });
   const share = async (server: PeerServer) => {
@@ -143,7 +145,6 @@ async function peerLink(url: string, log: (line: string) => void, runtime: () =>
     if (!r.nodeId || !r.nodeToken) return;
     try {
       await link.connect(server, r.nodeId, r.nodeToken);
-      r.setServing(true);
     } catch (err) {
       log(`no peer-to-peer sharing for now (${(err as Error).message}): blobs come from the coordinator`);
     }

@@ -26,6 +26,8 @@ export interface PeerLinkOptions {
   /** Whether to serve now (the node's politeness: a paused node serves nothing). */
   allowed(): boolean;
   onServed?(bytes: number): void;
+  /** The link is open (registered with the signalling server), or no longer: the node serves peers only while it is. */
+  onOpen?(open: boolean): void;
   log?(line: string): void;
   /** How long a data channel may take to open (WebRTC's ICE on a loaded machine: a few hundred ms). */
   connectMs?: number;
@@ -97,7 +99,11 @@ export class PeerLink implements PeerSource {
     });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the signalling server did not answer in ${timeoutMs} ms`)), timeoutMs);
-      peer.once('open', () => (clearTimeout(timer), resolve()));
+      peer.once('open', () => {
+        clearTimeout(timer);
+        resolve();
+        this.opts.onOpen?.(true);
+      });
       peer.once('error', (err) => (clearTimeout(timer), reject(new Error(`peer signalling: ${err.type}`))));
     }).catch((err: Error) => {
       if (this.#peer === peer) this.close();
@@ -109,6 +115,7 @@ export class PeerLink implements PeerSource {
     const peer = this.#peer;
     this.#peer = null;
     this.#channels.clear();
+    if (peer?.open) this.opts.onOpen?.(false);
     peer?.destroy();
   }
 

@@ -19,7 +19,7 @@ export * from './stores.ts';
  * that safe to repeat.
  *
  * Inputs: from the cache; else from the peers the lease names, when the host has a PeerSource
- * (a WebRTC side: web/node/peer-link.ts in a tab); else, and whenever the peers fail, from the
+ * (a WebRTC side: server/agent/peer-link.ts, on a tab's page or in an agent); else, and whenever the peers fail, from the
  * coordinator over HTTP. A host that serves its cache to peers says so (setServing), and the
  * runtime then tells the coordinator which blobs it holds (`have`), as they arrive.
  *
@@ -192,7 +192,7 @@ export class NodeRuntime {
   resume() {
     if (!this.#paused) return;
     this.#paused = false;
-    if (this.#serving && !this.#paused) void this.#announceAll();
+    if (this.#serving) void this.#announceAll();
     this.#emit({ type: 'resumed' });
     this.#requestFree();
   }

@@ -107,6 +107,8 @@ export class BrowserNode extends EventTarget {
       get: (sha) => this.worker.cached(sha),
       allowed: () => this.#snapshot.state === 'working',
       onServed: (bytes) => void this.worker.countServed(bytes),
+      // Named to peers only while they can reach it (while paused, the runtime says it serves no one).
+      onOpen: (open) => void this.worker.setServing(open),
     });
     void this.#configured.then(() =>
       this.worker.setPeerSource(
@@ -294,7 +296,6 @@ export class BrowserNode extends EventTarget {
       if (!credentials) return;
       await this.#peers.connect(server, credentials.nodeId, credentials.token);
       this.#update({ sharing: true });
-      void this.worker.setServing(true); // while paused, the runtime says it serves no one
     } catch (err) {
       // Blobs then come from the coordinator alone: slower for it, the same for this node.
       console.warn(`supernet: no peer-to-peer sharing (${(err as Error).message})`);
