@@ -229,10 +229,14 @@ describe('the browser node and the contribute page', () => {
     // (The rest owed at the switch, a dispatch's worth, is paid in its first second: the last 4 s are clear of it.)
     const [busyAt100, restAt100] = await page.evaluate(() => Promise.all([(window as any).supernet.node.worker.busyShare(8000), (window as any).supernet.node.worker.restShare(4000)]));
     reportFigures('browser-node-throttle', { throttle50: +busyAt50.toFixed(3), throttle100: +busyAt100.toFixed(3), window: '8 s', units: '2.1 GFLOP each' });
-    expect(Math.abs(busyAt50 - 0.5)).toBeLessThanOrEqual(0.1);
-    // Lifted: no rest for the throttle at 100%. (Its busy share is the machine's to say: on a
-    // loaded one SwiftShader waits for the CPU, and 100% measured 0.40 beside 50%'s 0.46.)
-    expect(restAt50).toBeGreaterThan(0.2);
+    // At 50% the pacer rests at least as long as the GPU works (a late timer only rests longer):
+    // the GPU is busy at most half the time. How busy it is below that is the machine's to say —
+    // on a loaded one the node waits for the CPU and its inputs (0.38 in one CI run, 0.46 in another).
+    expect(busyAt50).toBeGreaterThan(0.1);
+    expect(busyAt50).toBeLessThanOrEqual(0.6);
+    expect(restAt50).toBeGreaterThanOrEqual(0.8 * busyAt50);
+    // Lifted: no rest for the throttle at 100%. (Its busy share is the machine's to say too:
+    // 100% measured 0.40 beside 50%'s 0.46 on a loaded one.)
     expect(restAt100).toBe(0);
 
     // A lost device fails the unit in hand, is reopened, and work goes on.
