@@ -57,12 +57,11 @@ describe('the portal helps a newcomer on', () => {
 
     for (const hash of ['#/new', '#/credits']) {
       await page.goto(`${coordinator.url}/portal${hash}`);
-      await page.waitForSelector('#view .panel');
+      await page.waitForSelector(`#view[data-route="${hash.slice(2)}"] .panel`);
       expect([hash, await unlabelled(page)]).toEqual([hash, []]);
     }
     // The credit history reads as lines a person understands.
-    await page.goto(`${coordinator.url}/portal#/credits`);
-    await page.waitForSelector('#history tbody tr');
+    await page.waitForSelector('#view[data-route="credits"] #history tbody tr');
     expect(await page.textContent('#history tbody')).toContain('Welcome credits');
     await page.screenshot({ path: join(artifactsDir, 'portal-credits.png'), fullPage: true });
     // A job over the balance says what is wrong and what to do, and cannot be submitted (#21, point 5).

@@ -47,10 +47,22 @@ async function boot() {
 }
 
 // --- routes ----------------------------------------------------------------------------------
-async function route() {
+// Routes render one at a time, in the order the hash changed, and only the newest of those waiting
+// runs: a slow page (the new-job form loads the kinds and the price) that was left before it drew
+// would otherwise draw over the page that replaced it.
+let routing = Promise.resolve();
+let routesAsked = 0;
+function route(): Promise<void> {
+  const asked = ++routesAsked;
+  routing = routing.then(() => (asked === routesAsked ? drawRoute() : undefined));
+  return routing;
+}
+
+async function drawRoute() {
   leave?.();
   leave = null;
   const [, page, id] = location.hash.split('/');
+  delete view().dataset.route;
   try {
     if (page === 'new') await newJob();
     else if (page === 'job' && id) await jobPage(id);
@@ -61,6 +73,7 @@ async function route() {
   } catch (err) {
     view().innerHTML = `<p class="error" role="alert">${esc(reason(err))}</p>`;
   }
+  view().dataset.route = page || 'dashboard';
 }
 window.addEventListener('hashchange', () => void route());
 
