@@ -58,6 +58,8 @@ export interface RunStats {
   dispatches: number;
   /** The longest dispatch, submit to done, as the host saw it. */
   maxDispatchMs: number;
+  /** Submits to the queue (a chain of passes puts several dispatches in one). */
+  submits?: number;
 }
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
@@ -132,6 +134,71 @@ function restMs(device: GPUDevice, label: string, flops: number): number {
 
 const roundUp = (x: number, step: number) => Math.ceil(x / step) * step;
 
+/**
+ * What every run shares: labelled buffers made for it and destroyed after it, errors or not; the
+ * two error scopes (a validation or out-of-memory error fails the run with the driver's words,
+ * and a pipeline that failed validation is not kept: the next run says why again); a submit
+ * that rests while the GPU works and learns the pipeline's rate; the read-back.
+ */
+async function session<T>(device: GPUDevice, label: string, body: (gpu: Session) => Promise<T>): Promise<T> {
+  const created: GPUBuffer[] = [];
+  const used = new Set<string>();
+  const gpu: Session = {
+    buffer(name, size, usage) {
+      const made = device.createBuffer({ label: `${label}/${name}`, size: roundUp(Math.max(16, size), 16), usage });
+      created.push(made);
+      return made;
+    },
+    pipeline(kernel) {
+      used.add(kernel.label);
+      return pipelineFor(device, kernel);
+    },
+    async submit(encoder, work, flops) {
+      const started = performance.now();
+      device.queue.submit([encoder.finish()]);
+      const rest = restMs(device, work, flops);
+      if (rest > 0) await sleep(rest);
+      await device.queue.onSubmittedWorkDone();
+      const ended = performance.now();
+      if (flops >= rateFlopsMin) {
+        const rates = bestRates.get(device) ?? new Map<string, number>();
+        bestRates.set(device, rates.set(work, Math.max(rates.get(work) ?? 0, flops / (ended - started))));
+      }
+      return { started, ended };
+    },
+    async read(reads, sizes) {
+      const out: ArrayBuffer[] = [];
+      for (const [i, read] of reads.entries()) {
+        await read.mapAsync(GPUMapMode.READ);
+        out.push(read.getMappedRange(0, roundUp(Math.max(16, sizes[i]!), 16)).slice(0, sizes[i]!));
+        read.unmap();
+      }
+      return out;
+    },
+  };
+  device.pushErrorScope('validation');
+  device.pushErrorScope('out-of-memory');
+  try {
+    return await body(gpu);
+  } finally {
+    const [oom, validation] = [await device.popErrorScope(), await device.popErrorScope()];
+    for (const made of created) made.destroy();
+    const error = validation ?? oom;
+    if (validation) for (const name of used) cacheOf(device).delete(name);
+    if (error) throw new Error(`${label} failed on the GPU: ${error.message}`);
+  }
+}
+
+interface Session {
+  buffer(name: string, size: number, usage: number): GPUBuffer;
+  pipeline(kernel: Kernel): GPUComputePipeline;
+  /** Submits the encoder's work and waits for it, resting first where the host spins; `work` names what a rate is learned for (a pipeline, or a chain of passes). */
+  submit(encoder: GPUCommandEncoder, work: string, flops: number): Promise<{ started: number; ended: number }>;
+  read(reads: GPUBuffer[], sizes: number[]): Promise<ArrayBuffer[]>;
+}
+
+const usage = () => GPUBufferUsage;
+
 /** Runs `run` on `device`: its outputs' bytes, in order. */
 export async function runKernel(device: GPUDevice, run: KernelRun, options: RunOptions = {}): Promise<ArrayBuffer[]> {
   const { kernel, split } = run;
@@ -139,29 +206,21 @@ export async function runKernel(device: GPUDevice, run: KernelRun, options: RunO
   const step = Math.max(1, split.step);
   let chunk = Math.min(roundUp(split.length, step), Math.max(step, Math.floor(flopsMax / Math.max(1, split.flopsPerStep) / step) * step));
   const stats = options.stats ?? { dispatches: 0, maxDispatchMs: 0 };
-  const created: GPUBuffer[] = [];
-  const buffer = (label: string, size: number, usage: number) => {
-    const made = device.createBuffer({ label: `${kernel.label}/${label}`, size: roundUp(Math.max(16, size), 16), usage });
-    created.push(made);
-    return made;
-  };
-  device.pushErrorScope('validation');
-  device.pushErrorScope('out-of-memory');
-  try {
-    const S = GPUBufferUsage;
-    const inputs = run.inputs.map((i) => buffer(i.label, i.data.byteLength, S.STORAGE | S.COPY_DST));
-    const outputs = run.outputs.map((o) => buffer(o.label, o.bytes, S.STORAGE | S.COPY_SRC));
-    const reads = run.outputs.map((o) => buffer(`${o.label}/read`, o.bytes, S.MAP_READ | S.COPY_DST));
+  return session(device, kernel.label, async (gpu) => {
+    const S = usage();
+    const inputs = run.inputs.map((i) => gpu.buffer(i.label, i.data.byteLength, S.STORAGE | S.COPY_DST));
+    const outputs = run.outputs.map((o) => gpu.buffer(o.label, o.bytes, S.STORAGE | S.COPY_SRC));
+    const reads = run.outputs.map((o) => gpu.buffer(`${o.label}/read`, o.bytes, S.MAP_READ | S.COPY_DST));
     // The pacer counts the GPU busy from the uploads to the read-back: every segment of it.
     await options.pacer?.rest();
     let segment = performance.now();
     run.inputs.forEach((input, i) => device.queue.writeBuffer(inputs[i]!, 0, input.data.buffer, input.data.byteOffset, input.data.byteLength));
-    const pipeline = pipelineFor(device, kernel);
+    const pipeline = gpu.pipeline(kernel);
     if (!(split.length >= 1)) throw new Error(`${kernel.label}: a run splits an axis of at least 1 (got ${split.length})`);
     for (let from = 0, to = 0; from < split.length; from = to) {
       to = Math.min(split.length, from + chunk);
       const uniformData = split.uniforms(from, to);
-      const uniforms = buffer('uniforms', uniformData.byteLength, S.UNIFORM | S.COPY_DST);
+      const uniforms = gpu.buffer('uniforms', uniformData.byteLength, S.UNIFORM | S.COPY_DST);
       device.queue.writeBuffer(uniforms, 0, uniformData.buffer, uniformData.byteOffset, uniformData.byteLength);
       const bind = device.createBindGroup({
         label: `${kernel.label}/bind`,
@@ -180,17 +239,8 @@ export async function runKernel(device: GPUDevice, run: KernelRun, options: RunO
         await options.pacer?.rest();
         segment = performance.now();
       }
-      const flops = split.flopsPerStep * (to - from);
-      const started = performance.now();
-      device.queue.submit([encoder.finish()]);
-      const rest = restMs(device, kernel.label, flops);
-      if (rest > 0) await sleep(rest);
-      await device.queue.onSubmittedWorkDone();
-      const ended = performance.now();
-      if (flops >= rateFlopsMin) {
-        const rates = bestRates.get(device) ?? new Map<string, number>();
-        bestRates.set(device, rates.set(kernel.label, Math.max(rates.get(kernel.label) ?? 0, flops / (ended - started))));
-      }
+      const { started, ended } = await gpu.submit(encoder, kernel.label, split.flopsPerStep * (to - from));
+      stats.submits = (stats.submits ?? 0) + 1;
       if (!last) options.pacer?.busy(segment, ended);
       stats.dispatches++;
       stats.maxDispatchMs = Math.max(stats.maxDispatchMs, ended - started);
@@ -198,20 +248,91 @@ export async function runKernel(device: GPUDevice, run: KernelRun, options: RunO
       // dispatch over twice the aim halves the ones after it, as often as it takes.
       if (ended - started > 2 * dispatchSecondsTarget * 1000) chunk = Math.max(step, Math.floor(chunk / 2 / step) * step);
     }
-    const out: ArrayBuffer[] = [];
-    for (const [i, read] of reads.entries()) {
-      await read.mapAsync(GPUMapMode.READ);
-      out.push(read.getMappedRange(0, roundUp(Math.max(16, run.outputs[i]!.bytes), 16)).slice(0, run.outputs[i]!.bytes));
-      read.unmap();
-    }
+    const out = await gpu.read(reads, run.outputs.map((o) => o.bytes));
     options.pacer?.busy(segment, performance.now());
     return out;
-  } finally {
-    const [oom, validation] = [await device.popErrorScope(), await device.popErrorScope()];
-    for (const made of created) made.destroy();
-    const error = validation ?? oom;
-    // A pipeline that failed validation is not kept: the next run says why again.
-    if (validation) cacheOf(device).delete(kernel.label);
-    if (error) throw new Error(`${kernel.label} failed on the GPU: ${error.message}`);
-  }
+  });
+}
+
+/** One dispatch of a `PassesRun`: its kernel, the buffers it binds by number, its uniforms. */
+export interface Pass {
+  kernel: Kernel;
+  /** Binding number (group 0) → the name of a buffer of the run. */
+  bind: Record<number, string>;
+  /** Written to a uniform buffer of its own, bound at `uniformsAt`. */
+  uniforms: ArrayBufferView;
+  uniformsAt: number;
+  groups: readonly [number, number?, number?];
+  flops: number;
+}
+
+/**
+ * A chain of dispatches over buffers that stay on the GPU between them (a training step: the
+ * forward pass layer by layer, the loss, the backward pass), read back only at the end. Buffers
+ * with `data` are uploaded, the others start zeroed. Consecutive passes go in one submit while
+ * their work stays within `dispatchFlopsMax` (the watchdog budget, as for runKernel); a pass is
+ * never split, so the caller keeps each one within it (train sizes its micro-batches so).
+ */
+export interface PassesRun {
+  label: string;
+  buffers: Record<string, { data: ArrayBufferView } | { bytes: number }>;
+  passes: Pass[];
+  /** The buffers read back, in order. */
+  read: string[];
+}
+
+export async function runPasses(device: GPUDevice, run: PassesRun, options: RunOptions = {}): Promise<ArrayBuffer[]> {
+  const flopsMax = options.dispatchFlopsMax ?? dispatchFlopsMaxDefault;
+  const stats = options.stats ?? { dispatches: 0, maxDispatchMs: 0 };
+  return session(device, run.label, async (gpu) => {
+    const S = usage();
+    const sizes = new Map(Object.entries(run.buffers).map(([name, b]) => [name, 'data' in b ? b.data.byteLength : b.bytes]));
+    const buffers = new Map([...sizes].map(([name, size]) => [name, gpu.buffer(name, size, S.STORAGE | S.COPY_DST | S.COPY_SRC)]));
+    const named = (name: string) => {
+      const found = buffers.get(name);
+      if (!found) throw new Error(`${run.label}: a pass binds ${name}, which is not a buffer of the run`);
+      return found;
+    };
+    const reads = run.read.map((name) => gpu.buffer(`${name}/read`, sizes.get(name) ?? 0, S.MAP_READ | S.COPY_DST));
+    await options.pacer?.rest();
+    let segment = performance.now();
+    for (const [name, b] of Object.entries(run.buffers)) if ('data' in b) device.queue.writeBuffer(named(name), 0, b.data.buffer, b.data.byteOffset, b.data.byteLength);
+    let encoder = device.createCommandEncoder({ label: run.label });
+    if (!run.passes.length) throw new Error(`${run.label}: a run of no passes`);
+    let labels: string[] = [];
+    let work = 0;
+    for (const [i, p] of run.passes.entries()) {
+      const pipeline = gpu.pipeline(p.kernel);
+      const uniforms = gpu.buffer(`${p.kernel.label}/uniforms`, p.uniforms.byteLength, S.UNIFORM | S.COPY_DST);
+      device.queue.writeBuffer(uniforms, 0, p.uniforms.buffer, p.uniforms.byteOffset, p.uniforms.byteLength);
+      const entries = Object.entries(p.bind).map(([binding, name]) => ({ binding: Number(binding), resource: { buffer: named(name) } }));
+      const bind = device.createBindGroup({ label: `${p.kernel.label}/bind`, layout: pipeline.getBindGroupLayout(0), entries: [...entries, { binding: p.uniformsAt, resource: { buffer: uniforms } }] });
+      const pass = encoder.beginComputePass({ label: p.kernel.label });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bind);
+      pass.dispatchWorkgroups(p.groups[0], p.groups[1] ?? 1, p.groups[2] ?? 1);
+      pass.end();
+      labels.push(p.kernel.label);
+      work += p.flops;
+      stats.dispatches++;
+      const next = run.passes[i + 1];
+      const last = !next;
+      if (!last && work + next.flops <= flopsMax) continue;
+      if (last) run.read.forEach((name, k) => encoder.copyBufferToBuffer(named(name), 0, reads[k]!, 0, roundUp(Math.max(16, sizes.get(name)!), 16)));
+      const { started, ended } = await gpu.submit(encoder, labels.length === 1 ? labels[0]! : labels.join('+'), work);
+      stats.submits = (stats.submits ?? 0) + 1;
+      stats.maxDispatchMs = Math.max(stats.maxDispatchMs, ended - started);
+      if (!last) {
+        options.pacer?.busy(segment, ended);
+        await options.pacer?.rest();
+        segment = performance.now();
+        encoder = device.createCommandEncoder({ label: run.label });
+        labels = [];
+        work = 0;
+      }
+    }
+    const out = await gpu.read(reads, run.read.map((name) => sizes.get(name)!));
+    options.pacer?.busy(segment, performance.now());
+    return out;
+  });
 }

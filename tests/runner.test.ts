@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDawnDevice, type DawnDevice } from '../server/agent/dawn.ts';
-import { runKernel, type KernelRun } from '../shaders/runner.ts';
+import { runKernel, runPasses, type KernelRun, type PassesRun } from '../shaders/runner.ts';
 
 let gpu: DawnDevice;
 beforeAll(async () => {
@@ -36,5 +36,30 @@ describe('the one GPU runner (Dawn)', () => {
     const broken = run('test/broken', code.replace('f32(range.y - range.x)', 'f32(range.y - range.x'));
     for (let i = 0; i < 2; i++) await expect(runKernel(gpu.device, broken)).rejects.toThrow(/test\/broken failed on the GPU: .*(error|expected)/i);
     await expect(runKernel(gpu.device, broken)).rejects.not.toThrow(/previous error/);
+  });
+
+  it('chains passes over buffers that stay on the GPU, in submits within the budget, and reads back only what is asked', async () => {
+    // y = x·2 then z = y + x, twice over: four passes of 5 FLOPs.
+    const scale = `
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> k: vec4f;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3u) {
+  if (id.x < arrayLength(&out)) { out[id.x] = a[id.x] * k.x + b[id.x] * k.y; }
+}`;
+    const step = (from: string, to: string): PassesRun['passes'][number] => ({ kernel: { label: 'test/axpy', code: scale }, bind: { 0: from, 1: 'x', 2: to }, uniforms: new Float32Array([2, 1, 0, 0]), uniformsAt: 3, groups: [1], flops: 5 });
+    const chain: PassesRun = {
+      label: 'test/chain',
+      buffers: { x: { data: new Float32Array([1, 2, 3, 4, 5]) }, y: { bytes: 20 }, z: { bytes: 20 } },
+      passes: [step('x', 'y'), step('y', 'z'), step('z', 'y'), step('y', 'z')],
+      read: ['z'],
+    };
+    const stats = { dispatches: 0, maxDispatchMs: 0, submits: 0 };
+    const [z] = await runPasses(gpu.device, chain, { dispatchFlopsMax: 10, stats });
+    // x → 3x → 7x → 15x → 31x.
+    expect([...new Float32Array(z!)]).toEqual([31, 62, 93, 124, 155]);
+    expect([stats.dispatches, stats.submits]).toEqual([4, 2]);
+    await expect(runPasses(gpu.device, { ...chain, passes: [step('x', 'w')] })).rejects.toThrow(/binds w, which is not a buffer of the run/);
   });
 });

@@ -2,17 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeNpy, parseNpy, type Matrix } from '../../shaders/npy.ts';
 import { freivaldsCheck, freivaldsTolerance } from './freivalds.ts';
+import { mulberry32 } from '../../shaders/random.ts';
 
 /** A small seeded PRNG, so a failure can be replayed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+const rng = mulberry32;
 
 type Order = 'forward' | 'reverse' | 'pairwise' | 'fma';
 

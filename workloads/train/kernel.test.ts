@@ -1,0 +1,33 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDawnDevice, type DawnDevice } from '../../server/agent/dawn.ts';
+import { features, initialParams, planModel } from './model.ts';
+import { shardGradientGpu } from './gpu.ts';
+import { gradients } from './reference.ts';
+import { models, uniform } from './fixtures.ts';
+
+let gpu: DawnDevice;
+beforeAll(async () => {
+  gpu = await openDawnDevice();
+});
+afterAll(() => gpu?.device.destroy());
+
+describe('the training kernels on Dawn (SwiftShader)', () => {
+  it.each(models)('$name: a shard\'s gradient, loss and hits match the CPU reference, over ragged micro-batches', async ({ input, layers, classes }) => {
+    const plan = planModel(input, layers, classes);
+    const params = initialParams(plan, 5);
+    const rows = 11;
+    const x = uniform(rows * features(plan.input), 9);
+    const labels = Float32Array.from({ length: rows }, (_, i) => (i * 5 + 1) % classes);
+    const want = gradients(plan, params, x, labels, rows);
+    const stats = { dispatches: 0, maxDispatchMs: 0 };
+    // 4 rows a micro-batch: 4 + 4 + 3, the gradient accumulating over the three on the GPU.
+    const got = await shardGradientGpu(gpu.device, plan, params, x, labels, rows, { microRows: 4, stats });
+    const scale = Math.max(1, ...want.grads.map(Math.abs));
+    let worst = 0;
+    for (let i = 0; i < plan.size; i++) worst = Math.max(worst, Math.abs(got.grads[i]! - want.grads[i]!));
+    expect(worst / scale).toBeLessThan(1e-5);
+    expect(Math.abs(got.loss - want.loss) / want.loss).toBeLessThan(1e-5);
+    expect([got.correct, got.rows]).toEqual([want.correct, rows]);
+    expect(stats.dispatches).toBeGreaterThan(3 * layers.length);
+  });
+});

@@ -1,0 +1,182 @@
+import type { ModelPlan } from './model.ts';
+
+/**
+ * The model on the CPU, in JavaScript: what the WGSL kernels are compared with, what a node
+ * without WebGPU runs, and what the coordinator recomputes to check a sample of shards. Sums are
+ * in doubles; values are stored as float32, as on the GPU.
+ */
+
+/** A shard's contribution: the gradient summed (not averaged) over its rows, and its loss and hits. */
+export interface ShardGradient {
+  grads: Float32Array;
+  /** Softmax cross-entropy summed over the rows. */
+  loss: number;
+  /** Rows whose highest score is their label. */
+  correct: number;
+  rows: number;
+}
+
+/** Every layer's output for `rows` samples of `x` (row-major); [0] is `x` itself. */
+export function forward(plan: ModelPlan, params: Float32Array, x: Float32Array, rows: number): Float32Array[] {
+  const acts = [x];
+  let inShape = plan.input;
+  for (const [l, layer] of plan.layers.entries()) {
+    const a = acts[l]!;
+    const outShape = plan.shapes[l]!;
+    const inSize = inShape.reduce((p, q) => p * q, 1);
+    const outSize = outShape.reduce((p, q) => p * q, 1);
+    const y = new Float32Array(rows * outSize);
+    const p = plan.params[l];
+    if (layer.type === 'dense') {
+      for (let b = 0; b < rows; b++) {
+        for (let o = 0; o < outSize; o++) {
+          let sum = params[p!.biases + o]!;
+          for (let i = 0; i < inSize; i++) sum += a[b * inSize + i]! * params[p!.weights + i * outSize + o]!;
+          y[b * outSize + o] = sum;
+        }
+      }
+    } else if (layer.type === 'relu') {
+      for (let i = 0; i < y.length; i++) y[i] = Math.max(0, a[i]!);
+    } else if (layer.type === 'conv2d') {
+      const [c, h, w] = inShape as [number, number, number];
+      const [f, oh, ow] = outShape as [number, number, number];
+      const k = layer.kernel;
+      for (let b = 0; b < rows; b++)
+        for (let fi = 0; fi < f; fi++)
+          for (let r = 0; r < oh; r++)
+            for (let s = 0; s < ow; s++) {
+              let sum = params[p!.biases + fi]!;
+              for (let ci = 0; ci < c; ci++)
+                for (let u = 0; u < k; u++)
+                  for (let v = 0; v < k; v++) sum += a[b * inSize + (ci * h + r + u) * w + s + v]! * params[p!.weights + ((fi * c + ci) * k + u) * k + v]!;
+              y[b * outSize + (fi * oh + r) * ow + s] = sum;
+            }
+    } else {
+      const [c, h, w] = inShape as [number, number, number];
+      const [, oh, ow] = outShape as [number, number, number];
+      const z = layer.size;
+      for (let b = 0; b < rows; b++)
+        for (let ci = 0; ci < c; ci++)
+          for (let r = 0; r < oh; r++)
+            for (let s = 0; s < ow; s++) {
+              let most = -Infinity;
+              for (let u = 0; u < z; u++) for (let v = 0; v < z; v++) most = Math.max(most, a[b * inSize + (ci * h + r * z + u) * w + s * z + v]!);
+              y[b * outSize + (ci * oh + r) * ow + s] = most;
+            }
+    }
+    acts.push(y);
+    inShape = outShape;
+  }
+  return acts;
+}
+
+/** The index of a row's highest score (the first, on a tie). */
+export function argmax(scores: Float32Array, row: number, classes: number): number {
+  let best = 0;
+  for (let k = 1; k < classes; k++) if (scores[row * classes + k]! > scores[row * classes + best]!) best = k;
+  return best;
+}
+
+/** The gradient of the summed softmax cross-entropy of `rows` samples with respect to every parameter. */
+export function gradients(plan: ModelPlan, params: Float32Array, x: Float32Array, labels: ArrayLike<number>, rows: number): ShardGradient {
+  const acts = forward(plan, params, x, rows);
+  const classes = plan.classes;
+  const logits = acts[acts.length - 1]!;
+  // dLoss/dlogits = softmax − one-hot, per row.
+  let d: Float32Array = new Float32Array(rows * classes);
+  let loss = 0;
+  let correct = 0;
+  for (let b = 0; b < rows; b++) {
+    let most = -Infinity;
+    for (let k = 0; k < classes; k++) most = Math.max(most, logits[b * classes + k]!);
+    let sum = 0;
+    for (let k = 0; k < classes; k++) sum += Math.exp(logits[b * classes + k]! - most);
+    const label = labels[b]!;
+    loss += Math.log(sum) - (logits[b * classes + label]! - most);
+    if (argmax(logits, b, classes) === label) correct++;
+    for (let k = 0; k < classes; k++) d[b * classes + k] = Math.exp(logits[b * classes + k]! - most) / sum - (k === label ? 1 : 0);
+  }
+  const grads = new Float32Array(plan.size);
+  for (let l = plan.layers.length - 1; l >= 0; l--) {
+    const layer = plan.layers[l]!;
+    const a = acts[l]!;
+    const inShape = l === 0 ? plan.input : plan.shapes[l - 1]!;
+    const outShape = plan.shapes[l]!;
+    const inSize = inShape.reduce((p, q) => p * q, 1);
+    const outSize = outShape.reduce((p, q) => p * q, 1);
+    const p = plan.params[l];
+    const dx = new Float32Array(rows * inSize);
+    if (layer.type === 'dense') {
+      for (let i = 0; i < inSize; i++)
+        for (let o = 0; o < outSize; o++) {
+          let sum = 0;
+          for (let b = 0; b < rows; b++) sum += a[b * inSize + i]! * d[b * outSize + o]!;
+          grads[p!.weights + i * outSize + o] = sum;
+        }
+      for (let o = 0; o < outSize; o++) {
+        let sum = 0;
+        for (let b = 0; b < rows; b++) sum += d[b * outSize + o]!;
+        grads[p!.biases + o] = sum;
+      }
+      for (let b = 0; b < rows; b++)
+        for (let i = 0; i < inSize; i++) {
+          let sum = 0;
+          for (let o = 0; o < outSize; o++) sum += d[b * outSize + o]! * params[p!.weights + i * outSize + o]!;
+          dx[b * inSize + i] = sum;
+        }
+    } else if (layer.type === 'relu') {
+      const y = acts[l + 1]!;
+      for (let i = 0; i < dx.length; i++) dx[i] = y[i]! > 0 ? d[i]! : 0;
+    } else if (layer.type === 'conv2d') {
+      const [c, h, w] = inShape as [number, number, number];
+      const [f, oh, ow] = outShape as [number, number, number];
+      const k = layer.kernel;
+      for (let fi = 0; fi < f; fi++) {
+        let bias = 0;
+        for (let b = 0; b < rows; b++) for (let r = 0; r < oh; r++) for (let s = 0; s < ow; s++) bias += d[b * outSize + (fi * oh + r) * ow + s]!;
+        grads[p!.biases + fi] = bias;
+        for (let ci = 0; ci < c; ci++)
+          for (let u = 0; u < k; u++)
+            for (let v = 0; v < k; v++) {
+              let sum = 0;
+              for (let b = 0; b < rows; b++)
+                for (let r = 0; r < oh; r++)
+                  for (let s = 0; s < ow; s++) sum += d[b * outSize + (fi * oh + r) * ow + s]! * a[b * inSize + (ci * h + r + u) * w + s + v]!;
+              grads[p!.weights + ((fi * c + ci) * k + u) * k + v] = sum;
+            }
+      }
+      for (let b = 0; b < rows; b++)
+        for (let ci = 0; ci < c; ci++)
+          for (let y = 0; y < h; y++)
+            for (let x = 0; x < w; x++) {
+              let sum = 0;
+              for (let fi = 0; fi < f; fi++)
+                for (let u = 0; u < k; u++)
+                  for (let v = 0; v < k; v++) {
+                    const r = y - u, s = x - v;
+                    if (r >= 0 && r < oh && s >= 0 && s < ow) sum += d[b * outSize + (fi * oh + r) * ow + s]! * params[p!.weights + ((fi * c + ci) * k + u) * k + v]!;
+                  }
+              dx[b * inSize + (ci * h + y) * w + x] = sum;
+            }
+    } else {
+      // The gradient goes to the first largest input of each window; the ragged edge gets none.
+      const [c, h, w] = inShape as [number, number, number];
+      const [, oh, ow] = outShape as [number, number, number];
+      const z = layer.size;
+      for (let b = 0; b < rows; b++)
+        for (let ci = 0; ci < c; ci++)
+          for (let r = 0; r < oh; r++)
+            for (let s = 0; s < ow; s++) {
+              let best = -1, most = -Infinity;
+              for (let u = 0; u < z; u++)
+                for (let v = 0; v < z; v++) {
+                  const at = b * inSize + (ci * h + r * z + u) * w + s * z + v;
+                  if (a[at]! > most) (most = a[at]!), (best = at);
+                }
+              dx[best] = d[b * outSize + (ci * oh + r) * ow + s]!;
+            }
+    }
+    d = dx;
+  }
+  return { grads, loss, correct, rows };
+}
