@@ -22,7 +22,7 @@ const dtypeBytes = { f4: 4, f2: 2 } as const;
 const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
 /** A `.npy` file's header fields and where its data starts; says what is wrong otherwise. */
-function readHeader(bytes: Uint8Array): { descr: string; shape: number[]; shapeText: string; dataStart: number } {
+export function readHeader(bytes: Uint8Array): { descr: string; shape: number[]; shapeText: string; dataStart: number } {
   if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) {
     throw new NpyError('not a .npy file (it does not begin with the NumPy signature); save arrays with numpy.save');
   }
@@ -90,7 +90,12 @@ export function parseNpyArray(bytes: Uint8Array): NpyArray {
 
 /** Writes an array as `.npy` version 1.0, header padded to 64 bytes. */
 export function encodeNpyArray({ shape, element, bytes }: NpyArray): Uint8Array {
-  return withHeader(`{'descr': '${descrs[element]}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`, bytes);
+  return encodeNpyRaw(descrs[element], shape, bytes);
+}
+
+/** Writes bytes as a `.npy` of any dtype NumPy names (`descr`: '|u1', '<i8'…) and shape. */
+export function encodeNpyRaw(descr: string, shape: number[], body: Uint8Array): Uint8Array {
+  return withHeader(`{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`, body);
 }
 
 function withHeader(header: string, body: Uint8Array): Uint8Array {

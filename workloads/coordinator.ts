@@ -2,6 +2,7 @@ import { matmul } from './matmul/coordinator.ts';
 import { render } from './render/coordinator.ts';
 import { frames } from './frames/coordinator.ts';
 import { wgsl } from './wgsl/coordinator.ts';
+import { train } from './train/coordinator.ts';
 import type { Workload } from './types.ts';
 
 /** Every workload the coordinator serves, by kind. */
@@ -10,4 +11,5 @@ export const workloads: Record<string, Workload<any>> = {
   [render.kind]: render,
   [frames.kind]: frames,
   [wgsl.kind]: wgsl,
+  [train.kind]: train,
 };

@@ -14,8 +14,11 @@ export interface Sharded {
   /** Private to the workload: what `assemble` needs (shapes, tiling). */
   plan: Record<string, unknown>;
   units: UnitDraft[];
-  /** Work of one execution of the whole job. */
+  /** Work of one execution of the whole job (every round of a job with rounds). */
   flops: number;
+  /** A job with rounds: how many units its later rounds will make, as far as shard can tell
+   * (train: rounds × shards), so that the estimate, the escrow and a unit's mean pay count them. */
+  laterUnits?: { count: number; flops: number };
 }
 
 /** A unit and its verified result, for `assemble`. */
@@ -54,8 +57,24 @@ export interface Workload<Spec = unknown> {
   grid?(plan: Record<string, unknown>): { rows: number; cols: number; layers?: number };
   /** The job so far, from the units verified yet (render: the picture at the samples it has), for the job page: a PNG. */
   preview?(plan: Record<string, unknown>, units: UnitResult[]): Uint8Array;
-  /** Builds the job's result from its verified units: its bytes, content type and file extension (no dot). */
-  assemble(plan: Record<string, unknown>, units: UnitResult[]): { bytes: Uint8Array; contentType: string; extension: string };
+  /**
+   * A job with rounds (train): units of round r + 1 exist only once round r is decided. Called
+   * with the verified units of the round just decided (in order); returns the plan from now on
+   * and either the next round's units or, when the job is done, its result. It may store blobs
+   * (the next weights). Throwing fails the job with its message.
+   */
+  advance?(plan: Record<string, unknown>, round: UnitResult[], blobs: BlobStore, accountId: string): Promise<{ plan: Record<string, unknown>; units: UnitDraft[] } | { plan: Record<string, unknown>; result: Out }>;
+  /** A job with rounds: how long a round waits for its last units before it goes on without them (stragglers dropped). */
+  roundDeadlineMs?(plan: Record<string, unknown>): number;
+  /** Builds the result of a job without rounds from its verified units: its bytes, content type and file extension (no dot). */
+  assemble?(plan: Record<string, unknown>, units: UnitResult[]): Out;
+}
+
+/** A job's result, as assemble builds it. */
+export interface Out {
+  bytes: Uint8Array;
+  contentType: string;
+  extension: string;
 }
 
 /** A kind of unit as a node runs it: no DOM and no Node APIs (a browser worker, Dawn, tests). */

@@ -21,6 +21,7 @@ import * as m0014 from './migrations/0014_check_policy.ts';
 import * as m0015 from './migrations/0015_job_names.ts';
 import * as m0016 from './migrations/0016_webhooks.ts';
 import * as m0017 from './migrations/0017_peer_blobs.ts';
+import * as m0018 from './migrations/0018_rounds.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -46,6 +47,7 @@ const migrations: [number, string, string][] = [
   [15, 'job_names', m0015.up],
   [16, 'webhooks', m0016.up],
   [17, 'peer_blobs', m0017.up],
+  [18, 'rounds', m0018.up],
 ];
 
 const int8 = 20;

@@ -86,6 +86,10 @@ export interface Database {
     escrow: Generated<number>;
     /** µcr: every unit's pay at the bid × the executions verification expects. */
     estimate: Generated<number>;
+    /** A job with rounds (migration 0018): the round now, since when, and the units the whole job will have had. */
+    round: Generated<number>;
+    round_started_at: Date | null;
+    units_planned: number | null;
   };
   units: {
     id: Generated<string>;
@@ -102,6 +106,8 @@ export interface Database {
     /** The node dealt this unit's next replica (server/verify/deal.ts), until partner_due. */
     partner_node: string | null;
     partner_due: Date | null;
+    /** The round of a job with rounds that made it (migration 0018); 0 otherwise. */
+    round: Generated<number>;
   };
   nodes: {
     id: Generated<string>;

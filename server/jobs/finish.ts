@@ -2,15 +2,21 @@ import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { closeJobLedger, reconcileLedger } from '../ledger/payments.ts';
 import { workloads } from '../../workloads/coordinator.ts';
+import type { Out, UnitDraft, Workload } from '../../workloads/types.ts';
 import { confirmLone } from '../verify/adaptive.ts';
 import { queueWebhook } from './webhooks.ts';
 
 /** unit pending ─▶ failed, and its job ─▶ failed; open attempts of the job are cancelled. */
 export async function failJobOfUnit(trx: Trx, unitId: string, jobId: string, reason: string) {
   await trx.updateTable('units').set({ state: 'failed' }).where('id', '=', unitId).where('state', '=', 'pending').execute();
+  await failJob(trx, jobId, `A unit failed: ${reason}.`);
+}
+
+/** queued | running ─▶ failed, saying why; open attempts are cancelled, the escrow settled. */
+export async function failJob(trx: Trx, jobId: string, error: string) {
   await trx
     .updateTable('jobs')
-    .set({ state: 'failed', error: `A unit failed: ${reason}.`, finished_at: new Date(), updated_at: new Date() })
+    .set({ state: 'failed', error, finished_at: new Date(), updated_at: new Date() })
     .where('id', '=', jobId)
     .where('state', 'in', ['queued', 'running'])
     .execute();
@@ -49,6 +55,14 @@ async function cancelOpenWork(trx: Trx, jobId: string, why: string) {
  * running ─all units verified─▶ done: builds the result from the verified tiles, stores it
  * as a blob, then flips the job in one guarded UPDATE. Idempotent: after a crash between the
  * two steps the sweeper runs it again and the blob store dedups the bytes.
+ *
+ * A job with rounds (Workload.advance) goes round by round instead:
+ *   round r ─its units all verified─▶ advance ─units─▶ round r + 1 (units inserted, the plan
+ *   moved on, in one transaction guarded on the round: a second caller changes nothing)
+ *                                             ─result─▶ done, as above.
+ * advance may store blobs before that transaction; a crash between leaves only unreferenced
+ * blobs, and the next sweep advances again from the same round (advance is a function of the
+ * plan and the round's results).
  */
 export async function assembleJob(deps: Deps, jobId: string) {
   const job = await deps.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
@@ -57,17 +71,57 @@ export async function assembleJob(deps: Deps, jobId: string) {
     deps.onWork(); // unconfirmed lone results wait for a second replica
     return;
   }
-  const units = await deps.db.selectFrom('units').select(['params', 'result_sha256']).where('job_id', '=', jobId).where('state', '=', 'verified').orderBy('idx').execute();
+  const workload = workloads[job.kind]!;
+  const units = await deps.db
+    .selectFrom('units')
+    .select(['params', 'result_sha256'])
+    .where('job_id', '=', jobId)
+    .where('state', '=', 'verified')
+    .$if(!!workload.advance, (q) => q.where('round', '=', job.round))
+    .orderBy('idx')
+    .execute();
   const outputs = await deps.blobs.readMany(units.map((u) => u.result_sha256!));
   const results = units.map((u, k) => ({ params: u.params as Record<string, unknown>, result: outputs[k]! }));
-  const out = workloads[job.kind]!.assemble(job.plan as Record<string, unknown>, results);
+  let out: Out;
+  let plan = job.plan as Record<string, unknown>;
+  if (workload.advance) {
+    let next: Awaited<ReturnType<NonNullable<Workload['advance']>>>;
+    try {
+      next = await workload.advance(plan, results, deps.blobs, job.account_id);
+    } catch (err) {
+      await inTransaction(deps.db, (trx) => failJob(trx, jobId, `Round ${job.round + 1} could not be decided: ${(err as Error).message}`));
+      return;
+    }
+    plan = next.plan;
+    if ('units' in next) {
+      const moved = await inTransaction(deps.db, async (trx) => {
+        const moved = await trx
+          .updateTable('jobs')
+          .set({ plan: JSON.stringify(plan), round: job.round + 1, round_started_at: new Date(), units_total: job.units_total + next.units.length, updated_at: new Date() })
+          .where('id', '=', jobId)
+          .where('state', '=', 'running')
+          .where('round', '=', job.round)
+          .where('units_verified', '=', job.units_total)
+          .returning('id')
+          .executeTakeFirst();
+        if (moved) await insertUnits(trx, job, next.units, job.units_total, job.round + 1);
+        return !!moved;
+      });
+      if (moved) deps.onWork();
+      return;
+    }
+    out = next.result;
+  } else {
+    out = workload.assemble!(plan, results);
+  }
   const { sha256 } = await deps.blobs.put(out.bytes, job.account_id);
   await inTransaction(deps.db, async (trx) => {
     const done = await trx
       .updateTable('jobs')
-      .set({ state: 'done', result_sha256: sha256, result_type: out.contentType, result_extension: out.extension, finished_at: new Date(), updated_at: new Date() })
+      .set({ state: 'done', plan: JSON.stringify(plan), result_sha256: sha256, result_type: out.contentType, result_extension: out.extension, finished_at: new Date(), updated_at: new Date() })
       .where('id', '=', jobId)
       .where('state', '=', 'running')
+      .where('round', '=', job.round)
       // A re-check that reopened a unit meanwhile took the count down: then no result now.
       .where('units_verified', '=', job.units_total)
       .returning('id')
@@ -76,6 +130,16 @@ export async function assembleJob(deps: Deps, jobId: string) {
     await closeJobLedger(trx, jobId); // pays posted, the rest of the escrow returns
     await queueWebhook(trx, jobId);
   });
+}
+
+const insertBatch = 500;
+
+/** A job's units as rows, `idx` counting on from `from`, in batches (PostgreSQL caps a statement's parameters). */
+export async function insertUnits(trx: Trx, job: { id: string; replication: number }, units: UnitDraft[], from: number, round = 0) {
+  for (let i = 0; i < units.length; i += insertBatch) {
+    const rows = units.slice(i, i + insertBatch).map((u, j) => ({ job_id: job.id, idx: from + i + j, params: JSON.stringify(u.params), inputs: JSON.stringify(u.inputs), flops: u.flops, state: 'pending' as const, replicas: job.replication, round }));
+    await trx.insertInto('units').values(rows).execute();
+  }
 }
 
 /** The sweeper's other duties: finish jobs left complete, settle the ledger's loose ends. (A

@@ -8,7 +8,8 @@ import { badRequest, conflict, notFound } from '../errors.ts';
 import { submitBody, topUpBody } from '../api/schemas.ts';
 import { describeIssues, parseBody } from '../validate.ts';
 import { workloads } from '../../workloads/coordinator.ts';
-import { cancelJob } from './finish.ts';
+import type { Sharded } from '../../workloads/types.ts';
+import { cancelJob, insertUnits } from './finish.ts';
 import { jobViews } from './view.ts';
 import { webhookSecret } from './webhooks.ts';
 import { Previews } from './preview.ts';
@@ -21,8 +22,10 @@ import { sql } from 'kysely';
 /** Escrow over the estimate for `replicate` jobs: escalations after a disagreement and spot
  * checks run extra replicas. `check` needs none: an invalid result's pay is voided. */
 const replicateHeadroom = 0.25;
-const insertBatch = 500;
 const eventPollMs = 500;
+
+/** A job with rounds: its later units' work, each at their mean (for the estimate). */
+const laterUnitFlops = (s: Sharded) => (s.laterUnits ? new Array<number>(s.laterUnits.count).fill(s.laterUnits.flops / Math.max(1, s.laterUnits.count)) : []);
 
 export function jobRoutes(deps: Deps) {
   const app = new Hono<AppEnv>();
@@ -64,7 +67,7 @@ export function jobRoutes(deps: Deps) {
     if (bid < 1) throw badRequest('bid must be at least 0.000001 credit per GFLOP.');
     const sharded = await workload.shard(spec.data, deps.blobs, accountId);
     const executions = verification === 'check' ? 1 : replication;
-    const { estimate, escrow: wanted } = estimateEscrow(sharded.units.map((u) => u.flops), bid, executions, verification === 'check' ? 0 : replicateHeadroom);
+    const { estimate, escrow: wanted } = estimateEscrow([...sharded.units.map((u) => u.flops), ...laterUnitFlops(sharded)], bid, executions, verification === 'check' ? 0 : replicateHeadroom);
     const budget = body.budget === undefined ? undefined : toMicro(body.budget, 'budget');
     if (budget !== undefined && budget < estimate) {
       throw badRequest(`budget ${body.budget} is under the job's estimate of ${showCredits(estimate)} credits at a bid of ${showCredits(bid)} per GFLOP: raise it or leave it out.`, 'budget_too_low');
@@ -95,6 +98,8 @@ export function jobRoutes(deps: Deps) {
           replication,
           verification,
           units_total: sharded.units.length,
+          units_planned: sharded.laterUnits ? sharded.units.length + sharded.laterUnits.count : null,
+          round_started_at: sharded.laterUnits ? new Date() : null,
           flops: sharded.flops,
           bid,
           escrow,
@@ -106,18 +111,7 @@ export function jobRoutes(deps: Deps) {
         .returningAll()
         .executeTakeFirstOrThrow();
       await escrowJob(trx, job, escrow);
-      for (let i = 0; i < sharded.units.length; i += insertBatch) {
-        const rows = sharded.units.slice(i, i + insertBatch).map((u, j) => ({
-          job_id: job.id,
-          idx: i + j,
-          params: JSON.stringify(u.params),
-          inputs: JSON.stringify(u.inputs),
-          flops: u.flops,
-          state: 'pending' as const,
-          replicas: replication,
-        }));
-        await trx.insertInto('units').values(rows).execute();
-      }
+      await insertUnits(trx, job, sharded.units, 0);
       return job;
     });
     deps.onWork();

@@ -88,7 +88,7 @@ async function openJobs(trx: Trx, who: LeaseHolder): Promise<{ id: string; claim
       and (${anonymous}
            or (select coalesce(sum(e.credits_posted - e.debits_posted - e.debits_pending), 0) from ledger_accounts e
                where e.id in ('escrow:' || j.id::text, 'user:' || j.account_id::text))
-              >= ceil(j.flops::numeric / j.units_total * j.bid / 1e12))
+              >= ceil(j.flops::numeric / coalesce(j.units_planned, j.units_total) * j.bid / 1e12))
     order by j.bid * power(2, least(extract(epoch from now() - j.created_at) / ${agingSeconds}, 60)) desc, j.created_at
     limit ${sql.lit(jobsPerClaimMax)}`.execute(trx);
   return jobs.rows;

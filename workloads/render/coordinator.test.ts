@@ -66,10 +66,10 @@ describe('render: checking a tile in one execution', () => {
       return { params: { ...t }, result: rendered(cornell, t) };
     }));
     const whole = traceTile(compileScene(builtinScenes.cornell!()), { width: 16, height: 8, x0: 0, y0: 0, w: 16, h: 8, s0: 0, s1: 4, seed: 1 });
-    const linear = render.assemble(plan, units);
+    const linear = render.assemble!(plan, units);
     expect(linear).toMatchObject({ contentType: 'application/octet-stream', extension: 'npy' });
     parseNpy(linear.bytes).data.forEach((v, i) => expect(v).toBeCloseTo(whole[i]! / 4, 4));
-    const png = render.assemble({ ...plan, output: 'png' }, units);
+    const png = render.assemble!({ ...plan, output: 'png' }, units);
     expect(png).toMatchObject({ contentType: 'image/png', extension: 'png' });
     const image = decodePng(png.bytes);
     expect([image.width, image.height, image.channels]).toEqual([16, 8, 3]);

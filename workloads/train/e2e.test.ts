@@ -1,0 +1,72 @@
+import { unzipSync } from 'fflate';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Coordinator } from '../../server/coordinator.ts';
+import { TestClient } from '../../tests/helpers/client.ts';
+import { spawnCli, stopChild, testCoordinator, waitForOutput } from '../../tests/helpers/coordinator.ts';
+import { parseNpy } from '../../shaders/npy.ts';
+import { decodeSafetensors } from './safetensors.ts';
+
+/** A small MLP for a few rounds: 4 shards of 32 digits a round. */
+const spec = (seed: number) => ({
+  model: { layers: [{ type: 'dense', units: 32 }, { type: 'relu' }, { type: 'dense', units: 10 }] },
+  data: { dataset: 'mnist' },
+  batch: 128,
+  shardRows: 32,
+  rounds: 5,
+  learningRate: 0.003,
+  shift: 1,
+  seed,
+});
+
+describe('a train job on Dawn agents', () => {
+  let coordinator: Coordinator;
+  const agents: ReturnType<typeof spawnCli>[] = [];
+  beforeAll(async () => {
+    coordinator = await testCoordinator('pglite');
+  });
+  afterAll(async () => {
+    for (const agent of agents) await stopChild(agent);
+    await coordinator?.close();
+  });
+
+  it('runs round after round across two agents, each gradient checked, and comes out as one agent trains it, to the bit', async () => {
+    const dev = await TestClient.signup(coordinator.url, 'train-e2e@example.com');
+    await dev.useNewKey('ci');
+    for (const name of ['left', 'right']) {
+      const contributor = await TestClient.signup(coordinator.url, `train-${name}@example.com`);
+      agents.push(spawnCli(['agent', '--url', coordinator.url, '--key', await contributor.useNewKey('agent'), '--name', name]));
+    }
+    await Promise.all(agents.map((a) => waitForOutput(a, /connected as node/)));
+    const run = async () => {
+      const { id, units } = await dev.json('POST', '/api/jobs', { kind: 'train', spec: spec(7) }, 201);
+      expect(units).toBe(4); // the first round's; each later round's are made once it is decided
+      const job = await dev.waitForJob(id, 300_000);
+      expect(job.state, job.error).toBe('done');
+      const res = await dev.call('GET', `/api/jobs/${id}/result`);
+      expect(res.headers.get('content-type')).toBe('application/zip');
+      const files = unzipSync(new Uint8Array(await res.arrayBuffer()));
+      const units_ = await dev.json('GET', `/api/jobs/${id}/units`);
+      const ran = await coordinator.deps.db.selectFrom('attempts').innerJoin('units', 'units.id', 'attempts.unit_id').select(['attempts.node_id', 'units.round']).where('units.job_id', '=', id).where('attempts.state', '=', 'valid').execute();
+      return { id, files, units: units_, nodes: new Set(ran.map((a) => a.node_id)).size, rounds: new Set(ran.map((a) => a.round)).size };
+    };
+    const two = await run();
+    expect(two.units.verification).toMatchObject({ method: 'check', executions: 20, valid: 20, invalid: 0 });
+    expect([two.nodes, two.rounds, two.units.units.length]).toEqual([2, 5, 20]);
+    expect(Object.keys(two.files).sort()).toEqual(['layers.0.bias.npy', 'layers.0.weight.npy', 'layers.2.bias.npy', 'layers.2.weight.npy', 'model.safetensors', 'training.json']);
+    const summary = JSON.parse(new TextDecoder().decode(two.files['training.json']!));
+    expect(summary.curve.map((p: { round: number; rows: number }) => [p.round, p.rows])).toEqual([1, 2, 3, 4, 5].map((r) => [r, 128]));
+    expect(summary.testRows).toBe(2000);
+    expect(summary.testAccuracy).toBeGreaterThan(0.3); // five small steps from random weights
+    const { tensors } = decodeSafetensors(two.files['model.safetensors']!);
+    expect(tensors['layers.0.weight']!.shape).toEqual([784, 32]);
+    expect([...parseNpy(two.files['layers.0.weight.npy']!).data]).toEqual([...tensors['layers.0.weight']!.data]);
+
+    // One agent alone, same spec and seed: the same curve and weights, bit for bit (one kind of
+    // device runs the same kernels on the same shards, and the coordinator sums in unit order).
+    await stopChild(agents.pop()!);
+    const one = await run();
+    expect(one.nodes).toBe(1);
+    expect(JSON.parse(new TextDecoder().decode(one.files['training.json']!)).curve).toEqual(summary.curve);
+    expect(one.files['model.safetensors']).toEqual(two.files['model.safetensors']);
+  });
+});

@@ -1,0 +1,36 @@
+import type { NodeKernel } from '../types.ts';
+import { dataset, gather } from './data.ts';
+import { shardGradientGpu } from './gpu.ts';
+import { gradients } from './reference.ts';
+import { encodeGradient, modelOf, type TrainParams } from './unit.ts';
+
+/** The unit's rows and weights from its inputs: [weights, features .npy, labels .npy]. */
+function shardOf(inputs: Uint8Array[], p: TrainParams) {
+  const [weights, features, labels] = inputs;
+  if (!weights || !features || !labels) throw new Error('a train unit needs its weights, features and labels');
+  const { x, labels: y } = gather(dataset(features, labels), p.indices, p.augment);
+  return { params: new Float32Array(weights.slice().buffer), x, y };
+}
+
+/** train's node half: the gradient of the round's weights over one shard of its batch. */
+export const trainNode: NodeKernel = {
+  kind: 'train',
+
+  async run(gpu, inputs, raw) {
+    const p = raw as unknown as TrainParams;
+    const { params, x, y } = shardOf(inputs, p);
+    return encodeGradient(await shardGradientGpu(gpu.device, modelOf(p), params, x, y, p.indices.length, { dispatchFlopsMax: gpu.dispatchFlopsMax, ...(gpu.pacer ? { pacer: gpu.pacer } : {}) }));
+  },
+
+  describe(raw) {
+    const p = raw as unknown as TrainParams;
+    const kinds = p.model.layers.some((l) => l.type === 'conv2d') ? 'a convolutional network' : 'a neural network';
+    return `training ${kinds}: the gradient over ${p.indices.length} samples, round ${p.round + 1}`;
+  },
+
+  cpu(inputs, raw) {
+    const p = raw as unknown as TrainParams;
+    const { params, x, y } = shardOf(inputs, p);
+    return encodeGradient(gradients(modelOf(p), params, x, y, p.indices.length));
+  },
+};
