@@ -2,7 +2,7 @@ import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { TestClient } from '../../tests/helpers/client.ts';
-import { spawnCli, stopChild, testCoordinator, waitForOutput } from '../../tests/helpers/coordinator.ts';
+import { eventually, spawnCli, stopChild, testCoordinator, waitForOutput } from '../../tests/helpers/coordinator.ts';
 import { parseNpy } from '../../shaders/npy.ts';
 import { decodeSafetensors } from './safetensors.ts';
 
@@ -68,5 +68,29 @@ describe('a train job on Dawn agents', () => {
     expect(one.nodes).toBe(1);
     expect(JSON.parse(new TextDecoder().decode(one.files['training.json']!)).curve).toEqual(summary.curve);
     expect(one.files['model.safetensors']).toEqual(two.files['model.safetensors']);
+  });
+
+  it('an agent killed mid-round: its shards go to the other agent and the training finishes', async () => {
+    const dev = await TestClient.signup(coordinator.url, 'train-kill@example.com');
+    await dev.useNewKey('ci');
+    const ids: string[] = [];
+    for (const name of ['doomed', 'survivor']) {
+      const contributor = await TestClient.signup(coordinator.url, `train-${name}@example.com`);
+      const agent = spawnCli(['agent', '--url', coordinator.url, '--key', await contributor.useNewKey('agent'), '--name', name]);
+      agents.push(agent);
+      ids.push((await waitForOutput(agent, /connected as node (\S+)/))[1]!);
+    }
+    const { id } = await dev.json('POST', '/api/jobs', { kind: 'train', spec: { ...spec(11), model: { layers: [{ type: 'dense', units: 64 }, { type: 'relu' }, { type: 'dense', units: 10 }] }, shardRows: 64, batch: 256, rounds: 6 } }, 201);
+    // Once the doomed agent holds a shard of a later round, it dies without a word.
+    const db = coordinator.deps.db;
+    await eventually(async () => (await db.selectFrom('attempts').innerJoin('units', 'units.id', 'attempts.unit_id').select('attempts.id').where('attempts.node_id', '=', ids[0]!).where('attempts.state', '=', 'leased').where('units.round', '>=', 2).executeTakeFirst()) ?? null, 'a lease of round 3 on the doomed agent', 120_000, 20);
+    const doomed = agents.at(-2)!;
+    doomed.kill('SIGKILL');
+    const job = await dev.waitForJob(id, 300_000);
+    expect(job.state, job.error).toBe('done');
+    const lost = await db.selectFrom('attempts').select('state').where('node_id', '=', ids[0]!).where('state', 'not in', ['valid']).execute();
+    expect(lost.length).toBeGreaterThan(0);
+    const summary = JSON.parse(new TextDecoder().decode(unzipSync(new Uint8Array(await (await dev.call('GET', `/api/jobs/${id}/result`)).arrayBuffer()))['training.json']!));
+    expect(summary.curve.map((p: { rows: number }) => p.rows)).toEqual([256, 256, 256, 256, 256, 256]);
   });
 });

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unzipSync } from 'fflate';
+import type { Coordinator } from '../../server/coordinator.ts';
+import { TestClient } from '../../tests/helpers/client.ts';
+import { testCoordinator } from '../../tests/helpers/coordinator.ts';
+import { RawNode, type Lease } from '../../tests/helpers/raw-node.ts';
+import { mulberry32 } from '../../shaders/random.ts';
+import { dataset, gather } from './data.ts';
+import { gradients, type ShardGradient } from './reference.ts';
+import { encodeGradient, modelOf, type TrainParams } from './unit.ts';
+
+const spec = {
+  model: { layers: [{ type: 'dense', units: 16 }, { type: 'relu' }, { type: 'dense', units: 10 }] },
+  data: { dataset: 'mnist' },
+  batch: 96,
+  shardRows: 24,
+  rounds: 4,
+  learningRate: 0.003,
+  seed: 3,
+};
+
+type Poison = (honest: ShardGradient, stale: ShardGradient | null) => ShardGradient;
+
+/** The poisons a patient attacker sends in place of a shard's gradient. */
+const poisons: Record<string, Poison> = {
+  scaled: (g) => ({ ...g, grads: g.grads.map((v) => v * 3) }),
+  'sign-flipped': (g) => ({ ...g, grads: g.grads.map((v) => -v) }),
+  // Last round's gradient for these rows: it kept the old weights and skips the new download.
+  stale: (g, stale) => stale ?? { ...g, grads: g.grads.map((v) => v * 1.01) },
+  // Noise of the same size, so a norm check alone would pass it.
+  random: (g) => {
+    const next = mulberry32(9);
+    const scale = Math.sqrt(g.grads.reduce((s, v) => s + v * v, 0) / g.grads.length) * Math.sqrt(3);
+    return { ...g, grads: g.grads.map(() => (next() * 2 - 1) * scale) };
+  },
+};
+
+const bytesOf = async (url: string, sha: string) => new Uint8Array(await (await fetch(`${url}/api/blobs/${sha}`)).arrayBuffer());
+
+/** A node that computes shards with the CPU reference, poisoning them if told; works until `done()`. */
+async function work(node: RawNode, done: () => boolean, poison?: Poison) {
+  let lastWeights: Float32Array | null = null;
+  while (!done()) {
+    node.send({ type: 'request', slots: 1 });
+    const lease: Lease | null = await node.next('lease', 1000).catch(() => null);
+    if (!lease) continue;
+    const p = lease.unit.params as unknown as TrainParams;
+    const [w, f, l] = await Promise.all(lease.unit.inputs.map((sha) => bytesOf(node.url, sha)));
+    const weights = new Float32Array(w!.slice().buffer);
+    const { x, labels } = gather(dataset(f!, l!), p.indices, p.augment);
+    const model = modelOf(p);
+    const honest = gradients(model, weights, x, labels, p.indices.length);
+    const stale = lastWeights && lastWeights.length === weights.length && lastWeights.some((v, i) => v !== weights[i]) ? gradients(model, lastWeights, x, labels, p.indices.length) : null;
+    lastWeights = weights;
+    await node.submit(lease, encodeGradient(poison ? poison(honest, stale) : honest));
+  }
+}
+
+describe('train against poisoning nodes', () => {
+  let coordinator: Coordinator;
+  beforeAll(async () => {
+    coordinator = await testCoordinator('pglite');
+  });
+  afterAll(async () => {
+    await coordinator?.close();
+  });
+
+  /** Runs the job with these nodes working; its weights, the poisoners' earnings, the invalid results. */
+  async function train(dev: TestClient, honest: number, poisoners: string[]) {
+    const { id } = await dev.json('POST', '/api/jobs', { kind: 'train', spec }, 201);
+    let over = false;
+    const clients = await Promise.all([...Array.from({ length: honest }, (_, i) => `honest-${i}`), ...poisoners].map(async (name) => {
+      const client = await TestClient.signup(coordinator.url, `${name}-${id}@example.com`);
+      const node = await RawNode.connect(coordinator.url, await client.useNewKey(name));
+      const { nodeId } = await node.hello({ kinds: ['train'], gflops: 5 });
+      return { name, client, node, nodeId };
+    }));
+    const working = clients.map(({ name, node }) => work(node, () => over, poisons[name]));
+    const job = await dev.waitForJob(id, 240_000);
+    over = true;
+    await Promise.all(working);
+    clients.forEach(({ node }) => node.close());
+    expect(job.state, job.error).toBe('done');
+    const files = unzipSync(new Uint8Array(await (await dev.call('GET', `/api/jobs/${id}/result`)).arrayBuffer()));
+    const earned = Object.fromEntries(await Promise.all(clients.filter((c) => c.name in poisons).map(async ({ name, client }) => [name, (await client.json('GET', '/api/me')).wallet.earned])));
+    const { verification } = await dev.json('GET', `/api/jobs/${id}/units`);
+    // What each poisoner's results were judged: each sent some, and none passed.
+    const judged: Record<string, { valid: number; invalid: number }> = {};
+    for (const { name, nodeId } of clients.filter((c) => c.name in poisons)) {
+      const rows = await coordinator.deps.db.selectFrom('attempts').select(['state']).where('node_id', '=', nodeId).where('state', 'in', ['valid', 'invalid']).execute();
+      judged[name] = { valid: rows.filter((r) => r.state === 'valid').length, invalid: rows.filter((r) => r.state === 'invalid').length };
+    }
+    return { judged, weights: files['model.safetensors']!, curve: JSON.parse(new TextDecoder().decode(files['training.json']!)).curve, earned, verification };
+  }
+
+  it('catches scaled, sign-flipped, stale and random gradients: none is paid, none moves the weights', async () => {
+    const dev = await TestClient.signup(coordinator.url, 'train-poison@example.com');
+    await dev.useNewKey('ci');
+    const clean = await train(dev, 2, []);
+    const attacked = await train(dev, 2, Object.keys(poisons));
+    // Every poisoned result was refused, and the weights are the clean run's, bit for bit.
+    for (const [name, j] of Object.entries(attacked.judged)) expect([name, j.valid, j.invalid > 0]).toEqual([name, 0, true]);
+    expect(attacked.verification.invalid).toBeGreaterThanOrEqual(4);
+    expect(attacked.earned).toEqual({ scaled: 0, 'sign-flipped': 0, stale: 0, random: 0 });
+    expect(attacked.curve).toEqual(clean.curve);
+    expect(attacked.weights).toEqual(clean.weights);
+  });
+});
