@@ -66,6 +66,8 @@ export interface Workload<Spec = unknown> {
   advance?(plan: Record<string, unknown>, round: UnitResult[], blobs: BlobStore, accountId: string): Promise<{ plan: Record<string, unknown>; units: UnitDraft[] } | { plan: Record<string, unknown>; result: Out }>;
   /** A job with rounds: how long a round waits for its last units before it goes on without them (stragglers dropped). */
   roundDeadlineMs?(plan: Record<string, unknown>): number;
+  /** What the job page shows of a job at work or done, beyond its units (train: the round and the loss and accuracy curve); small JSON. */
+  live?(plan: Record<string, unknown>): Record<string, unknown>;
   /** Builds the result of a job without rounds from its verified units: its bytes, content type and file extension (no dot). */
   assemble?(plan: Record<string, unknown>, units: UnitResult[]): Out;
 }
@@ -114,6 +116,8 @@ export interface JobProgress {
   grid: { rows: number; cols: number; layers: number };
   units: ('pending' | 'running' | 'verified' | 'failed' | 'cancelled')[];
   verified: number;
+  /** What the workload's `live` says of the job, if it says anything. */
+  live: Record<string, unknown> | null;
 }
 
 /** A kind of job in the developer portal (DOM code: pages only). */

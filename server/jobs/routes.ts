@@ -79,7 +79,7 @@ export function jobRoutes(deps: Deps) {
   app.post('/jobs/estimate', async (c) => {
     const plan = await planJob(c, requireAccount(c));
     const wallet = await walletOf(db, requireAccount(c));
-    return c.json({ kind: plan.workload.kind, units: plan.sharded.units.length, verification: plan.verification, bid: toCredits(plan.bid), estimate: { flops: plan.sharded.flops * plan.executions, credits: toCredits(plan.estimate) }, escrow: toCredits(plan.escrow), available: wallet.available });
+    return c.json({ kind: plan.workload.kind, units: plan.sharded.units.length + (plan.sharded.laterUnits?.count ?? 0), verification: plan.verification, bid: toCredits(plan.bid), estimate: { flops: plan.sharded.flops * plan.executions, credits: toCredits(plan.estimate) }, escrow: toCredits(plan.escrow), available: wallet.available });
   });
 
   app.post('/jobs', async (c) => {
@@ -115,7 +115,7 @@ export function jobRoutes(deps: Deps) {
       return job;
     });
     deps.onWork();
-    return c.json({ id: job.id, state: job.state, units: job.units_total, verification: job.verification, bid: toCredits(bid), estimate: { flops: sharded.flops * executions, credits: toCredits(estimate) }, escrow: toCredits(escrow), name: job.name, tags: job.tags }, 201);
+    return c.json({ id: job.id, state: job.state, units: job.units_planned ?? job.units_total, verification: job.verification, bid: toCredits(bid), estimate: { flops: sharded.flops * executions, credits: toCredits(estimate) }, escrow: toCredits(escrow), name: job.name, tags: job.tags }, 201);
   });
 
   // The secret that signs this account's webhooks (server/jobs/webhooks.ts), made on first ask.

@@ -4,6 +4,7 @@ import type { Db } from '../db/index.ts';
 import type { Database } from '../db/schema.ts';
 import { showCredits, toCredits } from '../ledger/credit.ts';
 import { escrowsOf, escrowView } from '../ledger/views.ts';
+import { workloads } from '../../workloads/coordinator.ts';
 
 type JobRow = Selectable<Database['jobs']>;
 
@@ -28,7 +29,9 @@ export async function jobViews(db: Db, jobs: JobRow[], config?: Pick<Config, 'le
       spec: job.spec,
       verification: job.verification,
       replication: job.replication,
-      progress: { units: job.units_total, verified: job.units_verified },
+      // A job with rounds counts the units of all its rounds, made or not yet.
+      progress: { units: job.units_planned ?? job.units_total, verified: job.units_verified, ...(job.units_planned ? { round: job.round } : {}) },
+      live: workloads[job.kind]?.live?.(job.plan as Record<string, unknown>) ?? null,
       bid: toCredits(job.bid),
       estimate: { flops: job.flops * executions, credits: toCredits(job.estimate) },
       /** `credits`: paid to contributors so far (verified work, replicas included). */

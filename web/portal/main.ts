@@ -233,7 +233,7 @@ async function jobPage(id: string) {
         ? `<span id="job-waiting">Waiting: ${esc(a.waiting)}</span>`
         : `${a.nodesWorking} node${a.nodesWorking === 1 ? '' : 's'} working${a.unitsPerMinute ? ` · ${a.unitsPerMinute} units a minute` : ''}${a.etaSeconds !== null ? ` · about ${duration(a.etaSeconds)} left` : ''}`;
     $('job-progress').style.width = `${(100 * job.progress.verified) / Math.max(1, job.progress.units)}%`;
-    $('job-progress-text').textContent = `${job.progress.verified} of ${job.progress.units} units verified`;
+    $('job-progress-text').textContent = `${job.progress.round !== undefined ? `round ${Math.min(job.progress.round + 1, Number(job.live?.rounds ?? 0) || Infinity)} of ${job.live?.rounds ?? '?'} · ` : ''}${job.progress.verified} of ${job.progress.units} units verified`;
     $('cancel').hidden = !['queued', 'running'].includes(job.state);
     if (job.error) $('job-error').textContent = job.error;
     const units = await api.jobUnits(id);
@@ -243,7 +243,7 @@ async function jobPage(id: string) {
     grid.style.maxWidth = `${Math.min(640, Math.min(units.grid.cols, 64) * 28)}px`;
     grid.innerHTML = units.units.map((state) => `<span class="${state}"></span>`).join('');
     // The job as its workload draws it while it runs (render: the picture so far).
-    portals[job.kind]?.progress?.($('live'), { id, state: job.state, spec: job.spec as Record<string, unknown>, grid: units.grid, units: units.units, verified: job.progress.verified }, host);
+    portals[job.kind]?.progress?.($('live'), { id, state: job.state, spec: job.spec as Record<string, unknown>, grid: units.grid, units: units.units, verified: job.progress.verified, live: job.live ?? null }, host);
     const v = units.verification;
     $('facts').innerHTML = `
       <dt>cost so far</dt><dd id="cost">${credits(job.cost.credits)} credits (escrowed ${credits(job.cost.escrowed)}, pending ${credits(job.cost.pending)}, returned ${credits(job.cost.refunded)})</dd>

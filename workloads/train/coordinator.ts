@@ -264,6 +264,14 @@ export const train: Workload<TrainSpec> = {
     return { rows: 1, cols: Math.ceil(p.batch / p.shardRows), layers: p.rounds };
   },
 
+  live(raw) {
+    const plan = raw as unknown as Plan;
+    // At most ~400 points: every k-th round, and the last.
+    const k = Math.ceil(plan.curve.length / 400);
+    const curve = plan.curve.filter((_, i) => i % k === 0 || i === plan.curve.length - 1);
+    return { round: plan.round, rounds: plan.rounds, curve, testAccuracy: plan.testAccuracy ?? null, testRows: plan.test?.rows ?? 0 };
+  },
+
   async advance(raw, round, blobs, accountId) {
     const plan = structuredClone(raw) as unknown as Plan;
     const model = planModel(plan.model.input, plan.model.layers, plan.model.classes);

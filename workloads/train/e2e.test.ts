@@ -39,7 +39,7 @@ describe('a train job on Dawn agents', () => {
     await Promise.all(agents.map((a) => waitForOutput(a, /connected as node/)));
     const run = async () => {
       const { id, units } = await dev.json('POST', '/api/jobs', { kind: 'train', spec: spec(7) }, 201);
-      expect(units).toBe(4); // the first round's; each later round's are made once it is decided
+      expect(units).toBe(20); // 5 rounds of 4: each round's are made once the round before is decided
       const job = await dev.waitForJob(id, 300_000);
       expect(job.state, job.error).toBe('done');
       const res = await dev.call('GET', `/api/jobs/${id}/result`);

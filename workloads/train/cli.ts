@@ -1,0 +1,57 @@
+import type { CliWorkload } from '../types.ts';
+import { parseLayers } from './layers-text.ts';
+
+const numbers = { epochs: 'epochs', rounds: 'rounds', batch: 'batch', 'shard-rows': 'shardRows', lr: 'learningRate', momentum: 'momentum', seed: 'seed', shift: 'shift' } as const;
+
+/** `supernet submit train --layers "dense:128, relu, dense:10" --epochs 3 --wait --out model.zip` (the shipped digits), or `--features x.npy --labels y.npy`. */
+export const trainCli: CliWorkload = {
+  kind: 'train',
+  options: {
+    layers: { type: 'string', help: 'the model, left to right: dense:UNITS, relu, conv:FILTERSxKERNEL, pool:SIZE' },
+    features: { type: 'string', help: 'a .npy of training rows (float32, or uint8 pixels); without it, the 8,000 shipped MNIST digits' },
+    labels: { type: 'string', help: 'a .npy of their classes' },
+    'test-features': { type: 'string', help: 'a .npy of held-out rows, for the test accuracy' },
+    'test-labels': { type: 'string', help: 'their classes' },
+    epochs: { type: 'string', help: 'passes over the training rows' },
+    rounds: { type: 'string', help: 'or a number of rounds (optimizer steps)' },
+    batch: { type: 'string', help: 'rows per round (default 256)' },
+    'shard-rows': { type: 'string', help: 'rows per unit (default 64)' },
+    lr: { type: 'string', help: 'learning rate (default 0.001)' },
+    optimizer: { type: 'string', help: 'adam (default) or sgd' },
+    momentum: { type: 'string', help: 'SGD momentum (default 0.9)' },
+    seed: { type: 'string', help: 'initial weights and shuffling (default 1)' },
+    shift: { type: 'string', help: 'image rows: random shifts of up to N pixels (default 0)' },
+  },
+  async spec(values, given, host) {
+    const spec: Record<string, unknown> = { data: { dataset: 'mnist' }, ...given };
+    if (values.layers !== undefined) {
+      try {
+        spec.model = { layers: parseLayers(values.layers as string) };
+      } catch (err) {
+        throw host.usage(`--layers: ${(err as Error).message}.`);
+      }
+    }
+    spec.model ??= { layers: parseLayers('dense:128, relu, dense:10') };
+    for (const [option, field] of Object.entries(numbers)) {
+      const text = values[option] as string | undefined;
+      if (text === undefined) continue;
+      const n = Number(text);
+      if (text.trim() === '' || !Number.isFinite(n)) throw host.usage(`--${option}: "${text}" is not a number.`);
+      spec[field] = n;
+    }
+    if (values.optimizer !== undefined) {
+      if (values.optimizer !== 'adam' && values.optimizer !== 'sgd') throw host.usage(`--optimizer: "${values.optimizer}" is not adam or sgd.`);
+      spec.optimizer = values.optimizer;
+    }
+    if (spec.epochs === undefined && spec.rounds === undefined) spec.epochs = 1;
+    if (!values.features !== !values.labels) throw host.usage('give --features and --labels together.');
+    if (!values['test-features'] !== !values['test-labels']) throw host.usage('give --test-features and --test-labels together.');
+    if (values.features) {
+      const put = async (option: string) => (await host.putBlob(host.readFile(values[option] as string, `--${option}`))).sha256;
+      const data: Record<string, string> = { features: await put('features'), labels: await put('labels') };
+      if (values['test-features']) Object.assign(data, { testFeatures: await put('test-features'), testLabels: await put('test-labels') });
+      spec.data = data;
+    }
+    return spec;
+  },
+};

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Coordinator } from '../../server/coordinator.ts';
+import { TestClient } from '../../tests/helpers/client.ts';
+import { testCoordinator } from '../../tests/helpers/coordinator.ts';
+import { encodeNpyRaw } from '../../shaders/npy.ts';
+import { train } from './coordinator.ts';
+import { initialParams, planModel } from './model.ts';
+import { encodeGradient } from './unit.ts';
+
+const mlp = { layers: [{ type: 'dense', units: 8 }, { type: 'relu' }, { type: 'dense', units: 3 }] };
+const digits = { layers: [{ type: 'dense', units: 8 }, { type: 'relu' }, { type: 'dense', units: 10 }] };
+const f32 = (values: number[]) => new Uint8Array(new Float32Array(values).buffer);
+
+describe('train on the coordinator', () => {
+  let coordinator: Coordinator;
+  let dev: TestClient;
+  beforeAll(async () => {
+    coordinator = await testCoordinator('pglite');
+    dev = await TestClient.signup(coordinator.url, 'train-specs@example.com');
+    await dev.useNewKey('ci');
+  });
+  afterAll(async () => {
+    await coordinator?.close();
+  });
+
+  it('refuses a spec it cannot train with a message that says the fix, and makes no job', async () => {
+    const features = await dev.upload(encodeNpyRaw('<f4', [6, 4], f32(Array.from({ length: 24 }, (_, i) => i / 24))));
+    const labels = await dev.upload(encodeNpyRaw('|u1', [6], Uint8Array.from([0, 1, 2, 0, 1, 2])));
+    const fewLabels = await dev.upload(encodeNpyRaw('|u1', [5], Uint8Array.from([0, 1, 2, 0, 1])));
+    const notNpy = await dev.upload(new TextEncoder().encode('x,y\n1,2\n'));
+    const cases: [unknown, RegExp][] = [
+      [{ model: digits, data: { dataset: 'mnist' } }, /give epochs \(passes over the training rows\) or rounds/],
+      [{ model: { layers: [{ type: 'dense', units: 12 }] }, data: { dataset: 'mnist' }, epochs: 1 }, /the last layer gives \[12\] and the data has 10 classes: end with a dense layer of 10 units/],
+      [{ model: { layers: [{ type: 'conv2d', filters: 4, kernel: 3 }, { type: 'dense', units: 3 }] }, data: { features, labels }, epochs: 1 }, /layer 1 \(conv2d\) needs samples of shape \[channels, height, width\]/],
+      [{ model: mlp, data: { features, labels: fewLabels }, epochs: 1 }, /the features have 6 rows and the labels 5: give one label per row/],
+      [{ model: mlp, data: { features: notNpy, labels }, epochs: 1 }, /the features: not a \.npy file/],
+      [{ model: mlp, data: { features, labels: 'f'.repeat(64) }, epochs: 1 }, /no blob ffffffffffff… is stored for the labels: upload the \.npy first/],
+      [{ model: digits, data: { dataset: 'mnist' }, rounds: 10, batch: 0 }, /batch/],
+      [{ model: digits, data: { dataset: 'mnist' }, epochs: 1000, batch: 1 }, /that is 8000000 rounds; at most 10,000/],
+    ];
+    const before = (await dev.json('GET', '/api/jobs')).jobs.length;
+    for (const [spec, message] of cases) {
+      const res = await dev.call('POST', '/api/jobs', { kind: 'train', spec });
+      const body = await res.json();
+      expect([res.status, body.error.message]).toEqual([400, expect.stringMatching(message)]);
+    }
+    expect((await dev.json('GET', '/api/jobs')).jobs.length).toBe(before);
+  });
+
+  it('finds a result malformed when it is not one shard\'s gradient', () => {
+    const plan = planModel([4], mlp.layers as never, 3);
+    const params = { round: 0, model: { input: [4], layers: mlp.layers, classes: 3 }, indices: [0, 1, 2] };
+    const good = encodeGradient({ grads: initialParams(plan, 1), loss: 3, correct: 1, rows: 3 });
+    expect(train.malformed(params, good)).toBeNull();
+    expect(train.malformed(params, good.subarray(4))).toMatch(/a shard's result is 70 float32 values \(the gradient, the loss, the hits, the rows\); got 276 bytes/);
+    expect(train.malformed(params, encodeGradient({ grads: initialParams(plan, 1), loss: 3, correct: 1, rows: 2 }))).toBe('the result says 2 rows; the shard has 3');
+    expect(train.malformed(params, encodeGradient({ grads: initialParams(plan, 1).map((v, i) => (i === 5 ? NaN : v)), loss: 3, correct: 1, rows: 3 }))).toBe('the gradient holds NaN or infinite values');
+  });
+});
