@@ -66,6 +66,8 @@ export interface Workload<Spec = unknown> {
   advance?(plan: Record<string, unknown>, round: UnitResult[], blobs: BlobStore, accountId: string): Promise<{ plan: Record<string, unknown>; units: UnitDraft[] } | { plan: Record<string, unknown>; result: Out }>;
   /** A job with rounds: how long a round waits for its last units before it goes on without them (stragglers dropped). */
   roundDeadlineMs?(plan: Record<string, unknown>): number;
+  /** A job with rounds: how long a round waits for its last units before it goes on without them (server/jobs/finish.ts dropStragglers). */
+  roundDeadlineMs?(plan: Record<string, unknown>): number;
   /** What the job page shows of a job at work or done, beyond its units (train: the round and the loss and accuracy curve); small JSON. */
   live?(plan: Record<string, unknown>): Record<string, unknown>;
   /** Builds the result of a job without rounds from its verified units: its bytes, content type and file extension (no dot). */

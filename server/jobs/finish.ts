@@ -104,7 +104,10 @@ export async function assembleJob(deps: Deps, jobId: string) {
           .where('units_verified', '=', job.units_total)
           .returning('id')
           .executeTakeFirst();
-        if (moved) await insertUnits(trx, job, next.units, job.units_total, job.round + 1);
+        if (!moved) return false;
+        // After dropped stragglers (still rows, with their idx) the next idx is past the last, not units_total.
+        const last = await trx.selectFrom('units').select((eb) => eb.fn.max('idx').as('idx')).where('job_id', '=', jobId).executeTakeFirst();
+        await insertUnits(trx, job, next.units, Number(last?.idx ?? -1) + 1, job.round + 1);
         return !!moved;
       });
       if (moved) deps.onWork();
@@ -145,7 +148,44 @@ export async function insertUnits(trx: Trx, job: { id: string; replication: numb
 /** The sweeper's other duties: finish jobs left complete, settle the ledger's loose ends. (A
  * unit that failed on many nodes fails its job where the failure arrives: failAttempt.) */
 export async function sweepJobs(deps: Deps) {
+  await dropStragglers(deps);
   const complete = await deps.db.selectFrom('jobs').select('id').where('state', '=', 'running').whereRef('units_verified', '=', 'units_total').execute();
   for (const job of complete) await assembleJob(deps, job.id);
   await reconcileLedger(deps.db);
+}
+
+/**
+ * A job with rounds whose round has run past its deadline (Workload.roundDeadlineMs) with at
+ * least half its units verified goes on without the rest: they are cancelled (their nodes told)
+ * and no longer counted in the job's units, and the round is decided on the units that came
+ * (train divides by the rows it got: the mean over fewer rows is still an unbiased estimate of
+ * the batch's gradient). Under half, the round waits: leases that lapse are leased again, and a
+ * round of mostly missing shards would be a different batch, not a late one.
+ */
+export async function dropStragglers(deps: Deps) {
+  const late = await deps.db
+    .selectFrom('jobs')
+    .select(['id', 'kind', 'plan', 'round', 'round_started_at'])
+    .where('state', '=', 'running')
+    .where('units_planned', 'is not', null)
+    .whereRef('units_verified', '<', 'units_total')
+    .execute();
+  for (const job of late) {
+    const deadline = workloads[job.kind]?.roundDeadlineMs?.(job.plan as Record<string, unknown>);
+    if (!deadline || !job.round_started_at || Date.now() - job.round_started_at.getTime() < deadline) continue;
+    const cancelled = await inTransaction(deps.db, async (trx) => {
+      const units = await trx.selectFrom('units').select(['id', 'state']).where('job_id', '=', job.id).where('round', '=', job.round).forUpdate().execute();
+      const pending = units.filter((u) => u.state === 'pending').map((u) => u.id);
+      const verified = units.filter((u) => u.state === 'verified').length;
+      if (!pending.length || verified * 2 < units.length) return null;
+      await trx.updateTable('units').set({ state: 'cancelled' }).where('id', 'in', pending).execute();
+      const dropped = await trx.updateTable('jobs').set((eb) => ({ units_total: eb('units_total', '-', pending.length), units_planned: eb('units_planned', '-', pending.length), updated_at: new Date() })).where('id', '=', job.id).where('round', '=', job.round).returning('id').executeTakeFirst();
+      if (!dropped) throw new Error('the round moved on meanwhile');
+      const attempts = await trx.updateTable('attempts').set({ state: 'cancelled', error: 'the round went on without it (past its deadline)' }).where('unit_id', 'in', pending).where('state', 'in', ['leased', 'returned']).returning(['id', 'node_id']).execute();
+      return attempts.map((a) => ({ id: a.id, nodeId: a.node_id }));
+    }).catch(() => null);
+    if (!cancelled) continue;
+    deps.signals.cancel(cancelled, 'the round went on without it');
+    await assembleJob(deps, job.id);
+  }
 }

@@ -53,6 +53,7 @@ export const trainSpec = z
     momentum: z.number().min(0).max(0.999).default(0.9).describe('SGD only'),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
     shift: z.number().int().min(0).max(4).default(0).describe('image rows: random shifts of up to this many pixels (data augmentation)'),
+    roundDeadlineSeconds: z.number().min(1).max(3600).default(120).describe('a round waits this long for its last shards, then goes on without them (with at least half in)'),
   })
   .strict();
 export type TrainSpec = z.infer<typeof trainSpec>;
@@ -78,6 +79,7 @@ interface Plan {
   schedule: 'cosine' | 'constant';
   seed: number;
   shift: number;
+  roundDeadlineSeconds: number;
   /** The round whose units are out (0-based), its weights, and the optimizer's state (null before the first step). */
   round: number;
   weights: string;
@@ -176,8 +178,8 @@ export const train: Workload<TrainSpec> = {
   description: 'Data-parallel training of an MLP or a small CNN with softmax cross-entropy, in rounds: each unit computes the gradient of one shard of the batch, the coordinator averages them and steps (SGD with momentum or Adam). Result: a zip of the weights (.safetensors and .npy per layer) and the loss and accuracy curve.',
   specSchema: trainSpec,
   examples: [
-    { model: { layers: [{ type: 'dense', units: 64 }, { type: 'relu' }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, epochs: 3, optimizer: 'adam', learningRate: 0.003, schedule: 'cosine', momentum: 0.9, seed: 1, shift: 2 },
-    { model: { layers: [{ type: 'conv2d', filters: 8, kernel: 3 }, { type: 'relu' }, { type: 'maxpool', size: 2 }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, epochs: 3, optimizer: 'adam', learningRate: 0.003, schedule: 'cosine', momentum: 0.9, seed: 1, shift: 2 },
+    { model: { layers: [{ type: 'dense', units: 64 }, { type: 'relu' }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, epochs: 3, optimizer: 'adam', learningRate: 0.003, schedule: 'cosine', momentum: 0.9, seed: 1, shift: 2, roundDeadlineSeconds: 120 },
+    { model: { layers: [{ type: 'conv2d', filters: 8, kernel: 3 }, { type: 'relu' }, { type: 'maxpool', size: 2 }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, epochs: 3, optimizer: 'adam', learningRate: 0.003, schedule: 'cosine', momentum: 0.9, seed: 1, shift: 2, roundDeadlineSeconds: 120 },
   ],
 
   async shard(spec, blobs, accountId) {
@@ -224,6 +226,7 @@ export const train: Workload<TrainSpec> = {
       schedule: spec.schedule,
       seed: spec.seed,
       shift: shape.length === 3 ? spec.shift : 0,
+      roundDeadlineSeconds: spec.roundDeadlineSeconds,
       round: 0,
       weights,
       state: null,
@@ -263,6 +266,8 @@ export const train: Workload<TrainSpec> = {
     const p = plan as unknown as Plan;
     return { rows: 1, cols: Math.ceil(p.batch / p.shardRows), layers: p.rounds };
   },
+
+  roundDeadlineMs: (raw) => (raw as unknown as Plan).roundDeadlineSeconds * 1000,
 
   live(raw) {
     const plan = raw as unknown as Plan;

@@ -105,4 +105,39 @@ describe('train against poisoning nodes', () => {
     expect(attacked.curve).toEqual(clean.curve);
     expect(attacked.weights).toEqual(clean.weights);
   });
+
+  it('goes on without a straggler past the round deadline: its shards are dropped and the mean is over the rows that came', async () => {
+    const dev = await TestClient.signup(coordinator.url, 'train-straggler@example.com');
+    await dev.useNewKey('ci');
+    const { id } = await dev.json('POST', '/api/jobs', { kind: 'train', spec: { ...spec, rounds: 3, roundDeadlineSeconds: 2 } }, 201);
+    const join = async (name: string) => {
+      const client = await TestClient.signup(coordinator.url, `${name}@example.com`);
+      const node = await RawNode.connect(coordinator.url, await client.useNewKey(name));
+      return { node, nodeId: (await node.hello({ kinds: ['train'], gflops: 5 })).nodeId };
+    };
+    // The straggler takes a shard of the first round and sits on it (its lease would last 30 s).
+    const straggler = await join('straggler');
+    straggler.node.send({ type: 'request', slots: 1 });
+    const held = await straggler.node.next('lease');
+    const honest = await join('prompt');
+    let over = false;
+    const working = work(honest.node, () => over);
+    const job = await dev.waitForJob(id, 120_000);
+    over = true;
+    await working;
+    expect(job.state, job.error).toBe('done');
+    const cancel = await straggler.node.next('cancel');
+    expect(cancel).toMatchObject({ attemptId: held.attemptId, reason: 'the round went on without it' });
+    const attempt = await coordinator.deps.db.selectFrom('attempts').select(['state', 'error']).where('id', '=', held.attemptId).executeTakeFirstOrThrow();
+    expect(attempt).toEqual({ state: 'cancelled', error: 'the round went on without it (past its deadline)' });
+    const summary = JSON.parse(new TextDecoder().decode(unzipSync(new Uint8Array(await (await dev.call('GET', `/api/jobs/${id}/result`)).arrayBuffer()))['training.json']!));
+    // Round 1 lost the straggler's shard (and any other still out at the deadline: at least half
+    // came); the job counts only the units it kept.
+    const rows: number[] = summary.curve.map((p: { rows: number }) => p.rows);
+    expect(rows[0]).toBeLessThanOrEqual(72);
+    for (const r of rows) expect([r >= 48, r % 24]).toEqual([true, 0]);
+    expect(job.progress).toMatchObject({ units: rows.reduce((a, b) => a + b, 0) / 24, verified: rows.reduce((a, b) => a + b, 0) / 24 });
+    straggler.node.close();
+    honest.node.close();
+  });
 });
