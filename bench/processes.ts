@@ -36,3 +36,22 @@ export function usage(pid: number): { cpu: number; rssMiB: number } {
   return { cpu: ticks / 100, rssMiB: Number(rss ?? 0) / 1024 };
 }
 
+/** A Dawn agent process, once it has calibrated and connected. */
+export async function agent(url: string, key: string, name: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin/supernet.mjs'), 'agent', '--url', url, '--key', key, '--name', name], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  await new Promise<void>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`agent ${name} did not connect: ${output}`)), 180_000);
+    const look = (d: Buffer) => {
+      output += String(d);
+      if (/connected as node/.test(output)) {
+        clearTimeout(timer);
+        done();
+      }
+    };
+    child.stdout!.on('data', look);
+    child.stderr!.on('data', look);
+    child.once('exit', (code) => fail(new Error(`agent ${name} exited (${code}): ${output}`)));
+  });
+  return child;
+}

@@ -5,7 +5,6 @@
 // kernels alone on Dawn in this process, for the share the network costs. Medians of
 // BENCH_WORKLOADS_RUNS (default 3) runs. Writes bench/results/workloads.{json,md}.
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,34 +18,13 @@ import { clipFrame, clipZip, warmCube } from '../workloads/frames/fixtures.ts';
 import { filterFrameGpu } from '../workloads/frames/gpu.ts';
 import { readFrame } from '../workloads/frames/image.ts';
 import { readCube } from '../workloads/frames/lut.ts';
-import { serve } from './processes.ts';
+import { agent, serve } from './processes.ts';
 import { median } from './timing.ts';
 
-const repoRoot = resolve(import.meta.dirname, '..');
 const runs = Math.max(1, Number(process.env.BENCH_WORKLOADS_RUNS ?? 3));
 const render = { scene: 'spheres', width: 256, height: 256, spp: 32, tile: 64, samplesPerUnit: 8 };
 const clip = { frames: 24, width: 320, height: 240, sigma: 1.5 };
 const samples = render.width * render.height * render.spp;
-
-/** A Dawn agent process, once it has calibrated and connected. */
-async function agent(url: string, key: string, name: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(repoRoot, 'bin/supernet.mjs'), 'agent', '--url', url, '--key', key, '--name', name], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  await new Promise<void>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`agent ${name} did not connect: ${output}`)), 180_000);
-    const look = (d: Buffer) => {
-      output += String(d);
-      if (/connected as node/.test(output)) {
-        clearTimeout(timer);
-        done();
-      }
-    };
-    child.stdout!.on('data', look);
-    child.stderr!.on('data', look);
-    child.once('exit', (code) => fail(new Error(`agent ${name} exited (${code}): ${output}`)));
-  });
-  return child;
-}
 
 async function timeJob(dev: TestClient, kind: string, spec: Record<string, unknown>): Promise<number> {
   const started = performance.now();

@@ -1,0 +1,101 @@
+// npm run bench (its train section; alone: npm run bench:train). Training end to end: a
+// coordinator (`supernet serve`, PGlite) and 1, 2 and 4 Dawn agents (separate processes), one
+// train job of fixed rounds submitted over the API and timed from submit to done — rounds per
+// minute, every shard's gradient checked by the coordinator's recomputation. Beside it, one
+// shard's step alone on Dawn in this process, and the same step in the CPU reference. Medians
+// of BENCH_TRAIN_RUNS (default 3) runs. Writes bench/results/train.{json,md}.
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { openDawnDevice } from '../server/agent/dawn.ts';
+import { TestClient } from '../tests/helpers/client.ts';
+import { dataset, gather } from '../workloads/train/data.ts';
+import { shardGradientGpu } from '../workloads/train/gpu.ts';
+import { mnist } from '../workloads/train/mnist.ts';
+import { initialParams, planModel, type Layer } from '../workloads/train/model.ts';
+import { gradients } from '../workloads/train/reference.ts';
+import { agent, serve } from './processes.ts';
+import { median } from './timing.ts';
+
+const runs = Math.max(1, Number(process.env.BENCH_TRAIN_RUNS ?? 3));
+const layers: Layer[] = [{ type: 'dense', units: 128 }, { type: 'relu' }, { type: 'dense', units: 10 }];
+const spec = { model: { layers }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, rounds: 8, learningRate: 0.003, shift: 1, seed: 1 };
+
+async function timeJob(dev: TestClient, seed: number): Promise<number> {
+  const started = performance.now();
+  const job = await dev.json('POST', '/api/jobs', { kind: 'train', spec: { ...spec, seed } }, 201);
+  const done = await dev.waitForJob(job.id, 900_000);
+  if (done.state !== 'done') throw new Error(`the train job ended ${done.state}: ${done.error}`);
+  return (performance.now() - started) / 1000;
+}
+
+const started = performance.now();
+const dataDir = mkdtempSync(join(tmpdir(), 'supernet-bench-train-'));
+const coordinator = await serve({ SUPERNET_DATA: dataDir });
+const agents: ChildProcess[] = [];
+const network: Record<string, { roundsPerMinute: number; seconds: number[] }> = {};
+try {
+  const dev = await TestClient.signup(coordinator.url, 'bench-train@example.com');
+  await dev.useNewKey();
+  const contributor = await TestClient.signup(coordinator.url, 'bench-train-agents@example.com');
+  for (const count of [1, 2, 4]) {
+    while (agents.length < count) agents.push(await agent(coordinator.url, await contributor.useNewKey(`agent-${agents.length}`), `bench-${agents.length}`));
+    console.log(`${count} Dawn agent${count > 1 ? 's' : ''}:`);
+    await timeJob(dev, 100 + count); // warm-up: pipelines, the dataset in each agent's cache
+    const seconds: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      seconds.push(await timeJob(dev, r + 1));
+      console.log(`  run ${r + 1}: ${spec.rounds} rounds in ${seconds.at(-1)!.toFixed(1)} s`);
+    }
+    network[count] = { roundsPerMinute: (spec.rounds * 60) / median(seconds), seconds };
+  }
+} finally {
+  for (const a of agents) a.kill('SIGTERM');
+  coordinator.child.kill('SIGTERM');
+  rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 });
+}
+
+// One shard's gradient (64 digits), on Dawn here and in the CPU reference.
+const dawn = await openDawnDevice();
+const plan = planModel([1, 28, 28], layers, 10);
+const params = initialParams(plan, 1);
+const { train } = mnist();
+const { x, labels } = gather(dataset(train.features, train.labels), Array.from({ length: spec.shardRows }, (_, i) => i));
+const gpuSeconds: number[] = [], cpuSeconds: number[] = [];
+for (let r = 0; r <= runs; r++) {
+  let t0 = performance.now();
+  await shardGradientGpu(dawn.device, plan, params, x, labels, spec.shardRows);
+  if (r > 0) gpuSeconds.push((performance.now() - t0) / 1000); // run 0 warms up
+  t0 = performance.now();
+  gradients(plan, params, x, labels, spec.shardRows);
+  if (r > 0) cpuSeconds.push((performance.now() - t0) / 1000);
+}
+const adapter = dawn.adapter.description;
+dawn.device.destroy();
+const stepFlops = 3 * plan.flopsForward * spec.shardRows;
+const step = { gpuMs: median(gpuSeconds) * 1000, cpuMs: median(cpuSeconds) * 1000, gpuGflops: stepFlops / median(gpuSeconds) / 1e9, cpuGflops: stepFlops / median(cpuSeconds) / 1e9 };
+
+const seconds = (performance.now() - started) / 1000;
+const result = { device: `${adapter} (Dawn), ${cpus().length} CPU cores`, date: new Date().toISOString(), runs, spec, network, step, seconds };
+const md = [
+  `# train, end to end (median of ${runs})`,
+  '',
+  `Device: ${result.device}. Date: ${result.date}.`,
+  `Job: MLP 784-128-10 on the shipped digits, ${spec.rounds} rounds of ${spec.batch} rows in shards of ${spec.shardRows} (${spec.batch / spec.shardRows} units a round), Adam; every shard's gradient recomputed by the coordinator.`,
+  '',
+  '| agents | rounds/min |',
+  '| --- | ---: |',
+  ...Object.entries(network).map(([count, f]) => `| ${count} | ${f.roundsPerMinute.toFixed(1)} |`),
+  '',
+  `One shard's step (forward, loss, backward over ${spec.shardRows} digits, ${(stepFlops / 1e6).toFixed(1)} MFLOP): Dawn ${step.gpuMs.toFixed(0)} ms (${step.gpuGflops.toFixed(2)} GFLOP/s), CPU reference ${step.cpuMs.toFixed(0)} ms (${step.cpuGflops.toFixed(2)} GFLOP/s).`,
+  '',
+  `Agents share this machine's ${cpus().length} cores with the coordinator, whose recomputation of every shard is as much work as the shard (SwiftShader computes on the CPU too). The bench took ${seconds.toFixed(0)} s.`,
+  '',
+].join('\n');
+const dir = resolve(import.meta.dirname, 'results');
+mkdirSync(dir, { recursive: true });
+writeFileSync(resolve(dir, 'train.json'), JSON.stringify(result, null, 2) + '\n');
+writeFileSync(resolve(dir, 'train.md'), md);
+console.log('\n' + md);
+process.exit(0);
