@@ -86,9 +86,9 @@ export interface Database {
     escrow: Generated<number>;
     /** µcr: every unit's pay at the bid × the executions verification expects. */
     estimate: Generated<number>;
-    /** A job with rounds (migration 0018): the round now, since when, and the units the whole job will have had. */
+    /** A job with rounds (migration 0018): the round now, when it goes on without stragglers, and the units the whole job will have had. */
     round: Generated<number>;
-    round_started_at: Date | null;
+    round_deadline_at: Date | null;
     units_planned: number | null;
   };
   units: {

@@ -97,7 +97,7 @@ export async function assembleJob(deps: Deps, jobId: string) {
       const moved = await inTransaction(deps.db, async (trx) => {
         const moved = await trx
           .updateTable('jobs')
-          .set({ plan: JSON.stringify(plan), round: job.round + 1, round_started_at: new Date(), units_total: job.units_total + next.units.length, updated_at: new Date() })
+          .set({ plan: JSON.stringify(plan), round: job.round + 1, round_deadline_at: roundDeadline(workload, plan), units_total: job.units_total + next.units.length, updated_at: new Date() })
           .where('id', '=', jobId)
           .where('state', '=', 'running')
           .where('round', '=', job.round)
@@ -135,6 +135,12 @@ export async function assembleJob(deps: Deps, jobId: string) {
   });
 }
 
+/** When a round made now goes on without its stragglers (null: a job without rounds, or a workload without deadlines). */
+export function roundDeadline(workload: Workload, plan: Record<string, unknown>): Date | null {
+  const ms = workload.advance && workload.roundDeadlineMs?.(plan);
+  return ms ? new Date(Date.now() + ms) : null;
+}
+
 const insertBatch = 500;
 
 /** A job's units as rows, `idx` counting on from `from`, in batches (PostgreSQL caps a statement's parameters). */
@@ -165,14 +171,12 @@ export async function sweepJobs(deps: Deps) {
 export async function dropStragglers(deps: Deps) {
   const late = await deps.db
     .selectFrom('jobs')
-    .select(['id', 'kind', 'plan', 'round', 'round_started_at'])
+    .select(['id', 'round'])
     .where('state', '=', 'running')
-    .where('units_planned', 'is not', null)
+    .where('round_deadline_at', '<', new Date())
     .whereRef('units_verified', '<', 'units_total')
     .execute();
   for (const job of late) {
-    const deadline = workloads[job.kind]?.roundDeadlineMs?.(job.plan as Record<string, unknown>);
-    if (!deadline || !job.round_started_at || Date.now() - job.round_started_at.getTime() < deadline) continue;
     const cancelled = await inTransaction(deps.db, async (trx) => {
       const units = await trx.selectFrom('units').select(['id', 'state']).where('job_id', '=', job.id).where('round', '=', job.round).forUpdate().execute();
       const pending = units.filter((u) => u.state === 'pending').map((u) => u.id);

@@ -9,7 +9,7 @@ import { submitBody, topUpBody } from '../api/schemas.ts';
 import { describeIssues, parseBody } from '../validate.ts';
 import { workloads } from '../../workloads/coordinator.ts';
 import type { Sharded } from '../../workloads/types.ts';
-import { cancelJob, insertUnits } from './finish.ts';
+import { cancelJob, insertUnits, roundDeadline } from './finish.ts';
 import { jobViews } from './view.ts';
 import { webhookSecret } from './webhooks.ts';
 import { Previews } from './preview.ts';
@@ -99,7 +99,7 @@ export function jobRoutes(deps: Deps) {
           verification,
           units_total: sharded.units.length,
           units_planned: sharded.laterUnits ? sharded.units.length + sharded.laterUnits.count : null,
-          round_started_at: sharded.laterUnits ? new Date() : null,
+          round_deadline_at: roundDeadline(workload, sharded.plan),
           flops: sharded.flops,
           bid,
           escrow,
