@@ -3,6 +3,7 @@ import { render } from './render/coordinator.ts';
 import { frames } from './frames/coordinator.ts';
 import { wgsl } from './wgsl/coordinator.ts';
 import { train } from './train/coordinator.ts';
+import { infer } from './train/infer.ts';
 import type { Workload } from './types.ts';
 
 /** Every workload the coordinator serves, by kind. */
@@ -12,4 +13,5 @@ export const workloads: Record<string, Workload<any>> = {
   [frames.kind]: frames,
   [wgsl.kind]: wgsl,
   [train.kind]: train,
+  [infer.kind]: infer,
 };

@@ -4,7 +4,7 @@ import { matmulNode } from './matmul/node.ts';
 import { renderNode } from './render/node.ts';
 import { framesNode } from './frames/node.ts';
 import { wgslNode } from './wgsl/node.ts';
-import { trainNode } from './train/node.ts';
+import { inferNode, trainNode } from './train/node.ts';
 import type { Pacer } from '../shaders/pacer.ts';
 import type { NodeKernel } from './types.ts';
 
@@ -24,7 +24,7 @@ export function gpuContext(device: GPUDevice, tuning: Tuning, pacer?: Pacer): Gp
 
 /** The node halves of the workloads, one line each: what browser tabs and agents can run. The
  * coordinator's halves are in ./coordinator.ts, the portal's in ./portal.ts. */
-export const kernels: Record<string, NodeKernel> = Object.fromEntries([matmulNode, renderNode, framesNode, wgslNode, trainNode].map((k) => [k.kind, k]));
+export const kernels: Record<string, NodeKernel> = Object.fromEntries([matmulNode, renderNode, framesNode, wgslNode, trainNode, inferNode].map((k) => [k.kind, k]));
 
 /** The kinds a node says it runs in its hello. */
 export const kinds = Object.keys(kernels);

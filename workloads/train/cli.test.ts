@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CliHost } from '../types.ts';
-import { trainCli } from './cli.ts';
+import { inferCli, trainCli } from './cli.ts';
 import { trainSpec } from './coordinator.ts';
 import { layersText, parseLayers } from './layers-text.ts';
 
@@ -44,5 +44,13 @@ describe('supernet submit train', () => {
     await expect(trainCli.spec({ epochs: 'many' }, {}, host())).rejects.toThrow('usage: --epochs: "many" is not a number.');
     await expect(trainCli.spec({ optimizer: 'rmsprop' }, {}, host())).rejects.toThrow('usage: --optimizer: "rmsprop" is not adam or sgd.');
     await expect(trainCli.spec({ features: 'x.npy' }, {}, host())).rejects.toThrow('usage: give --features and --labels together.');
+  });
+
+  it('infer: uploads the weights and the rows, or predicts the held-out digits', async () => {
+    const files = host({ 'model.zip': 'weights', 'x.npy': 'rows' });
+    expect(await inferCli.spec({ weights: 'model.zip', 'rows-per-unit': '250' }, {}, files)).toEqual({ data: { dataset: 'mnist' }, weights: '1'.padStart(64, '0'), rowsPerUnit: 250 });
+    expect((await inferCli.spec({ weights: 'model.zip', features: 'x.npy' }, {}, files)).data).toEqual({ features: '3'.padStart(64, '0') });
+    await expect(inferCli.spec({}, {}, host())).rejects.toThrow("usage: --weights: give a train job's result (model.zip) or a .safetensors.");
+    await expect(inferCli.spec({ weights: 'model.zip', labels: 'y.npy' }, {}, files)).rejects.toThrow('usage: --labels goes with --features.');
   });
 });

@@ -55,3 +55,28 @@ export const trainCli: CliWorkload = {
     return spec;
   },
 };
+
+/** `supernet submit infer --weights model.zip --wait --out predictions.zip` (the 2,000 held-out digits), or `--features x.npy [--labels y.npy]`. */
+export const inferCli: CliWorkload = {
+  kind: 'infer',
+  options: {
+    weights: { type: 'string', help: "a train job's result (model.zip) or a .safetensors it holds" },
+    features: { type: 'string', help: 'a .npy of rows to predict; without it, the 2,000 held-out MNIST digits' },
+    labels: { type: 'string', help: 'their classes, for the accuracy' },
+    'rows-per-unit': { type: 'string', help: 'rows per unit (default 500)' },
+  },
+  async spec(values, given, host) {
+    const spec: Record<string, unknown> = { data: { dataset: 'mnist' }, ...given };
+    const put = async (option: string) => (await host.putBlob(host.readFile(values[option] as string, `--${option}`))).sha256;
+    if (values.weights) spec.weights = await put('weights');
+    if (!spec.weights) throw host.usage("--weights: give a train job's result (model.zip) or a .safetensors.");
+    if (values.labels && !values.features) throw host.usage('--labels goes with --features.');
+    if (values.features) spec.data = { features: await put('features'), ...(values.labels ? { labels: await put('labels') } : {}) };
+    const rows = values['rows-per-unit'] as string | undefined;
+    if (rows !== undefined) {
+      if (!/^\d+$/.test(rows)) throw host.usage(`--rows-per-unit: "${rows}" is not a whole number.`);
+      spec.rowsPerUnit = Number(rows);
+    }
+    return spec;
+  },
+};

@@ -1,4 +1,4 @@
-import { unzipSync } from 'fflate';
+import { unzipSync, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { TestClient } from '../../tests/helpers/client.ts';
@@ -20,6 +20,8 @@ const spec = (seed: number) => ({
 
 describe('a train job on Dawn agents', () => {
   let coordinator: Coordinator;
+  /** The first test's result, for infer. */
+  let trained: Record<string, Uint8Array> = {};
   const agents: ReturnType<typeof spawnCli>[] = [];
   beforeAll(async () => {
     coordinator = await testCoordinator('pglite');
@@ -50,6 +52,7 @@ describe('a train job on Dawn agents', () => {
       return { id, files, units: units_, nodes: new Set(ran.map((a) => a.node_id)).size, rounds: new Set(ran.map((a) => a.round)).size };
     };
     const two = await run();
+    trained = two.files;
     expect(two.units.verification).toMatchObject({ method: 'check', executions: 20, valid: 20, invalid: 0 });
     expect([two.nodes, two.rounds, two.units.units.length]).toEqual([2, 5, 20]);
     expect(Object.keys(two.files).sort()).toEqual(['layers.0.bias.npy', 'layers.0.weight.npy', 'layers.2.bias.npy', 'layers.2.weight.npy', 'model.safetensors', 'training.json']);
@@ -92,5 +95,32 @@ describe('a train job on Dawn agents', () => {
     expect(lost.length).toBeGreaterThan(0);
     const summary = JSON.parse(new TextDecoder().decode(unzipSync(new Uint8Array(await (await dev.call('GET', `/api/jobs/${id}/result`)).arrayBuffer()))['training.json']!));
     expect(summary.curve.map((p: { rows: number }) => p.rows)).toEqual([256, 256, 256, 256, 256, 256]);
+  });
+
+  it('infer on the trained weights: predictions whose accuracy is the model\'s test accuracy, from the zip or its .safetensors alone', async () => {
+    expect(Object.keys(trained)).toContain('model.safetensors');
+    const dev = await TestClient.signup(coordinator.url, 'infer-e2e@example.com');
+    await dev.useNewKey('ci');
+    const summary = JSON.parse(new TextDecoder().decode(trained['training.json']!));
+    const results: Int32Array[] = [];
+    for (const weights of [zipSync(trained), trained['model.safetensors']!]) {
+      const { id, units } = await dev.json('POST', '/api/jobs', { kind: 'infer', spec: { weights: await dev.upload(weights), data: { dataset: 'mnist' }, rowsPerUnit: 500 } }, 201);
+      expect(units).toBe(4);
+      const job = await dev.waitForJob(id, 300_000);
+      expect(job.state, job.error).toBe('done');
+      const files = unzipSync(new Uint8Array(await (await dev.call('GET', `/api/jobs/${id}/result`)).arrayBuffer()));
+      expect(Object.keys(files).sort()).toEqual(['predictions.npy', 'scores.npy', 'summary.json']);
+      const out = JSON.parse(new TextDecoder().decode(files['summary.json']!));
+      // The coordinator's CPU forward pass gave the test accuracy; the agents' GPU one gives the
+      // predictions: equal but for a near-tie's argmax (one row in 2,000 at most).
+      expect(out.rows).toBe(2000);
+      expect(Math.abs(out.accuracy - summary.testAccuracy)).toBeLessThanOrEqual(1 / 2000);
+      expect(parseNpy(files['scores.npy']!)).toMatchObject({ rows: 2000, cols: 10 });
+      results.push(new Int32Array(files['predictions.npy']!.slice(-8000).buffer));
+      expect((await dev.json('GET', `/api/jobs/${id}/units`)).verification).toMatchObject({ method: 'check', valid: 4, invalid: 0 });
+    }
+    expect(results[1]).toEqual(results[0]);
+    const bad = await dev.call('POST', '/api/jobs', { kind: 'infer', spec: { weights: await dev.upload(new TextEncoder().encode('not weights')), data: { dataset: 'mnist' } } });
+    expect([bad.status, (await bad.json()).error.message]).toEqual([400, expect.stringMatching(/^spec\.weights: not a \.safetensors file/)]);
   });
 });

@@ -27,8 +27,9 @@ interface Dims {
   aOff?: number;
   lOff?: number;
   tally?: number;
+  oOff?: number;
 }
-const order = ['n', 'c', 'h', 'w', 'f', 'k', 'oh', 'ow', 'wOff', 'bOff', 'aOff', 'lOff', 'tally'] as const;
+const order = ['n', 'c', 'h', 'w', 'f', 'k', 'oh', 'ow', 'wOff', 'bOff', 'aOff', 'lOff', 'tally', 'oOff'] as const;
 const uniforms = (d: Dims) => new Uint32Array(16).map((_, i) => (i < order.length ? (d[order[i]!] ?? 0) : 0));
 
 function pass(entryPoint: string, bind: Record<number, string>, dims: Dims, invocations: number, flops: number): Pass {
@@ -41,6 +42,43 @@ const chw = (shape: number[]) => (shape.length === 3 ? shape : [shape[0]!, 1, 1]
 /** The rows of a micro-batch: as many as keep its largest pass (about one forward pass's work a row) within the dispatch budget. */
 export function microRowsFor(plan: ModelPlan, dispatchFlopsMax = dispatchFlopsMaxDefault): number {
   return Math.max(1, Math.floor(dispatchFlopsMax / plan.flopsForward));
+}
+
+/**
+ * The forward pass of rows [row0, row0 + n) of `x` as passes: layer l reads `act{l}` (`x` at
+ * row0 for the first) and writes `act{l+1}`; `last`, where given, is where the final layer writes
+ * instead, at its offset (inference gathers every micro-batch's scores in one buffer).
+ */
+function forwardPasses(plan: ModelPlan, row0: number, n: number, last?: { name: string; at: number }): Pass[] {
+  const sizes = [features(plan.input), ...plan.shapes.map(features)];
+  const passes: Pass[] = [];
+  for (const [l, layer] of plan.layers.entries()) {
+    const [name, aOff] = l === 0 ? ['x', row0 * sizes[0]!] : [`act${l}`, 0];
+    const [c, h, w] = chw(l === 0 ? plan.input : plan.shapes[l - 1]!);
+    const [f, oh, ow] = chw(plan.shapes[l]!);
+    const p = plan.params[l];
+    const final = last && l === plan.layers.length - 1;
+    const out = final ? last.name : `act${l + 1}`;
+    const oOff = final ? last.at : 0;
+    const outputs = n * sizes[l + 1]!;
+    if (layer.type === 'dense') passes.push(pass('dense_forward', { 0: name, 1: 'params', 2: out }, { n, c: sizes[l]!, f, wOff: p!.weights, bOff: p!.biases, aOff, oOff }, outputs, 2 * n * sizes[l]! * f));
+    else if (layer.type === 'relu') passes.push(pass('relu_forward', { 0: name, 2: out }, { n: outputs, aOff, oOff }, outputs, outputs));
+    else if (layer.type === 'conv2d') passes.push(pass('conv_forward', { 0: name, 1: 'params', 2: out }, { n, c, h, w, f, k: layer.kernel, oh, ow, wOff: p!.weights, bOff: p!.biases, aOff, oOff }, outputs, 2 * outputs * c * layer.kernel ** 2));
+    else passes.push(pass('maxpool_forward', { 0: name, 2: out }, { n, c, h, w, k: layer.size, oh, ow, aOff, oOff }, outputs, outputs * layer.size ** 2));
+  }
+  return passes;
+}
+
+/** The model's scores for `rows` rows of `x` on the GPU ([rows, classes]), micro-batch by micro-batch in one chain. */
+export async function forwardGpu(device: GPUDevice, plan: ModelPlan, params: Float32Array, x: Float32Array, rows: number, options: RunOptions & { microRows?: number } = {}): Promise<Float32Array> {
+  const m = Math.min(rows, options.microRows ?? Math.max(1, Math.floor((options.dispatchFlopsMax ?? dispatchFlopsMaxDefault) / plan.flopsForward)));
+  const sizes = [features(plan.input), ...plan.shapes.map(features)];
+  const buffers: Record<string, { data: ArrayBufferView } | { bytes: number }> = { x: { data: x }, params: { data: params }, scores: { bytes: rows * plan.classes * 4 } };
+  for (let l = 1; l < plan.layers.length; l++) buffers[`act${l}`] = { bytes: m * sizes[l]! * 4 };
+  const passes: Pass[] = [];
+  for (let row0 = 0; row0 < rows; row0 += m) passes.push(...forwardPasses(plan, row0, Math.min(m, rows - row0), { name: 'scores', at: row0 * plan.classes }));
+  const [scores] = await runPasses(device, { label: 'infer/forward', buffers, passes, read: ['scores'] }, options);
+  return new Float32Array(scores!);
 }
 
 /**
@@ -71,18 +109,7 @@ export async function shardGradientGpu(
   for (let row0 = 0; row0 < rows; row0 += m) {
     const n = Math.min(m, rows - row0);
     const input = (l: number) => (l === 0 ? { name: 'x', aOff: row0 * sizes[0]! } : { name: `act${l}`, aOff: 0 });
-    for (const [l, layer] of plan.layers.entries()) {
-      const { name, aOff } = input(l);
-      const [c, h, w] = chw(l === 0 ? plan.input : plan.shapes[l - 1]!);
-      const [f, oh, ow] = chw(plan.shapes[l]!);
-      const p = plan.params[l];
-      const out = `act${l + 1}`;
-      const outputs = n * sizes[l + 1]!;
-      if (layer.type === 'dense') passes.push(pass('dense_forward', { 0: name, 1: 'params', 2: out }, { n, c: sizes[l]!, f, wOff: p!.weights, bOff: p!.biases, aOff }, outputs, 2 * n * sizes[l]! * f));
-      else if (layer.type === 'relu') passes.push(pass('relu_forward', { 0: name, 2: out }, { n: outputs, aOff }, outputs, outputs));
-      else if (layer.type === 'conv2d') passes.push(pass('conv_forward', { 0: name, 1: 'params', 2: out }, { n, c, h, w, f, k: layer.kernel, oh, ow, wOff: p!.weights, bOff: p!.biases, aOff }, outputs, 2 * outputs * c * layer.kernel ** 2));
-      else passes.push(pass('maxpool_forward', { 0: name, 2: out }, { n, c, h, w, k: layer.size, oh, ow, aOff }, outputs, outputs * layer.size ** 2));
-    }
+    passes.push(...forwardPasses(plan, row0, n));
     passes.push(pass('softmax_cross_entropy', { 0: `act${last}`, 1: 'labels', 2: `d${last}` }, { n, f: classes, lOff: row0, tally, oh: m }, n, 6 * n * classes));
     for (let l = last - 1; l >= 0; l--) {
       const layer = plan.layers[l]!;

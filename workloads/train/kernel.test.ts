@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDawnDevice, type DawnDevice } from '../../server/agent/dawn.ts';
 import { features, initialParams, planModel } from './model.ts';
-import { shardGradientGpu } from './gpu.ts';
-import { gradients } from './reference.ts';
+import { forwardGpu, shardGradientGpu } from './gpu.ts';
+import { forward, gradients } from './reference.ts';
 import { models, uniform } from './fixtures.ts';
 
 let gpu: DawnDevice;
@@ -29,5 +29,17 @@ describe('the training kernels on Dawn (SwiftShader)', () => {
     expect(Math.abs(got.loss - want.loss) / want.loss).toBeLessThan(1e-5);
     expect([got.correct, got.rows]).toEqual([want.correct, rows]);
     expect(stats.dispatches).toBeGreaterThan(3 * layers.length);
+  });
+
+  it.each(models)('$name: the forward pass alone (inference) gives the reference\'s scores for every row, over ragged micro-batches', async ({ input, layers, classes }) => {
+    const plan = planModel(input, layers, classes);
+    const params = initialParams(plan, 6);
+    const rows = 11;
+    const x = uniform(rows * features(plan.input), 4);
+    const want = forward(plan, params, x, rows).at(-1)!;
+    const got = await forwardGpu(gpu.device, plan, params, x, rows, { microRows: 4 });
+    expect(got.length).toBe(rows * classes);
+    const scale = Math.max(1, ...want.map(Math.abs));
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!) / scale).toBeLessThan(1e-5);
   });
 });

@@ -1,7 +1,8 @@
 import type { NodeKernel } from '../types.ts';
 import { dataset, gather } from './data.ts';
-import { shardGradientGpu } from './gpu.ts';
-import { gradients } from './reference.ts';
+import { forwardGpu, shardGradientGpu } from './gpu.ts';
+import { rowsFrom, type InferParams } from './infer-unit.ts';
+import { forward, gradients } from './reference.ts';
 import { encodeGradient, modelOf, type TrainParams } from './unit.ts';
 
 /** The unit's rows and weights from its inputs: [weights, features .npy, labels .npy]. */
@@ -32,5 +33,29 @@ export const trainNode: NodeKernel = {
     const p = raw as unknown as TrainParams;
     const { params, x, y } = shardOf(inputs, p);
     return encodeGradient(gradients(modelOf(p), params, x, y, p.indices.length));
+  },
+};
+
+/** infer's node half: a model's scores for a range of rows. Inputs: [parameters, features .npy]. */
+export const inferNode: NodeKernel = {
+  kind: 'infer',
+
+  async run(gpu, [params, features], raw) {
+    const p = raw as unknown as InferParams;
+    if (!params || !features) throw new Error('an infer unit needs its parameters and features');
+    const scores = await forwardGpu(gpu.device, modelOf(p as unknown as TrainParams), new Float32Array(params.slice().buffer), rowsFrom(features, p.from, p.count), p.count, { dispatchFlopsMax: gpu.dispatchFlopsMax, ...(gpu.pacer ? { pacer: gpu.pacer } : {}) });
+    return new Uint8Array(scores.buffer);
+  },
+
+  describe(raw) {
+    const p = raw as unknown as InferParams;
+    return `a trained network's predictions for ${p.count} rows`;
+  },
+
+  cpu([params, features], raw) {
+    const p = raw as unknown as InferParams;
+    if (!params || !features) throw new Error('an infer unit needs its parameters and features');
+    const scores = forward(modelOf(p as unknown as TrainParams), new Float32Array(params.slice().buffer), rowsFrom(features, p.from, p.count), p.count).at(-1)!;
+    return new Uint8Array(scores.buffer, scores.byteOffset, scores.byteLength).slice();
   },
 };

@@ -118,3 +118,54 @@ export const trainPortal: PortalWorkload = {
     host.innerHTML = `<div id="train-result">${curveSvg(t.curve, t.rounds, t.testAccuracy)}<p id="train-final">${page.esc(summary(t.curve, t.rounds, t.testAccuracy, t.testRows))}</p><p class="note">In the zip: ${Object.keys(files).map((f) => `<code>${page.esc(f)}</code>`).join(', ')}.</p></div>`;
   },
 };
+
+/** infer in the portal: the weights (a train job's zip or its .safetensors) and the rows; the accuracy and the first predictions. */
+export const inferPortal: PortalWorkload = {
+  kind: 'infer',
+
+  inputs(host, page, changed) {
+    host.innerHTML = `<label>weights <input id="infer-weights" type="file" accept=".zip,.safetensors" /></label>
+      <label>rows <select id="infer-data"><option value="mnist">the 2,000 held-out digits</option><option value="upload">my .npy</option></select></label>
+      <span id="infer-files" hidden><label>features <input id="infer-features" type="file" accept=".npy" /></label> <label>labels (optional) <input id="infer-labels" type="file" accept=".npy" /></label></span>
+      <span class="note">a train job's result (its zip) or the model.safetensors in it</span>`;
+    const $ = <T extends HTMLElement>(id: string) => host.querySelector<T>(`#${id}`)!;
+    const files: Record<'weights' | 'features' | 'labels', { sha256?: string; why?: string } | null> = { weights: null, features: null, labels: null };
+    for (const which of ['weights', 'features', 'labels'] as const) {
+      $<HTMLInputElement>(`infer-${which}`).addEventListener('change', async (e) => {
+        const file = (e.target as HTMLInputElement).files?.[0];
+        files[which] = file ? { why: `${file.name} is uploading…` } : null;
+        changed();
+        if (!file) return;
+        try {
+          files[which] = { sha256: (await page.putBlob(new Uint8Array(await file.arrayBuffer()))).sha256 };
+        } catch (err) {
+          files[which] = { why: `${file.name} could not be uploaded: ${(err as Error).message}` };
+        }
+        changed();
+      });
+    }
+    $<HTMLSelectElement>('infer-data').addEventListener('change', (e) => {
+      $('infer-files').hidden = (e.target as HTMLSelectElement).value !== 'upload';
+      changed();
+    });
+    return {
+      spec() {
+        if (files.weights?.why) return { why: files.weights.why };
+        if (!files.weights) return { why: "Choose the weights: a train job's result." };
+        if ($<HTMLSelectElement>('infer-data').value === 'mnist') return { spec: { weights: files.weights.sha256!, data: { dataset: 'mnist' } } };
+        for (const which of ['features', 'labels'] as const) if (files[which]?.why) return { why: files[which]!.why! };
+        if (!files.features) return { why: 'Choose the features .npy.' };
+        return { spec: { weights: files.weights.sha256!, data: { features: files.features.sha256!, ...(files.labels ? { labels: files.labels.sha256! } : {}) } } };
+      },
+    };
+  },
+
+  result: { extension: 'zip', description: 'a zip of predictions.npy (int32), scores.npy (float32 rows × classes), summary.json and, for up to 1,000 rows, predictions.json' },
+
+  show(host, bytes, page) {
+    const files = unzipSync(bytes);
+    const s = JSON.parse(new TextDecoder().decode(files['summary.json']!)) as { rows: number; classes: number; accuracy: number | null };
+    const predictions = new Int32Array(files['predictions.npy']!.slice(-4 * s.rows).buffer);
+    host.innerHTML = `<p id="infer-summary">${s.rows} rows predicted${s.accuracy === null ? '' : `: ${(100 * s.accuracy).toFixed(2)}% right`}.</p><p class="note">The first: ${page.esc([...predictions.slice(0, 20)].join(', '))}${s.rows > 20 ? '…' : ''}</p>`;
+  },
+};

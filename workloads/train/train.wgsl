@@ -23,7 +23,8 @@ struct Dims {
   aOff: u32,  // where this micro-batch starts in `a` (the shard's inputs), else 0
   lOff: u32,  // where its labels start in `b` (softmax), else 0
   tally: u32, // softmax: where the per-row loss and hits are added in `out`
-  _p0: u32, _p1: u32, _p2: u32,
+  oOff: u32,  // forward passes: where this micro-batch's outputs start in `out` (inference writes all rows' scores into one buffer), else 0
+  _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -48,7 +49,7 @@ fn dense_forward(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgrou
   for (var j = 0u; j < u.c; j++) {
     sum += a[u.aOff + row * u.c + j] * b[u.wOff + j * u.f + o];
   }
-  out[i] = sum;
+  out[u.oOff + i] = sum;
 }
 
 // a = dy [n, f], b = parameters, out = dx [n, c].
@@ -92,7 +93,7 @@ fn dense_backward_params(@builtin(global_invocation_id) id: vec3u, @builtin(num_
 fn relu_forward(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = flat(id, groups);
   if (i >= u.n) { return; }
-  out[i] = max(a[u.aOff + i], 0.0);
+  out[u.oOff + i] = max(a[u.aOff + i], 0.0);
 }
 
 // a = y (the forward output), b = dy, out = dx.
@@ -122,7 +123,7 @@ fn conv_forward(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroup
       }
     }
   }
-  out[i] = sum;
+  out[u.oOff + i] = sum;
 }
 
 // a = dy [n, f, oh, ow], b = parameters, out = dx [n, c, h, w].
@@ -202,7 +203,7 @@ fn maxpool_forward(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgr
       most = max(most, a[x0 + (r * u.k + p) * u.w + s * u.k + q]);
     }
   }
-  out[i] = most;
+  out[u.oOff + i] = most;
 }
 
 // a = x, b = dy [n, c, oh, ow], out = dx: each input value takes its window's dy if it is the
