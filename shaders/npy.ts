@@ -5,6 +5,8 @@
  * node and the agent use it too.
  */
 
+import { ownBytes } from './bytes.ts';
+
 export class NpyError extends Error {}
 
 export interface Matrix {
@@ -85,7 +87,7 @@ export function parseNpyArray(bytes: Uint8Array): NpyArray {
   if (!element) throw new NpyError(`.npy dtype is ${descr}; float32 ('<f4'), int32 ('<i4') or uint32 ('<u4') is required`);
   const count = shape.reduce((a, b) => a * b, 1);
   if (bytes.length - dataStart !== count * 4) throw new NpyError(`.npy data is ${bytes.length - dataStart} bytes where shape (${shapeText.trim()}) of ${element} needs ${count * 4}: the file is truncated or damaged`);
-  return { shape, element, bytes: bytes.slice(dataStart) };
+  return { shape, element, bytes: ownBytes(bytes.subarray(dataStart)) };
 }
 
 /** Writes an array as `.npy` version 1.0, header padded to 64 bytes. */

@@ -12,6 +12,7 @@ import { initialState, optimizerStep } from './optimizer.ts';
 import { argmax, forward, gradients } from './reference.ts';
 import { encodeSafetensors } from './safetensors.ts';
 import { decodeGradient, gradientsAgree, modelOf, type TrainParams } from './unit.ts';
+import { floatsOf } from '../../shaders/bytes.ts';
 
 /**
  * train: data-parallel training of a small network (an MLP or a CNN, models/model.ts) with
@@ -131,7 +132,7 @@ function roundUnits(plan: Plan, round: number): UnitDraft[] {
   return units;
 }
 
-const f32 = (bytes: Uint8Array) => new Float32Array(bytes.slice().buffer);
+const f32 = floatsOf;
 const bytesOf = (v: Float32Array) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 
 /** Reads an uploaded dataset, or says what is wrong with it (400). */

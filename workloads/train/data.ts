@@ -1,6 +1,7 @@
 import { NpyError, readHeader } from '../../shaders/npy.ts';
 import { mulberry32 } from '../../shaders/random.ts';
 import type { Shape } from './model.ts';
+import { ownBytes } from '../../shaders/bytes.ts';
 
 /**
  * A labelled dataset as units read it: `rows` samples of `shape`, their features as float32 or
@@ -30,7 +31,7 @@ export function parseFeatures(bytes: Uint8Array): { rows: number; shape: Shape; 
   const count = shape.reduce((a, b) => a * b, 1);
   const size = descr === '<f4' ? 4 : 1;
   if (bytes.length - dataStart !== count * size) throw new DataError(`the features .npy holds ${bytes.length - dataStart} bytes where shape (${shape.join(', ')}) needs ${count * size}: the file is truncated or damaged`);
-  const body = bytes.slice(dataStart);
+  const body = ownBytes(bytes.subarray(dataStart));
   const values = descr === '<f4' ? new Float32Array(body.buffer) : body;
   if (values instanceof Float32Array && values.some((v) => !Number.isFinite(v))) throw new DataError('the features .npy holds NaN or infinite values');
   return { rows, shape: sample, values };

@@ -11,6 +11,7 @@ import { argmax, forward } from './reference.ts';
 import { decodeSafetensors, SafetensorsError } from './safetensors.ts';
 import { rowsAt, type InferParams } from './infer-unit.ts';
 import { modelOf, type TrainParams } from './unit.ts';
+import { floatsOf } from '../../shaders/bytes.ts';
 
 /**
  * infer: a trained model's forward pass over a set of rows, cut into units of `rowsPerUnit`.
@@ -110,7 +111,7 @@ async function rowsOf(spec: InferSpec, blobs: BlobStore, accountId: string): Pro
   }
 }
 
-const scoresOf = (bytes: Uint8Array) => new Float32Array(bytes.slice().buffer);
+const scoresOf = floatsOf;
 
 export const infer: Workload<InferSpec> = {
   kind: 'infer',
@@ -149,7 +150,7 @@ export const infer: Workload<InferSpec> = {
     const p = raw as unknown as InferParams;
     const model = modelOf(p as unknown as TrainParams);
     const scores = scoresOf(result);
-    const params = new Float32Array(inputs[0]!.slice().buffer);
+    const params = floatsOf(inputs[0]!);
     const picks = Array.from({ length: Math.min(checkRows, p.count) }, () => Math.floor(Math.random() * p.count));
     const want = forward(model, params, rowsAt(inputs[1]!, picks.map((r) => p.from + r)), picks.length).at(-1)!;
     for (const [j, r] of picks.entries()) {

@@ -4,13 +4,14 @@ import { forwardGpu, shardGradientGpu } from './gpu.ts';
 import { rowsFrom, type InferParams } from './infer-unit.ts';
 import { forward, gradients } from './reference.ts';
 import { encodeGradient, modelOf, type TrainParams } from './unit.ts';
+import { floatsOf } from '../../shaders/bytes.ts';
 
 /** The unit's rows and weights from its inputs: [weights, features .npy, labels .npy]. */
 function shardOf(inputs: Uint8Array[], p: TrainParams) {
   const [weights, features, labels] = inputs;
   if (!weights || !features || !labels) throw new Error('a train unit needs its weights, features and labels');
   const { x, labels: y } = gather(dataset(features, labels), p.indices, p.augment);
-  return { params: new Float32Array(weights.slice().buffer), x, y };
+  return { params: floatsOf(weights), x, y };
 }
 
 /** train's node half: the gradient of the round's weights over one shard of its batch. */
@@ -43,7 +44,7 @@ export const inferNode: NodeKernel = {
   async run(gpu, [params, features], raw) {
     const p = raw as unknown as InferParams;
     if (!params || !features) throw new Error('an infer unit needs its parameters and features');
-    const scores = await forwardGpu(gpu.device, modelOf(p as unknown as TrainParams), new Float32Array(params.slice().buffer), rowsFrom(features, p.from, p.count), p.count, { dispatchFlopsMax: gpu.dispatchFlopsMax, ...(gpu.pacer ? { pacer: gpu.pacer } : {}) });
+    const scores = await forwardGpu(gpu.device, modelOf(p as unknown as TrainParams), floatsOf(params), rowsFrom(features, p.from, p.count), p.count, { dispatchFlopsMax: gpu.dispatchFlopsMax, ...(gpu.pacer ? { pacer: gpu.pacer } : {}) });
     return new Uint8Array(scores.buffer);
   },
 
@@ -55,7 +56,7 @@ export const inferNode: NodeKernel = {
   cpu([params, features], raw) {
     const p = raw as unknown as InferParams;
     if (!params || !features) throw new Error('an infer unit needs its parameters and features');
-    const scores = forward(modelOf(p as unknown as TrainParams), new Float32Array(params.slice().buffer), rowsFrom(features, p.from, p.count), p.count).at(-1)!;
+    const scores = forward(modelOf(p as unknown as TrainParams), floatsOf(params), rowsFrom(features, p.from, p.count), p.count).at(-1)!;
     return new Uint8Array(scores.buffer, scores.byteOffset, scores.byteLength).slice();
   },
 };

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unzipSync } from 'fflate';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { TestClient } from '../../tests/helpers/client.ts';
-import { testCoordinator } from '../../tests/helpers/coordinator.ts';
+import { eventually, testCoordinator } from '../../tests/helpers/coordinator.ts';
 import { RawNode, type Lease } from '../../tests/helpers/raw-node.ts';
 import { mulberry32 } from '../../shaders/random.ts';
 import { dataset, gather } from './data.ts';
@@ -75,7 +75,13 @@ describe('train against poisoning nodes', () => {
       const { nodeId } = await node.hello({ kinds: ['train'], gflops: 5 });
       return { name, client, node, nodeId };
     }));
-    const working = clients.map(({ name, node }) => work(node, () => over, poisons[name]));
+    // The poisoners start first, so that each has sent a poisoned result before honest nodes
+    // take the rounds (with them all at once, fast honest nodes could leave a poisoner nothing).
+    const poisoning = clients.filter((c) => c.name in poisons);
+    const working = poisoning.map(({ name, node }) => work(node, () => over, poisons[name]));
+    const invalid = async (nodeId: string) => (await coordinator.deps.db.selectFrom('attempts').select('id').where('node_id', '=', nodeId).where('state', '=', 'invalid').executeTakeFirst()) ?? null;
+    for (const { name, nodeId } of poisoning) await eventually(() => invalid(nodeId), `a refused result from the ${name} node`, 60_000, 50);
+    working.push(...clients.filter((c) => !(c.name in poisons)).map(({ node }) => work(node, () => over)));
     const job = await dev.waitForJob(id, 240_000);
     over = true;
     await Promise.all(working);

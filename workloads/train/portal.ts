@@ -1,6 +1,7 @@
 import { unzipSync } from 'fflate';
 import type { PortalWorkload } from '../types.ts';
 import { parseLayers } from './layers-text.ts';
+import { ownBytes } from '../../shaders/bytes.ts';
 
 interface Point {
   round: number;
@@ -165,7 +166,7 @@ export const inferPortal: PortalWorkload = {
   show(host, bytes, page) {
     const files = unzipSync(bytes);
     const s = JSON.parse(new TextDecoder().decode(files['summary.json']!)) as { rows: number; classes: number; accuracy: number | null };
-    const predictions = new Int32Array(files['predictions.npy']!.slice(-4 * s.rows).buffer);
+    const predictions = new Int32Array(ownBytes(files['predictions.npy']!.subarray(-4 * s.rows)).buffer);
     host.innerHTML = `<p id="infer-summary">${s.rows} rows predicted${s.accuracy === null ? '' : `: ${(100 * s.accuracy).toFixed(2)}% right`}.</p><p class="note">The first: ${page.esc([...predictions.slice(0, 20)].join(', '))}${s.rows > 20 ? '…' : ''}</p>`;
   },
 };

@@ -3,6 +3,9 @@
  * naming each tensor's dtype, shape and byte range, then the bytes), float32 only: what `train`
  * returns and `infer` takes. Isomorphic.
  */
+
+import { floatsOf } from '../../shaders/bytes.ts';
+
 export interface Tensor {
   shape: number[];
   data: Float32Array;
@@ -53,7 +56,7 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
     const [from, to] = t.data_offsets ?? [0, -1];
     const count = (t.shape ?? []).reduce((a, b) => a * b, 1);
     if (!(from >= 0 && to <= body.length && to - from === count * 4)) throw new SafetensorsError(`tensor ${name}: its byte range does not fit its shape or the file`);
-    tensors[name] = { shape: t.shape!, data: new Float32Array(body.slice(from, to).buffer) };
+    tensors[name] = { shape: t.shape!, data: floatsOf(body.subarray(from, to)) };
   }
   return { tensors, metadata };
 }

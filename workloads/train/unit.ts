@@ -1,6 +1,7 @@
 import { planModel, type Layer, type ModelPlan, type Shape } from './model.ts';
 import type { Augment } from './data.ts';
 import type { ShardGradient } from './reference.ts';
+import { floatsOf } from '../../shaders/bytes.ts';
 
 /**
  * One unit of a `train` round, as both halves read it: the gradient of the round's weights
@@ -41,7 +42,7 @@ export function encodeGradient(g: ShardGradient): Uint8Array {
 /** The result's parts; null when its length is not the model's. */
 export function decodeGradient(plan: ModelPlan, bytes: Uint8Array): ShardGradient | null {
   if (bytes.byteLength !== (plan.size + 3) * 4) return null;
-  const all = new Float32Array(bytes.slice().buffer);
+  const all = floatsOf(bytes);
   return { grads: all.subarray(0, plan.size), loss: all[plan.size]!, correct: all[plan.size + 1]!, rows: all[plan.size + 2]! };
 }
 

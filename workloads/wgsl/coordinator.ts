@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { openDawnDevice } from '../../server/agent/dawn.ts';
 import { AppError, badRequest } from '../../server/errors.ts';
 import { encodeNpyArray, NpyError, parseNpyArray, type Element } from '../../shaders/npy.ts';
+import { floatsOf } from '../../shaders/bytes.ts';
 import type { Workload } from '../types.ts';
 import { checkKernel, elementCost, instrument, limits } from './kernel.ts';
 import type { WgslParams } from './unit.ts';
@@ -148,7 +149,7 @@ export const wgsl: Workload<WgslSpec> = {
     const p = params as unknown as WgslParams;
     if (x.byteLength !== y.byteLength) return false;
     if (p.element !== 'f32') return x.every((b, i) => b === y[i]);
-    const a = new Float32Array(x.slice().buffer), b = new Float32Array(y.slice().buffer);
+    const a = floatsOf(x), b = floatsOf(y);
     for (let i = 0; i < a.length; i++) {
       const [u, v] = [a[i]!, b[i]!];
       if (Number.isNaN(u) && Number.isNaN(v)) continue;
