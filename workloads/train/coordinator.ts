@@ -15,7 +15,7 @@ import { decodeGradient, gradientsAgree, modelOf, type TrainParams } from './uni
 import { floatsOf } from '../../shaders/bytes.ts';
 
 /**
- * train: data-parallel training of a small network (an MLP or a CNN, models/model.ts) with
+ * train: data-parallel training of a small network (an MLP or a CNN, model.ts) with
  * softmax cross-entropy. A job has rounds (Workload.advance): round r's units each compute the
  * gradient of round r's weights over one shard of the round's batch; once all are verified the
  * coordinator sums them, divides by the rows, takes an optimizer step and publishes the next
