@@ -84,10 +84,11 @@ describe('the browser node and the contribute page', () => {
     reportFigures('browser-node', { job: '2048×1024 · 1024×2048, 64 units of 134 MFLOP, 2 Chromium profiles on SwiftShader', pages: figures });
     // Goals (issue 5): first verified unit under 10 s, no main-thread task over 50 ms. Timings on a
     // shared 2-core machine are reported above, not held to the goal here; these bounds catch a
-    // page that hangs or a main thread doing the node's work again.
+    // page that hangs or a main thread doing the node's work again (a 134 MFLOP unit there is
+    // seconds on SwiftShader; a loaded CI machine made an ordinary task 209 ms).
     for (const f of figures) {
       expect(f.firstVerifiedMs).toBeLessThan(30_000);
-      expect(f.longestTaskMs).toBeLessThan(200);
+      expect(f.longestTaskMs).toBeLessThan(1000);
     }
     // Amounts a person can read: a session's credits in hundredths, never more than the account's
     // total (both from the ledger, the same transfers), an hourly pace and what a credit buys.
