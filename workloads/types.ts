@@ -48,6 +48,13 @@ export interface Workload<Spec = unknown> {
    * matmul), where the workload has one: a unit checked this way needs one execution.
    */
   check?(params: Record<string, unknown>, inputs: Uint8Array[], result: Uint8Array): boolean;
+  /**
+   * A check that costs as much as the work (train recomputes a shard's gradient) is not run on
+   * every result: a trusted node's results are checked on a sample (at least `rateMin` of them),
+   * and before a round is decided `screen` names the results of the round that look wrong
+   * (their indices in the round), to be checked too (server/verify/sampled.ts).
+   */
+  sampled?: { rateMin: number; screen(plan: Record<string, unknown>, round: UnitResult[]): number[] };
   /** Whether two results of one unit agree within the workload's tolerance. */
   agree(params: Record<string, unknown>, x: Uint8Array, y: Uint8Array): boolean;
   /**
@@ -64,8 +71,6 @@ export interface Workload<Spec = unknown> {
    * (the next weights). Throwing fails the job with its message.
    */
   advance?(plan: Record<string, unknown>, round: UnitResult[], blobs: BlobStore, accountId: string): Promise<{ plan: Record<string, unknown>; units: UnitDraft[] } | { plan: Record<string, unknown>; result: Out }>;
-  /** A job with rounds: how long a round waits for its last units before it goes on without them (stragglers dropped). */
-  roundDeadlineMs?(plan: Record<string, unknown>): number;
   /** A job with rounds: how long a round waits for its last units before it goes on without them (server/jobs/finish.ts dropStragglers). */
   roundDeadlineMs?(plan: Record<string, unknown>): number;
   /** What the job page shows of a job at work or done, beyond its units (train: the round and the loss and accuracy curve); small JSON. */

@@ -2,8 +2,9 @@ import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { closeJobLedger, reconcileLedger } from '../ledger/payments.ts';
 import { workloads } from '../../workloads/coordinator.ts';
-import type { Out, UnitDraft, Workload } from '../../workloads/types.ts';
+import type { Out, UnitDraft, UnitResult, Workload } from '../../workloads/types.ts';
 import { confirmLone } from '../verify/adaptive.ts';
+import { decideRound, roundResults } from '../verify/sampled.ts';
 import { queueWebhook } from './webhooks.ts';
 
 /** unit pending ─▶ failed, and its job ─▶ failed; open attempts of the job are cancelled. */
@@ -72,16 +73,27 @@ export async function assembleJob(deps: Deps, jobId: string) {
     return;
   }
   const workload = workloads[job.kind]!;
-  const units = await deps.db
-    .selectFrom('units')
-    .select(['params', 'result_sha256'])
-    .where('job_id', '=', jobId)
-    .where('state', '=', 'verified')
-    .$if(!!workload.advance, (q) => q.where('round', '=', job.round))
-    .orderBy('idx')
-    .execute();
-  const outputs = await deps.blobs.readMany(units.map((u) => u.result_sha256!));
-  const results = units.map((u, k) => ({ params: u.params as Record<string, unknown>, result: outputs[k]! }));
+  let results: UnitResult[];
+  if (workload.sampled) {
+    const round = await roundResults(deps, job);
+    // Lone results the screen names are checked before the round is decided; a caught node's are withdrawn.
+    if ((await decideRound(deps, job, workload, round)) > 0) {
+      deps.onWork();
+      return;
+    }
+    results = round;
+  } else {
+    const units = await deps.db
+      .selectFrom('units')
+      .select(['params', 'result_sha256'])
+      .where('job_id', '=', jobId)
+      .where('state', '=', 'verified')
+      .$if(!!workload.advance, (q) => q.where('round', '=', job.round))
+      .orderBy('idx')
+      .execute();
+    const outputs = await deps.blobs.readMany(units.map((u) => u.result_sha256!));
+    results = units.map((u, k) => ({ params: u.params as Record<string, unknown>, result: outputs[k]! }));
+  }
   let out: Out;
   let plan = job.plan as Record<string, unknown>;
   if (workload.advance) {

@@ -148,8 +148,10 @@ export async function payVetting(trx: Trx, attempt: { id: string; holder: string
 }
 
 /** The verdict on a pending pay, from its attempt's state and its job's; null: not yet. */
-export function payVerdict(attempt: string, verification: string, job: string): [Resolution, string] | null {
-  const final = verification === 'check' || jobEnded(job);
+export function payVerdict(attempt: string, verification: string, job: string, lone = false): [Resolution, string] | null {
+  // A `check` verdict is final, but for a result taken unchecked (server/verify/sampled.ts):
+  // it is voided if its node is caught lying later in the job.
+  const final = (verification === 'check' && !lone) || jobEnded(job);
   switch (attempt) {
     case 'expired':
     case 'failed':
@@ -179,14 +181,14 @@ export async function settlePays(trx: Trx, of: { attemptIds: string[] } | { unit
     .innerJoin('units as u', 'u.id', 'a.unit_id')
     .innerJoin('jobs as j', 'j.id', 'u.job_id')
     .selectAll('t')
-    .select(['a.state as attempt', 'j.verification', 'j.state as job'])
+    .select(['a.state as attempt', 'a.lone', 'j.verification', 'j.state as job'])
     .$call((q) => ('jobId' in of ? q.where('p.job_id', '=', of.jobId) : 'unitIds' in of ? q.where('a.unit_id', 'in', of.unitIds) : q.where('p.attempt_id', 'in', of.attemptIds)))
     .execute();
   const due = open.flatMap((row) => {
-    const verdict = payVerdict(row.attempt, row.verification, row.job);
+    const verdict = payVerdict(row.attempt, row.verification, row.job, row.lone);
     return verdict ? [{ pendingId: row.id, action: verdict[0], code: verdict[1] }] : [];
   });
-  await resolveMany(trx, due, new Map(open.map(({ attempt: _, verification: __, job: ___, ...t }) => [t.id, t as TransferRow])));
+  await resolveMany(trx, due, new Map(open.map(({ attempt: _, lone: __, verification: ___, job: ____, ...t }) => [t.id, t as TransferRow])));
 }
 
 /** A job ended: every open pay gets its verdict, then the rest of the escrow goes home. */

@@ -11,6 +11,7 @@ import { decide, type Returned } from '../verify/replicate.ts';
 import { disagreed } from '../verify/adaptive.ts';
 import { dealPartners } from '../verify/deal.ts';
 import { recordExpired, recordInvalid, recordValid } from '../verify/reputation.ts';
+import { checkRate, streaksOf, withdrawUnchecked } from '../verify/sampled.ts';
 
 export type Outcome =
   | { status: 'accepted'; jobComplete: string | null; newWork: boolean; decided: string[]; verified?: boolean }
@@ -63,13 +64,15 @@ export async function acceptResults(deps: Deps, reports: ResultReport[]): Promis
         .selectFrom('attempts')
         .innerJoin('units', 'units.id', 'attempts.unit_id')
         .innerJoin('jobs', 'jobs.id', 'units.job_id')
-        .select(['attempts.id as attemptId', 'units.id', 'units.job_id', 'units.params', 'units.inputs', 'units.flops', 'jobs.kind', 'jobs.verification', 'jobs.bid'])
+        .select(['attempts.id as attemptId', 'attempts.node_id', 'units.id', 'units.job_id', 'units.params', 'units.inputs', 'units.flops', 'jobs.kind', 'jobs.verification', 'jobs.bid'])
         .where('attempts.id', 'in', ids)
         .execute()
     ).map((a) => [a.attemptId, a]),
   );
   const outcomes: (Outcome | null)[] = reports.map(() => null);
-  const judged: { report: ResultReport; about: About; bytes: Uint8Array; problem: string | null; checked: boolean | null; at: number }[] = [];
+  const judged: Judged[] = [];
+  const sampledNodes = [...abouts.values()].filter((a) => a.verification === 'check' && workloads[a.kind]!.sampled).map((a) => a.node_id);
+  const streaks = await streaksOf(deps.db, sampledNodes);
   for (const [at, report] of reports.entries()) {
     if (!stored.has(report.output)) outcomes[at] = { status: 'refused', reason: 'upload the output blob (PUT /api/blobs) before reporting the result' };
     else if (!abouts.has(report.attemptId)) outcomes[at] = { status: 'refused', reason: 'no lease of yours has that attempt id and token' };
@@ -79,11 +82,17 @@ export async function acceptResults(deps: Deps, reports: ResultReport[]): Promis
       const workload = workloads[about.kind]!;
       const problem = workload.malformed(about.params as Record<string, unknown>, bytes);
       let checked: boolean | null = null;
+      let lone = false;
       if (!problem && about.verification === 'check' && workload.check) {
-        const inputs = await Promise.all(about.inputs.map((sha) => deps.blobs.readKnown(sha)));
-        checked = workload.check(about.params as Record<string, unknown>, inputs, bytes);
+        // A check as costly as the work is run on a sample of a trusted node's results (server/verify/sampled.ts).
+        lone = !!workload.sampled && Math.random() >= checkRate(streaks.get(about.node_id) ?? 0, workload.sampled.rateMin);
+        if (lone) checked = true;
+        else {
+          const inputs = await Promise.all(about.inputs.map((sha) => deps.blobs.readKnown(sha)));
+          checked = workload.check(about.params as Record<string, unknown>, inputs, bytes);
+        }
       }
-      judged.push({ report, about, bytes, problem, checked, at });
+      judged.push({ report, about, bytes, problem, checked, lone, at });
     }
   }
   if (!judged.length) return outcomes as Outcome[];
@@ -93,7 +102,7 @@ export async function acceptResults(deps: Deps, reports: ResultReport[]): Promis
     for (const j of judged) {
       const done = passed.get(j.at);
       if (done) outcomes[j.at] = done;
-      else outcomes[j.at] = await judgeOne(deps, trx, j.report, j.about, j.bytes, j.problem, j.checked, counts);
+      else outcomes[j.at] = await judgeOne(deps, trx, j, counts);
     }
     // Last, the hottest rows, so that they are locked till commit only: the ledger's head (every
     // ledger write of every coordinator), then the jobs' rows (every verdict's and every
@@ -110,7 +119,18 @@ export async function acceptResults(deps: Deps, reports: ResultReport[]): Promis
   return outcomes as Outcome[];
 }
 
-type About = { id: string; job_id: string; params: unknown; inputs: string[]; flops: number; kind: string; verification: string; bid: number };
+type About = { id: string; job_id: string; node_id: string; params: unknown; inputs: string[]; flops: number; kind: string; verification: string; bid: number };
+
+/** A result about to be judged: `checked` against its inputs (null: no check), or `lone`: taken unchecked (a sampled check not drawn). */
+interface Judged {
+  report: ResultReport;
+  about: About;
+  bytes: Uint8Array;
+  problem: string | null;
+  checked: boolean | null;
+  lone: boolean;
+  at: number;
+}
 
 /**
  * The common case as a set: results that passed their check, each on the lease that is
@@ -118,7 +138,7 @@ type About = { id: string; job_id: string; params: unknown; inputs: string[]; fl
  * result. Returns their outcomes by position; a result that is anything else is left to
  * judgeOne (which refuses it with its reason, or judges it as it is).
  */
-async function verifyChecked(deps: Deps, trx: Trx, items: { report: ResultReport; about: About; at: number }[], counts: Counts): Promise<Map<number, Outcome>> {
+async function verifyChecked(deps: Deps, trx: Trx, items: Judged[], counts: Counts): Promise<Map<number, Outcome>> {
   const done = new Map<number, Outcome>();
   if (!items.length) return done;
   const unitIds = [...new Set(items.map((i) => i.about.id))];
@@ -149,12 +169,12 @@ async function verifyChecked(deps: Deps, trx: Trx, items: { report: ResultReport
   await sql`update attempts a set state = 'returned', result_sha256 = v.sha, returned_at = now()
     from (values ${sql.join(ready.map(({ report }) => sql`(${report.attemptId}::uuid, ${report.output}::text)`))}) as v(id, sha)
     where a.id = v.id`.execute(trx);
-  const verdicts = await markVerifiedMany(trx, ready.map(({ report, about }) => ({ unit: units.get(about.id)!, sha256: report.output, valid: [report.attemptId], invalid: [] })), counts);
+  const verdicts = await markVerifiedMany(trx, ready.map(({ report, about, lone }) => ({ unit: units.get(about.id)!, sha256: report.output, valid: [report.attemptId], invalid: [], lone })), counts);
   ready.forEach((item, k) => done.set(item.at, verdicts[k]!));
   return done;
 }
 
-async function judgeOne(deps: Deps, trx: Trx, report: ResultReport, about: About, bytes: Uint8Array, problem: string | null, checked: boolean | null, counts: Counts): Promise<Outcome> {
+async function judgeOne(deps: Deps, trx: Trx, { report, about, bytes, problem, checked, lone }: Judged, counts: Counts): Promise<Outcome> {
   const { holder, attemptId, token, output } = report;
   const workload = workloads[about.kind]!;
   const params = about.params as Record<string, unknown>;
@@ -204,10 +224,12 @@ async function judgeOne(deps: Deps, trx: Trx, report: ResultReport, about: About
       const reason = problem ?? 'the result failed verification against the inputs';
       await trx.updateTable('attempts').set({ ...returned, state: 'invalid', error: reason }).where('id', '=', attemptId).execute();
       await recordInvalid(trx, [attemptId]);
+      // Caught: what it sent unchecked in this job is withdrawn (server/verify/sampled.ts).
+      if (workload.sampled) await withdrawUnchecked(trx, unit.job_id, [attempt.node_id], [attemptId]);
       return { status: 'refused', reason, newWork: true };
     }
     await trx.updateTable('attempts').set({ ...returned, state: 'returned' }).where('id', '=', attemptId).execute();
-    if (checked === true) return markVerified(trx, unit, output, [attemptId], [], counts);
+    if (checked === true) return (await markVerifiedMany(trx, [{ unit, sha256: output, valid: [attemptId], invalid: [], lone }], counts))[0]!;
     return decideUnit(deps, trx, unit, (x, y) => workload.agree(params, x, y), counts);
   }
 }
@@ -271,6 +293,8 @@ interface Verdict {
   sha256: string;
   valid: string[];
   invalid: string[];
+  /** Its one valid result was taken unchecked (server/verify/sampled.ts): it builds no trust, and its pay waits for the job's end. */
+  lone?: boolean;
 }
 
 /** Units verified in a transaction, by job: added to the jobs' counts at its end (countVerified). */
@@ -291,6 +315,11 @@ async function markVerifiedMany(trx: Trx, verdicts: Verdict[], counts: Counts): 
   // Results of a node caught since (suspect) are paid when right but build no trust back.
   const vindicated = new Set(valid.length ? (await trx.selectFrom('attempts').select('id').where('id', 'in', valid).where('suspect', '=', true).execute()).map((r) => r.id) : []);
   if (valid.length) await trx.updateTable('attempts').set({ state: 'valid', suspect: false }).where('id', 'in', valid).execute();
+  const unchecked = verdicts.filter((v) => v.lone).flatMap((v) => v.valid);
+  if (unchecked.length) {
+    await trx.updateTable('attempts').set({ lone: true }).where('id', 'in', unchecked).execute();
+    for (const id of unchecked) vindicated.add(id);
+  }
   await recordValid(trx, valid.filter((id) => !vindicated.has(id)));
   const agreed = verdicts.filter((v) => v.valid.length >= 2).flatMap((v) => v.valid);
   if (agreed.length) {

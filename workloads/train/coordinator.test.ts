@@ -57,3 +57,29 @@ describe('train on the coordinator', () => {
     expect(train.malformed(params, encodeGradient({ grads: initialParams(plan, 1).map((v, i) => (i === 5 ? NaN : v)), loss: 3, correct: 1, rows: 3 }))).toBe('the gradient holds NaN or infinite values');
   });
 });
+
+describe("train's screen of a round", () => {
+  it('names a gradient scaled past 3× its peers (or shrunk under ⅓), and no honest shard', async () => {
+    const { mnist } = await import('./mnist.ts');
+    const { dataset, gather } = await import('./data.ts');
+    const { gradients } = await import('./reference.ts');
+    const { train: t } = mnist();
+    const data = dataset(t.features, t.labels);
+    const model = planModel([1, 28, 28], digits.layers as never, 10);
+    const weights = initialParams(model, 1);
+    const params = { round: 0, model: { input: [1, 28, 28], layers: digits.layers, classes: 10 }, indices: [] as number[] };
+    const shard = (k: number, scale = 1) => {
+      const indices = Array.from({ length: 16 }, (_, i) => k * 16 + i);
+      const { x, labels } = gather(data, indices);
+      const g = gradients(model, weights, x, labels, 16);
+      return { params: { ...params, indices }, result: encodeGradient({ ...g, grads: g.grads.map((v) => v * scale) }) };
+    };
+    const screen = (round: { params: unknown; result: Uint8Array }[]) => train.sampled!.screen({}, round as never);
+    expect(screen([0, 1, 2, 3, 4, 5].map((k) => shard(k)))).toEqual([]);
+    expect(screen([shard(0), shard(1, 10), shard(2), shard(3)])).toEqual([1]);
+    expect(screen([shard(0), shard(1), shard(2, 0.1), shard(3)])).toEqual([2]);
+    // Two shards: each is measured against the other.
+    expect(screen([shard(0), shard(1, 10)])).toEqual([0, 1]);
+    expect(screen([shard(0)])).toEqual([]);
+  });
+});
