@@ -36,6 +36,9 @@ function pass(entryPoint: string, bind: Record<number, string>, dims: Dims, invo
   return { kernel: kernelOf(entryPoint), bind, uniforms: uniforms(dims), uniformsAt: 3, groups: groups(invocations), flops };
 }
 
+/** Invocations of a dense pass: one per 4×4 block of its [rows, cols] output. */
+const blocks4 = (rows: number, cols: number) => Math.ceil(rows / 4) * Math.ceil(cols / 4);
+
 /** [c, h, w] of a shape, a flat one as [features, 1, 1]. */
 const chw = (shape: number[]) => (shape.length === 3 ? shape : [shape[0]!, 1, 1]) as [number, number, number];
 
@@ -61,9 +64,9 @@ function forwardPasses(plan: ModelPlan, row0: number, n: number, last?: { name: 
     const out = final ? last.name : `act${l + 1}`;
     const oOff = final ? last.at : 0;
     const outputs = n * sizes[l + 1]!;
-    if (layer.type === 'dense') passes.push(pass('dense_forward', { 0: name, 1: 'params', 2: out }, { n, c: sizes[l]!, f, wOff: p!.weights, bOff: p!.biases, aOff, oOff }, outputs, 2 * n * sizes[l]! * f));
+    if (layer.type === 'dense') passes.push(pass('dense_forward', { 0: name, 1: 'params', 2: out }, { n, c: sizes[l]!, f, wOff: p!.weights, bOff: p!.biases, aOff, oOff }, blocks4(n, f), 2 * n * sizes[l]! * f));
     else if (layer.type === 'relu') passes.push(pass('relu_forward', { 0: name, 2: out }, { n: outputs, aOff, oOff }, outputs, outputs));
-    else if (layer.type === 'conv2d') passes.push(pass('conv_forward', { 0: name, 1: 'params', 2: out }, { n, c, h, w, f, k: layer.kernel, oh, ow, wOff: p!.weights, bOff: p!.biases, aOff, oOff }, outputs, 2 * outputs * c * layer.kernel ** 2));
+    else if (layer.type === 'conv2d') passes.push(pass('conv_forward', { 0: name, 1: 'params', 2: out }, { n, c, h, w, f, k: layer.kernel, oh, ow, wOff: p!.weights, bOff: p!.biases, aOff, oOff }, n * oh * blocks4(f, ow), 2 * outputs * c * layer.kernel ** 2));
     else passes.push(pass('maxpool_forward', { 0: name, 2: out }, { n, c, h, w, k: layer.size, oh, ow, aOff, oOff }, outputs, outputs * layer.size ** 2));
   }
   return passes;
@@ -121,14 +124,15 @@ export async function shardGradientGpu(
       const dx = `d${l}`;
       const inputs = n * sizes[l]!;
       if (layer.type === 'dense') {
-        passes.push(pass('dense_backward_params', { 0: name, 1: dy, 2: 'grads' }, { n, c: sizes[l]!, f, wOff: p!.weights, bOff: p!.biases, aOff }, (sizes[l]! + 1) * f, 2 * n * (sizes[l]! + 1) * f));
-        if (l > 0) passes.push(pass('dense_backward_input', { 0: dy, 1: 'params', 2: dx }, { n, c: sizes[l]!, f, wOff: p!.weights }, inputs, 2 * n * sizes[l]! * f));
+        passes.push(pass('dense_backward_params', { 0: name, 1: dy, 2: 'grads' }, { n, c: sizes[l]!, f, wOff: p!.weights, bOff: p!.biases, aOff }, blocks4(sizes[l]!, f) + f, 2 * n * (sizes[l]! + 1) * f));
+        if (l > 0) passes.push(pass('dense_backward_input', { 0: dy, 1: 'params', 2: dx }, { n, c: sizes[l]!, f, wOff: p!.weights }, blocks4(n, sizes[l]!), 2 * n * sizes[l]! * f));
       } else if (layer.type === 'relu') {
         if (l > 0) passes.push(pass('relu_backward', { 0: `act${l + 1}`, 1: dy, 2: dx }, { n: inputs }, inputs, inputs));
       } else if (layer.type === 'conv2d') {
         const fan = c * layer.kernel ** 2;
         const dims = { n, c, h, w, f, k: layer.kernel, oh, ow, wOff: p!.weights, bOff: p!.biases, aOff };
-        passes.push(pass('conv_backward_params', { 0: name, 1: dy, 2: 'grads' }, dims, f * (fan + 1), 2 * n * f * (fan + 1) * oh * ow));
+        // A workgroup per 4×4 block of weights, and per 4 filters' biases (train.wgsl).
+        passes.push(pass('conv_backward_params', { 0: name, 1: dy, 2: 'grads' }, dims, wg * Math.ceil(f / 4) * (Math.ceil(fan / 4) + 1), 2 * n * f * (fan + 1) * oh * ow));
         if (l > 0) passes.push(pass('conv_backward_input', { 0: dy, 1: 'params', 2: dx }, { ...dims, aOff: 0 }, inputs, 2 * inputs * f * layer.kernel ** 2));
       } else if (l > 0) {
         passes.push(pass('maxpool_backward', { 0: name, 1: dy, 2: dx }, { n, c, h, w, k: layer.size, oh, ow, aOff }, inputs, inputs * layer.size ** 2));

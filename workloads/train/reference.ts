@@ -28,12 +28,19 @@ export function forward(plan: ModelPlan, params: Float32Array, x: Float32Array, 
     const y = new Float32Array(rows * outSize);
     const p = plan.params[l];
     if (layer.type === 'dense') {
+      // Row by row, adding each input's row of weights (contiguous) into double sums, and
+      // skipping inputs that are 0 (most of a digit's pixels, half of a ReLU's outputs): the
+      // coordinator's check runs this, 3-4× faster than one sum per output on the digits.
+      const sums = new Float64Array(outSize);
       for (let b = 0; b < rows; b++) {
-        for (let o = 0; o < outSize; o++) {
-          let sum = params[p!.biases + o]!;
-          for (let i = 0; i < inSize; i++) sum += a[b * inSize + i]! * params[p!.weights + i * outSize + o]!;
-          y[b * outSize + o] = sum;
+        for (let o = 0; o < outSize; o++) sums[o] = params[p!.biases + o]!;
+        for (let i = 0; i < inSize; i++) {
+          const v = a[b * inSize + i]!;
+          if (v === 0) continue;
+          const row = p!.weights + i * outSize;
+          for (let o = 0; o < outSize; o++) sums[o]! += v * params[row + o]!;
         }
+        for (let o = 0; o < outSize; o++) y[b * outSize + o] = sums[o]!;
       }
     } else if (layer.type === 'relu') {
       for (let i = 0; i < y.length; i++) y[i] = Math.max(0, a[i]!);
@@ -107,23 +114,30 @@ export function gradients(plan: ModelPlan, params: Float32Array, x: Float32Array
     const p = plan.params[l];
     const dx = new Float32Array(rows * inSize);
     if (layer.type === 'dense') {
-      for (let i = 0; i < inSize; i++)
-        for (let o = 0; o < outSize; o++) {
-          let sum = 0;
-          for (let b = 0; b < rows; b++) sum += a[b * inSize + i]! * d[b * outSize + o]!;
-          grads[p!.weights + i * outSize + o] = sum;
-        }
-      for (let o = 0; o < outSize; o++) {
-        let sum = 0;
-        for (let b = 0; b < rows; b++) sum += d[b * outSize + o]!;
-        grads[p!.biases + o] = sum;
-      }
-      for (let b = 0; b < rows; b++)
+      // dW[i, o] = Σ_b a[b, i]·d[b, o], row of dW by row, skipping zero inputs (as forward).
+      const sums = new Float64Array(inSize * outSize);
+      const bias = new Float64Array(outSize);
+      for (let b = 0; b < rows; b++) {
+        const dRow = b * outSize;
+        for (let o = 0; o < outSize; o++) bias[o]! += d[dRow + o]!;
         for (let i = 0; i < inSize; i++) {
-          let sum = 0;
-          for (let o = 0; o < outSize; o++) sum += d[b * outSize + o]! * params[p!.weights + i * outSize + o]!;
-          dx[b * inSize + i] = sum;
+          const v = a[b * inSize + i]!;
+          if (v === 0) continue;
+          const row = i * outSize;
+          for (let o = 0; o < outSize; o++) sums[row + o]! += v * d[dRow + o]!;
         }
+      }
+      grads.set(sums, p!.weights);
+      grads.set(bias, p!.biases);
+      // The first layer's input needs no gradient.
+      if (l > 0) {
+        for (let b = 0; b < rows; b++)
+          for (let i = 0; i < inSize; i++) {
+            let sum = 0;
+            for (let o = 0; o < outSize; o++) sum += d[b * outSize + o]! * params[p!.weights + i * outSize + o]!;
+            dx[b * inSize + i] = sum;
+          }
+      }
     } else if (layer.type === 'relu') {
       const y = acts[l + 1]!;
       for (let i = 0; i < dx.length; i++) dx[i] = y[i]! > 0 ? d[i]! : 0;
