@@ -1,9 +1,10 @@
 // npm run bench (its train section; alone: npm run bench:train). Training end to end: a
 // coordinator (`supernet serve`, PGlite) and 1, 2 and 4 Dawn agents (separate processes), one
 // train job of fixed rounds submitted over the API and timed from submit to done — rounds per
-// minute, every shard's gradient checked by the coordinator's recomputation. Beside it, one
-// shard's step alone on Dawn in this process, and the same step in the CPU reference. Medians
-// of BENCH_TRAIN_RUNS (default 3) runs. Writes bench/results/train.{json,md}.
+// minute, shards' gradients checked by the coordinator's recomputation of a sample. Beside it, one
+// shard's step alone on Dawn in this process, and the same step in the CPU reference; and one
+// training step in Chromium against TensorFlow.js and jax-js. Medians of BENCH_TRAIN_RUNS
+// (default 3) runs. Writes bench/results/train.{json,md}.
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { shardGradientGpu } from '../workloads/train/gpu.ts';
 import { mnist } from '../workloads/train/mnist.ts';
 import { initialParams, planModel, type Layer } from '../workloads/train/model.ts';
 import { gradients } from '../workloads/train/reference.ts';
+import { openBenchPage } from './chromium.ts';
 import { agent, serve } from './processes.ts';
 import { median } from './timing.ts';
 
@@ -76,13 +78,19 @@ dawn.device.destroy();
 const stepFlops = 3 * plan.flopsForward * spec.shardRows;
 const step = { gpuMs: median(gpuSeconds) * 1000, cpuMs: median(cpuSeconds) * 1000, gpuGflops: stepFlops / median(gpuSeconds) / 1e9, cpuGflops: stepFlops / median(cpuSeconds) / 1e9 };
 
+// One training step of the same MLP and batch in Chromium: ours, TensorFlow.js (WebGPU) and
+// jax-js (WebGPU), in one page, interleaved run by run (bench/page/main.ts says what a step is).
+const page = await openBenchPage();
+const browser = await page.page.evaluate(([batch, runs]) => window.supernetBench.trainSteps(128, batch, runs), [spec.batch, Math.max(5, runs)] as const).finally(() => page.close());
+console.log(`Chromium, one step of ${spec.batch} rows: ours ${browser.ours?.toFixed(0)} ms, TF.js ${browser.tfjs?.toFixed(0)} ms, jax-js ${browser.jax?.toFixed(0)} ms`);
+
 const seconds = (performance.now() - started) / 1000;
-const result = { device: `${adapter} (Dawn), ${cpus().length} CPU cores`, date: new Date().toISOString(), runs, spec, network, step, seconds };
+const result = { device: `${adapter} (Dawn), ${cpus().length} CPU cores`, date: new Date().toISOString(), runs, spec, network, step, browser, seconds };
 const md = [
   `# train, end to end (median of ${runs})`,
   '',
   `Device: ${result.device}. Date: ${result.date}.`,
-  `Job: MLP 784-128-10 on the shipped digits, ${spec.rounds} rounds of ${spec.batch} rows in shards of ${spec.shardRows} (${spec.batch / spec.shardRows} units a round), Adam; every shard's gradient recomputed by the coordinator.`,
+  `Job: MLP 784-128-10 on the shipped digits, ${spec.rounds} rounds of ${spec.batch} rows in shards of ${spec.shardRows} (${spec.batch / spec.shardRows} units a round), Adam; the coordinator recomputes a sample of the shards (every one of a node until it is trusted: server/verify/sampled.ts).`,
   '',
   '| agents | rounds/min |',
   '| --- | ---: |',
@@ -90,7 +98,9 @@ const md = [
   '',
   `One shard's step (forward, loss, backward over ${spec.shardRows} digits, ${(stepFlops / 1e6).toFixed(1)} MFLOP): Dawn ${step.gpuMs.toFixed(0)} ms (${step.gpuGflops.toFixed(2)} GFLOP/s), CPU reference ${step.cpuMs.toFixed(0)} ms (${step.cpuGflops.toFixed(2)} GFLOP/s).`,
   '',
-  `Agents share this machine's ${cpus().length} cores with the coordinator, whose recomputation of every shard is as much work as the shard (SwiftShader computes on the CPU too). The bench took ${seconds.toFixed(0)} s.`,
+  `One training step in Chromium (MLP 784-128-10, ${spec.batch} rows, Adam; the batch uploaded, the weights ready after; median of ${Math.max(5, runs)}, interleaved): ours ${browser.ours?.toFixed(0)} ms, TensorFlow.js WebGPU ${browser.tfjs?.toFixed(0)} ms (${((browser.tfjs ?? NaN) / (browser.ours ?? NaN)).toFixed(2)}× ours), jax-js WebGPU ${browser.jax?.toFixed(0)} ms (${((browser.jax ?? NaN) / (browser.ours ?? NaN)).toFixed(2)}× ours).`,
+  '',
+  `Agents share this machine's ${cpus().length} cores with the coordinator, whose check of a shard recomputes it (SwiftShader computes on the CPU too). The bench took ${seconds.toFixed(0)} s.`,
   '',
 ].join('\n');
 const dir = resolve(import.meta.dirname, 'results');

@@ -1,7 +1,7 @@
 import type { CliWorkload } from '../types.ts';
 import { parseLayers } from './layers-text.ts';
 
-const numbers = { epochs: 'epochs', rounds: 'rounds', batch: 'batch', 'shard-rows': 'shardRows', lr: 'learningRate', momentum: 'momentum', seed: 'seed', shift: 'shift' } as const;
+const numbers = { epochs: 'epochs', rounds: 'rounds', batch: 'batch', 'shard-rows': 'shardRows', lr: 'learningRate', momentum: 'momentum', seed: 'seed', shift: 'shift', 'local-steps': 'localSteps', 'local-lr': 'localLearningRate' } as const;
 
 /** `supernet submit train --layers "dense:128, relu, dense:10" --epochs 3 --wait --out model.zip` (the shipped digits), or `--features x.npy --labels y.npy`. */
 export const trainCli: CliWorkload = {
@@ -21,6 +21,8 @@ export const trainCli: CliWorkload = {
     momentum: { type: 'string', help: 'SGD momentum (default 0.9)' },
     seed: { type: 'string', help: 'initial weights and shuffling (default 1)' },
     shift: { type: 'string', help: 'image rows: random shifts of up to N pixels (default 0)' },
+    'local-steps': { type: 'string', help: 'communication-efficient rounds: SGD steps each unit takes on its own before the round averages (default 1); --optimizer sgd --lr 0.7 then steps on the average, as DiLoCo' },
+    'local-lr': { type: 'string', help: 'the learning rate of those local steps (default 0.1)' },
   },
   async spec(values, given, host) {
     const spec: Record<string, unknown> = { data: { dataset: 'mnist' }, ...given };

@@ -9,9 +9,9 @@ import { DataError, dataset, gather, type Dataset } from './data.ts';
 import { mnist } from './mnist.ts';
 import { features, initialParams, layerSchema, ModelError, planModel, type ModelPlan } from './model.ts';
 import { initialState, optimizerStep } from './optimizer.ts';
-import { argmax, forward, gradients } from './reference.ts';
+import { argmax, forward } from './reference.ts';
 import { encodeSafetensors } from './safetensors.ts';
-import { decodeGradient, gradientsAgree, modelOf, type TrainParams } from './unit.ts';
+import { decodeGradient, gradientsAgree, modelOf, shardGradient, type TrainParams } from './unit.ts';
 import { floatsOf } from '../../shaders/bytes.ts';
 
 /**
@@ -23,6 +23,22 @@ import { floatsOf } from '../../shaders/bytes.ts';
  * [r·batch, (r + 1)·batch) of the training set in the order of epoch ⌊r·batch / rows⌋'s
  * permutation (mulberry32 from seed and epoch), so a run is a function of its spec: trained on
  * one node or forty, the same weights come out, to float32 summation order.
+ *
+ * Communication-efficient rounds (spec.localSteps = H > 1, as DiLoCo and INTELLECT-1): each
+ * unit takes H steps of plain SGD on its own rows from the round's weights and returns the
+ * weights' change; the round averages the changes (weighed by rows) and the optimizer steps on
+ * that average as if it were a gradient (DiLoCo's outer step: SGD, rate 0.7, momentum 0.9). A
+ * round is then H batches, so a job needs H× fewer rounds: H× fewer weight downloads and
+ * result uploads, and H× fewer waits for a round's slowest unit. Why it is an option and not the
+ * default: when a unit's transfer is small next to its work (on this network's MLPs a unit's
+ * weights are 0.1-1 MB against 0.1-1 s of work), one step a round learns more per sample (3
+ * epochs of 784-128-10 here: Adam a step a round 91.2%; 8 local steps 89.0-90.4% in 8× fewer
+ * rounds, no worse than one SGD step a round at 88.3%; bench/train-notes.md). When a round's
+ * transfer or its slowest node dominates (large models, tabs on home links across continents)
+ * local steps keep the nodes computing (INTELLECT-1 reports 83-96% compute utilisation).
+ * Local steps are SGD, not Adam: the check recomputes them, and plain SGD keeps a GPU's and
+ * the CPU's runs within float32 rounding of each other (1e-6 of the largest change measured
+ * over 16 steps), so the same tolerance holds (unit.ts).
  *
  * What a round's weights are promised: each shard's gradient was recomputed on the
  * coordinator's CPU and agreed within gradientTolerance (unit.ts), or came unchecked from a
@@ -57,6 +73,8 @@ export const trainSpec = z
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
     shift: z.number().int().min(0).max(4).default(0).describe('image rows: random shifts of up to this many pixels (data augmentation)'),
     roundDeadlineSeconds: z.number().min(1).max(3600).default(120).describe('a round waits this long for its last shards, then goes on without them (with at least half in)'),
+    localSteps: z.number().int().min(1).max(64).default(1).describe('communication-efficient rounds: each unit takes this many SGD steps of shardRows rows on its own, and the round averages the weights\' changes (a round covers localSteps × batch rows); optimizer and learningRate then step on that average'),
+    localLearningRate: z.number().positive().max(10).default(0.1).describe('the units\' own SGD steps, with localSteps > 1'),
   })
   .strict();
 export type TrainSpec = z.infer<typeof trainSpec>;
@@ -83,6 +101,8 @@ interface Plan {
   seed: number;
   shift: number;
   roundDeadlineSeconds: number;
+  /** Local steps per unit (DiLoCo-style rounds), or null: one gradient per unit. */
+  local: { steps: number; learningRate: number } | null;
   /** The round whose units are out (0-based), its weights, and the optimizer's state (null before the first step). */
   round: number;
   weights: string;
@@ -122,13 +142,21 @@ function permutation(n: number, seed: number, epoch: number): number[] {
   return order;
 }
 
-/** Round `round`'s units: its batch cut into shards of shardRows. */
+/** Round `round`'s units: its batch cut into shards of shardRows (with local steps: localSteps × batch rows, localSteps × shardRows a unit). */
 function roundUnits(plan: Plan, round: number): UnitDraft[] {
-  const rows = batchRows(plan, round);
+  const steps = plan.local?.steps ?? 1;
+  const rows = batchRows({ ...plan, batch: plan.batch * steps }, round);
   const units: UnitDraft[] = [];
-  for (let i = 0; i < rows.length; i += plan.shardRows) {
-    const indices = rows.slice(i, i + plan.shardRows);
-    const params: TrainParams = { round, model: plan.model, indices, ...(plan.shift ? { augment: { shift: plan.shift, seed: (Math.imul(plan.seed, 0x9e3779b1) ^ (round + 1)) >>> 0 } } : {}) };
+  for (let i = 0; i < rows.length; i += plan.shardRows * steps) {
+    const indices = rows.slice(i, i + plan.shardRows * steps);
+    const params: TrainParams = {
+      round,
+      model: plan.model,
+      indices,
+      ...(plan.shift ? { augment: { shift: plan.shift, seed: (Math.imul(plan.seed, 0x9e3779b1) ^ (round + 1)) >>> 0 } } : {}),
+      // A ragged last unit takes fewer steps, each of shardRows rows where they divide evenly.
+      ...(plan.local ? { local: { steps: indices.length % steps === 0 ? steps : 1, learningRate: plan.local.learningRate } } : {}),
+    };
     units.push({ params: params as unknown as Record<string, unknown>, inputs: [plan.weights, plan.train.features, plan.train.labels], flops: 3 * plan.flopsForward * indices.length });
   }
   return units;
@@ -181,8 +209,10 @@ export const train: Workload<TrainSpec> = {
   description: 'Data-parallel training of an MLP or a small CNN with softmax cross-entropy, in rounds: each unit computes the gradient of one shard of the batch, the coordinator averages them and steps (SGD with momentum or Adam). Result: a zip of the weights (.safetensors and .npy per layer) and the loss and accuracy curve.',
   specSchema: trainSpec,
   examples: [
-    { model: { layers: [{ type: 'dense', units: 64 }, { type: 'relu' }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, epochs: 3, optimizer: 'adam', learningRate: 0.003, schedule: 'cosine', momentum: 0.9, seed: 1, shift: 2, roundDeadlineSeconds: 120 },
-    { model: { layers: [{ type: 'conv2d', filters: 8, kernel: 3 }, { type: 'relu' }, { type: 'maxpool', size: 2 }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, epochs: 3, optimizer: 'adam', learningRate: 0.003, schedule: 'cosine', momentum: 0.9, seed: 1, shift: 2, roundDeadlineSeconds: 120 },
+    { model: { layers: [{ type: 'dense', units: 64 }, { type: 'relu' }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, epochs: 3, optimizer: 'adam', learningRate: 0.003, schedule: 'cosine', momentum: 0.9, seed: 1, shift: 2, roundDeadlineSeconds: 120, localSteps: 1, localLearningRate: 0.1 },
+    // Communication-efficient rounds: 8 local steps a unit, 12 rounds for 3 epochs (89-90% here; bench/train-notes.md).
+    { model: { layers: [{ type: 'dense', units: 64 }, { type: 'relu' }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, epochs: 3, optimizer: 'sgd', learningRate: 0.7, schedule: 'constant', momentum: 0.9, seed: 1, shift: 0, roundDeadlineSeconds: 120, localSteps: 8, localLearningRate: 0.2 },
+    { model: { layers: [{ type: 'conv2d', filters: 8, kernel: 3 }, { type: 'relu' }, { type: 'maxpool', size: 2 }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, epochs: 3, optimizer: 'adam', learningRate: 0.003, schedule: 'cosine', momentum: 0.9, seed: 1, shift: 2, roundDeadlineSeconds: 120, localSteps: 1, localLearningRate: 0.1 },
   ],
 
   async shard(spec, blobs, accountId) {
@@ -213,7 +243,7 @@ export const train: Workload<TrainSpec> = {
       throw err;
     }
     if (spec.rounds === undefined && spec.epochs === undefined) throw badRequest('spec: give epochs (passes over the training rows) or rounds.', 'bad_spec');
-    const rounds = spec.rounds ?? Math.ceil((spec.epochs! * trainSet.rows) / spec.batch);
+    const rounds = spec.rounds ?? Math.ceil((spec.epochs! * trainSet.rows) / (spec.batch * spec.localSteps));
     if (rounds > 10_000) throw badRequest(`spec: that is ${rounds} rounds; at most 10,000 (fewer epochs or a larger batch).`, 'bad_spec');
     const weights = (await blobs.put(bytesOf(initialParams(model, spec.seed)), accountId)).sha256;
     const plan: Plan = {
@@ -230,6 +260,7 @@ export const train: Workload<TrainSpec> = {
       seed: spec.seed,
       shift: shape.length === 3 ? spec.shift : 0,
       roundDeadlineSeconds: spec.roundDeadlineSeconds,
+      local: spec.localSteps > 1 ? { steps: spec.localSteps, learningRate: spec.localLearningRate } : null,
       round: 0,
       weights,
       state: null,
@@ -257,7 +288,7 @@ export const train: Workload<TrainSpec> = {
     const got = decodeGradient(model, result);
     if (!got) return false;
     const { x, labels } = gather(dataset(inputs[1]!, inputs[2]!), p.indices, p.augment);
-    return gradientsAgree(got, gradients(model, f32(inputs[0]!), x, labels, p.indices.length));
+    return gradientsAgree(got, shardGradient(model, p, f32(inputs[0]!), x, labels));
   },
 
   /**
@@ -316,7 +347,9 @@ export const train: Workload<TrainSpec> = {
     let rows = 0, loss = 0, correct = 0;
     for (const u of round) {
       const g = decodeGradient(model, u.result)!;
-      for (let i = 0; i < sum.length; i++) sum[i]! += g.grads[i]!;
+      // A gradient is summed over its rows already; a local steps' change is one unit's, weighed by its rows.
+      const weight = plan.local ? g.rows : 1;
+      for (let i = 0; i < sum.length; i++) sum[i]! += weight * g.grads[i]!;
       rows += g.rows;
       loss += g.loss;
       correct += g.correct;

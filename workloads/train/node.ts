@@ -2,8 +2,8 @@ import type { NodeKernel } from '../types.ts';
 import { dataset, gather } from './data.ts';
 import { forwardGpu, shardGradientGpu } from './gpu.ts';
 import { rowsFrom, type InferParams } from './infer-unit.ts';
-import { forward, gradients } from './reference.ts';
-import { encodeGradient, modelOf, type TrainParams } from './unit.ts';
+import { forward } from './reference.ts';
+import { encodeGradient, localStepsAsync, modelOf, shardGradient, type TrainParams } from './unit.ts';
 import { floatsOf } from '../../shaders/bytes.ts';
 
 /** The unit's rows and weights from its inputs: [weights, features .npy, labels .npy]. */
@@ -21,19 +21,24 @@ export const trainNode: NodeKernel = {
   async run(gpu, inputs, raw) {
     const p = raw as unknown as TrainParams;
     const { params, x, y } = shardOf(inputs, p);
-    return encodeGradient(await shardGradientGpu(gpu.device, modelOf(p), params, x, y, p.indices.length, { dispatchFlopsMax: gpu.dispatchFlopsMax, ...(gpu.pacer ? { pacer: gpu.pacer } : {}) }));
+    const plan = modelOf(p);
+    const options = { dispatchFlopsMax: gpu.dispatchFlopsMax, ...(gpu.pacer ? { pacer: gpu.pacer } : {}) };
+    if (!p.local) return encodeGradient(await shardGradientGpu(gpu.device, plan, params, x, y, p.indices.length, options));
+    const width = x.length / p.indices.length;
+    return encodeGradient(await localStepsAsync(params, p, (s) => shardGradientGpu(gpu.device, plan, s.params, x.subarray(s.from * width, (s.from + s.rows) * width), y.subarray(s.from, s.from + s.rows), s.rows, options)));
   },
 
   describe(raw) {
     const p = raw as unknown as TrainParams;
     const kinds = p.model.layers.some((l) => l.type === 'conv2d') ? 'a convolutional network' : 'a neural network';
-    return `training ${kinds}: the gradient over ${p.indices.length} samples, round ${p.round + 1}`;
+    const what = p.local ? `${p.local.steps} steps over ${p.indices.length} samples` : `the gradient over ${p.indices.length} samples`;
+    return `training ${kinds}: ${what}, round ${p.round + 1}`;
   },
 
   cpu(inputs, raw) {
     const p = raw as unknown as TrainParams;
     const { params, x, y } = shardOf(inputs, p);
-    return encodeGradient(gradients(modelOf(p), params, x, y, p.indices.length));
+    return encodeGradient(shardGradient(modelOf(p), p, params, x, y));
   },
 };
 

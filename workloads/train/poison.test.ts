@@ -6,8 +6,8 @@ import { eventually, testCoordinator } from '../../tests/helpers/coordinator.ts'
 import { RawNode, type Lease } from '../../tests/helpers/raw-node.ts';
 import { mulberry32 } from '../../shaders/random.ts';
 import { dataset, gather } from './data.ts';
-import { gradients, type ShardGradient } from './reference.ts';
-import { encodeGradient, modelOf, type TrainParams } from './unit.ts';
+import type { ShardGradient } from './reference.ts';
+import { encodeGradient, modelOf, shardGradient, type TrainParams } from './unit.ts';
 
 const spec = {
   model: { layers: [{ type: 'dense', units: 16 }, { type: 'relu' }, { type: 'dense', units: 10 }] },
@@ -59,8 +59,8 @@ async function work(node: RawNode, done: () => boolean, poison?: Poison, patient
     const weights = new Float32Array(w!.slice().buffer);
     const { x, labels } = gather(dataset(f!, l!), p.indices, p.augment);
     const model = modelOf(p);
-    const honest = gradients(model, weights, x, labels, p.indices.length);
-    const stale = lastWeights && lastWeights.length === weights.length && lastWeights.some((v, i) => v !== weights[i]) ? gradients(model, lastWeights, x, labels, p.indices.length) : null;
+    const honest = shardGradient(model, p, weights, x, labels);
+    const stale = lastWeights && lastWeights.length === weights.length && lastWeights.some((v, i) => v !== weights[i]) ? shardGradient(model, p, lastWeights, x, labels) : null;
     lastWeights = weights;
     const lie = !!poison && sent++ >= (patient?.honestFirst ?? 0);
     if (lie) patient?.lies.push(lease.attemptId);
@@ -120,6 +120,42 @@ describe('train against poisoning nodes', () => {
     for (const [name, j] of Object.entries(attacked.judged)) expect([name, j.valid, j.invalid > 0]).toEqual([name, 0, true]);
     expect(attacked.verification.invalid).toBeGreaterThanOrEqual(4);
     expect(attacked.earned).toEqual({ scaled: 0, 'sign-flipped': 0, stale: 0, random: 0 });
+    expect(attacked.curve).toEqual(clean.curve);
+    expect(attacked.weights).toEqual(clean.weights);
+  });
+
+  it('with local steps (communication-efficient rounds) too: a node sending a wrong change of the weights is caught and unpaid, and the weights are the clean run\'s', async () => {
+    const dev = await TestClient.signup(coordinator.url, 'train-local@example.com');
+    await dev.useNewKey('ci');
+    const local = { ...spec, localSteps: 4, localLearningRate: 0.1, optimizer: 'sgd', learningRate: 0.7, momentum: 0.9, rounds: 3 };
+    const run = async (poisoners: string[]) => {
+      const { id } = await dev.json('POST', '/api/jobs', { kind: 'train', spec: local }, 201);
+      let over = false;
+      const nodes = await Promise.all(['honest-0', 'honest-1', ...poisoners].map(async (name) => {
+        const client = await TestClient.signup(coordinator.url, `local-${name}-${id}@example.com`);
+        const node = await RawNode.connect(coordinator.url, await client.useNewKey(name));
+        return { name, client, node, nodeId: (await node.hello({ kinds: ['train'], gflops: 5 })).nodeId };
+      }));
+      // The poisoner starts first, so that it sends a wrong change before the honest nodes take every unit.
+      const working = nodes.filter((n) => n.name in poisons).map((n) => work(n.node, () => over, poisons[n.name]));
+      for (const n of nodes.filter((n) => n.name in poisons)) {
+        await eventually(async () => (await coordinator.deps.db.selectFrom('attempts').select('id').where('node_id', '=', n.nodeId).where('state', '=', 'invalid').executeTakeFirst()) ?? null, 'the poisoner caught', 60_000, 50);
+      }
+      working.push(...nodes.filter((n) => !(n.name in poisons)).map((n) => work(n.node, () => over)));
+      const job = await dev.waitForJob(id, 120_000);
+      over = true;
+      await Promise.all(working);
+      nodes.forEach(({ node }) => node.close());
+      expect(job.state, job.error).toBe('done');
+      const files = unzipSync(new Uint8Array(await (await dev.call('GET', `/api/jobs/${id}/result`)).arrayBuffer()));
+      const earned = await Promise.all(nodes.filter((n) => n.name in poisons).map(async (n) => (await n.client.json('GET', '/api/me')).wallet.earned));
+      return { weights: files['model.safetensors']!, curve: JSON.parse(new TextDecoder().decode(files['training.json']!)).curve, earned };
+    };
+    const clean = await run([]);
+    const attacked = await run(['sign-flipped']);
+    // A round is 4 × 96 rows; each unit took 4 steps of 24 rows.
+    expect(clean.curve.map((p: { rows: number }) => p.rows)).toEqual([384, 384, 384]);
+    expect(attacked.earned).toEqual([0]);
     expect(attacked.curve).toEqual(clean.curve);
     expect(attacked.weights).toEqual(clean.weights);
   });

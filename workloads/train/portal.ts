@@ -55,6 +55,7 @@ export const trainPortal: PortalWorkload = {
       <label>batch <input id="train-batch" type="number" min="1" value="256" /></label>
       <label>learning rate <input id="train-lr" type="number" min="0" step="any" value="0.003" /></label>
       <label>optimizer <select id="train-optimizer"><option>adam</option><option>sgd</option></select></label>
+      <label title="each unit takes this many SGD steps on its own before the round averages the changes: fewer, larger messages (then the optimizer above steps on the average: sgd at 0.7 is DiLoCo's)">local steps <input id="train-local" type="number" min="1" max="64" value="1" /></label>
       <span class="note">layers: dense:UNITS, relu, conv:FILTERSxKERNEL, pool:SIZE</span>`;
     const $ = <T extends HTMLElement>(id: string) => host.querySelector<T>(`#${id}`)!;
     const files: Record<'features' | 'labels', { sha256?: string; why?: string } | null> = { features: null, labels: null };
@@ -81,7 +82,7 @@ export const trainPortal: PortalWorkload = {
         changed();
       });
     }
-    for (const id of ['train-layers', 'train-epochs', 'train-batch', 'train-lr', 'train-optimizer']) $(id).addEventListener('change', changed);
+    for (const id of ['train-layers', 'train-epochs', 'train-batch', 'train-lr', 'train-optimizer', 'train-local']) $(id).addEventListener('change', changed);
     return {
       spec() {
         let layers;
@@ -99,7 +100,7 @@ export const trainPortal: PortalWorkload = {
           data = { features: files.features!.sha256!, labels: files.labels!.sha256! };
         }
         const number = (id: string) => Number($<HTMLInputElement>(id).value);
-        return { spec: { model: { layers }, data, epochs: number('train-epochs'), batch: number('train-batch'), learningRate: number('train-lr'), optimizer: $<HTMLSelectElement>('train-optimizer').value, ...(data.dataset ? { shift: 1 } : {}) } };
+        return { spec: { model: { layers }, data, epochs: number('train-epochs'), batch: number('train-batch'), learningRate: number('train-lr'), optimizer: $<HTMLSelectElement>('train-optimizer').value, localSteps: number('train-local'), ...(data.dataset ? { shift: 1 } : {}) } };
       },
     };
   },

@@ -1,6 +1,6 @@
 import { planModel, type Layer, type ModelPlan, type Shape } from './model.ts';
 import type { Augment } from './data.ts';
-import type { ShardGradient } from './reference.ts';
+import { gradients, type ShardGradient } from './reference.ts';
 import { floatsOf } from '../../shaders/bytes.ts';
 
 /**
@@ -16,6 +16,68 @@ export interface TrainParams {
   indices: number[];
   /** Random shifts of the rows (data.ts), drawn from this round's seed. */
   augment?: Augment;
+  /**
+   * Local steps (a communication-efficient round): the unit takes `steps` steps of plain SGD at
+   * `learningRate` from the round's weights, step t on the t-th of `steps` equal runs of its rows,
+   * and its result is the weights' change θ₀ − θ_end in place of a gradient (then the loss and
+   * the hits summed over its steps, each at that step's weights, and the rows).
+   */
+  local?: { steps: number; learningRate: number };
+}
+
+/** One step of a unit with local steps: the weights to take the gradient at, over rows [from, from + rows) of the unit. */
+export interface LocalStep {
+  params: Float32Array;
+  from: number;
+  rows: number;
+}
+
+/**
+ * A unit's local steps, for both halves (the node's gradients on the GPU, the coordinator's
+ * check on the CPU): yields each step's weights and rows, is given back that step's summed
+ * gradient, and returns the unit's result. Each step is θ ← θ − η·g / rows in float32, in this
+ * order on every machine, so two runs differ only by their gradients' rounding.
+ */
+export function* localSteps(params: Float32Array, p: TrainParams): Generator<LocalStep, ShardGradient, ShardGradient> {
+  const { steps, learningRate } = p.local!;
+  const per = p.indices.length / steps;
+  let theta = params;
+  let loss = 0, correct = 0;
+  for (let t = 0; t < steps; t++) {
+    const g = yield { params: theta, from: t * per, rows: per };
+    const next = new Float32Array(theta.length);
+    const rate = learningRate / per;
+    for (let i = 0; i < next.length; i++) next[i] = theta[i]! - rate * g.grads[i]!;
+    theta = next;
+    loss += g.loss;
+    correct += g.correct;
+  }
+  const delta = new Float32Array(params.length);
+  for (let i = 0; i < delta.length; i++) delta[i] = params[i]! - theta[i]!;
+  return { grads: delta, loss, correct, rows: p.indices.length };
+}
+
+/** Drives localSteps with a gradient function, synchronous (the CPU reference). */
+export function localStepsSync(params: Float32Array, p: TrainParams, gradient: (s: LocalStep) => ShardGradient): ShardGradient {
+  const steps = localSteps(params, p);
+  let next = steps.next();
+  while (!next.done) next = steps.next(gradient(next.value));
+  return next.value;
+}
+
+/** A unit's result on the CPU (the reference, and the coordinator's check): its gradient, or its local steps' change. */
+export function shardGradient(plan: ModelPlan, p: TrainParams, params: Float32Array, x: Float32Array, labels: Float32Array): ShardGradient {
+  if (!p.local) return gradients(plan, params, x, labels, p.indices.length);
+  const width = x.length / p.indices.length;
+  return localStepsSync(params, p, (s) => gradients(plan, s.params, x.subarray(s.from * width, (s.from + s.rows) * width), labels.subarray(s.from, s.from + s.rows), s.rows));
+}
+
+/** Drives localSteps with an asynchronous gradient function (the GPU). */
+export async function localStepsAsync(params: Float32Array, p: TrainParams, gradient: (s: LocalStep) => Promise<ShardGradient>): Promise<ShardGradient> {
+  const steps = localSteps(params, p);
+  let next = steps.next();
+  while (!next.done) next = steps.next(await gradient(next.value));
+  return next.value;
 }
 
 const plans = new Map<string, ModelPlan>();
