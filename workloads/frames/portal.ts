@@ -1,5 +1,6 @@
 import { unzipSync } from 'fflate';
 import type { PortalWorkload } from '../types.ts';
+import { uploadOnChange } from '../portal-uploads.ts';
 import { parseChain } from './chain.ts';
 
 const thumbs = 8;
@@ -20,22 +21,7 @@ export const framesPortal: PortalWorkload = {
     host.innerHTML = `<label>frames (a zip of PNGs) <input id="frames-zip" type="file" accept=".zip" /></label>
       filters <input id="frames-filters" value="blur:2, sobel" size="28" aria-label="filters, left to right" />
       <label>LUT <input id="frames-lut" type="file" accept=".cube" /></label> <span class="note">blur:SIGMA, sobel, lut, resize:WxH</span>`;
-    // Each file: not chosen, uploading (why there is no spec yet), or stored.
-    const files: Record<'zip' | 'lut', { sha256?: string; name?: string; why?: string } | null> = { zip: null, lut: null };
-    for (const which of ['zip', 'lut'] as const) {
-      host.querySelector<HTMLInputElement>(`#frames-${which}`)!.addEventListener('change', async (e) => {
-        const file = (e.target as HTMLInputElement).files?.[0];
-        files[which] = file ? { why: `${file.name} is uploading…` } : null;
-        changed();
-        if (!file) return;
-        try {
-          files[which] = { sha256: (await page.putBlob(new Uint8Array(await file.arrayBuffer()))).sha256, name: file.name };
-        } catch (err) {
-          files[which] = { why: `${file.name} could not be uploaded: ${(err as Error).message}` };
-        }
-        changed();
-      });
-    }
+    const files = uploadOnChange({ zip: host.querySelector<HTMLInputElement>('#frames-zip')!, lut: host.querySelector<HTMLInputElement>('#frames-lut')! }, page, changed);
     host.querySelector('#frames-filters')!.addEventListener('change', changed);
     return {
       spec() {

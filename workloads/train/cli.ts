@@ -1,5 +1,8 @@
-import type { CliWorkload } from '../types.ts';
+import type { CliHost, CliWorkload } from '../types.ts';
 import { parseLayers } from './layers-text.ts';
+
+/** Stores the file an option names as a blob; its sha256. */
+const putOption = async (host: CliHost, values: Record<string, unknown>, option: string) => (await host.putBlob(host.readFile(values[option] as string, `--${option}`))).sha256;
 
 const numbers = { epochs: 'epochs', rounds: 'rounds', batch: 'batch', 'shard-rows': 'shardRows', lr: 'learningRate', momentum: 'momentum', seed: 'seed', shift: 'shift', 'local-steps': 'localSteps', 'local-lr': 'localLearningRate' } as const;
 
@@ -49,7 +52,7 @@ export const trainCli: CliWorkload = {
     if (!values.features !== !values.labels) throw host.usage('give --features and --labels together.');
     if (!values['test-features'] !== !values['test-labels']) throw host.usage('give --test-features and --test-labels together.');
     if (values.features) {
-      const put = async (option: string) => (await host.putBlob(host.readFile(values[option] as string, `--${option}`))).sha256;
+      const put = (option: string) => putOption(host, values, option);
       const data: Record<string, string> = { features: await put('features'), labels: await put('labels') };
       if (values['test-features']) Object.assign(data, { testFeatures: await put('test-features'), testLabels: await put('test-labels') });
       spec.data = data;
@@ -69,7 +72,7 @@ export const inferCli: CliWorkload = {
   },
   async spec(values, given, host) {
     const spec: Record<string, unknown> = { data: { dataset: 'mnist' }, ...given };
-    const put = async (option: string) => (await host.putBlob(host.readFile(values[option] as string, `--${option}`))).sha256;
+    const put = (option: string) => putOption(host, values, option);
     if (values.weights) spec.weights = await put('weights');
     if (!spec.weights) throw host.usage("--weights: give a train job's result (model.zip) or a .safetensors.");
     if (values.labels && !values.features) throw host.usage('--labels goes with --features.');

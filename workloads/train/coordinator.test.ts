@@ -83,3 +83,25 @@ describe("train's screen of a round", () => {
     expect(screen([shard(0)])).toEqual([]);
   });
 });
+
+describe("train's agreement of two results", () => {
+  it('takes a max-pool near-tie routed the other way (a few values off), and refuses a gradient scaled by 1%, sign-flipped or stale', async () => {
+    const { gradientsAgree } = await import('./unit.ts');
+    const { gradients } = await import('./reference.ts');
+    const { uniform } = await import('./fixtures.ts');
+    const model = planModel([1, 8, 8], [{ type: 'conv2d', filters: 4, kernel: 3 }, { type: 'relu' }, { type: 'maxpool', size: 2 }, { type: 'dense', units: 3 }], 3);
+    const params = initialParams(model, 2);
+    const x = uniform(16 * 64, 5).map(Math.abs);
+    const labels = Array.from({ length: 16 }, (_, i) => i % 3);
+    const honest = gradients(model, params, x, labels, 16);
+    const largest = Math.max(...honest.grads.map(Math.abs));
+    // What a flipped pool window does: two conv weights' gradients move by 6e-4 of the largest.
+    const flipped = { ...honest, grads: honest.grads.map((v, i) => (i === 3 ? v + 6e-4 * largest : i === 7 ? v - 6e-4 * largest : v)) };
+    expect(gradientsAgree(flipped, honest)).toBe(true);
+    expect(gradientsAgree({ ...honest, grads: honest.grads.map((v) => v * 1.01) }, honest)).toBe(false);
+    expect(gradientsAgree({ ...honest, grads: honest.grads.map((v) => -v) }, honest)).toBe(false);
+    const moved = Float32Array.from(params, (v, i) => v - 0.01 * honest.grads[i]!);
+    expect(gradientsAgree(gradients(model, moved, x, labels, 16), honest)).toBe(false);
+    expect(gradientsAgree({ ...honest, loss: honest.loss * 1.001 }, honest)).toBe(false);
+  });
+});

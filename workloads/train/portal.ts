@@ -1,5 +1,6 @@
 import { unzipSync } from 'fflate';
 import type { PortalWorkload } from '../types.ts';
+import { uploadOnChange } from '../portal-uploads.ts';
 import { parseLayers } from './layers-text.ts';
 import { ownBytes } from '../../shaders/bytes.ts';
 
@@ -58,7 +59,6 @@ export const trainPortal: PortalWorkload = {
       <label title="each unit takes this many SGD steps on its own before the round averages the changes: fewer, larger messages (then the optimizer above steps on the average: sgd at 0.7 is DiLoCo's)">local steps <input id="train-local" type="number" min="1" max="64" value="1" /></label>
       <span class="note">layers: dense:UNITS, relu, conv:FILTERSxKERNEL, pool:SIZE</span>`;
     const $ = <T extends HTMLElement>(id: string) => host.querySelector<T>(`#${id}`)!;
-    const files: Record<'features' | 'labels', { sha256?: string; why?: string } | null> = { features: null, labels: null };
     $<HTMLSelectElement>('train-preset').addEventListener('change', (e) => {
       const preset = presets[(e.target as HTMLSelectElement).value];
       if (preset) $<HTMLInputElement>('train-layers').value = preset;
@@ -68,20 +68,7 @@ export const trainPortal: PortalWorkload = {
       $('train-files').hidden = (e.target as HTMLSelectElement).value !== 'upload';
       changed();
     });
-    for (const which of ['features', 'labels'] as const) {
-      $<HTMLInputElement>(`train-${which}`).addEventListener('change', async (e) => {
-        const file = (e.target as HTMLInputElement).files?.[0];
-        files[which] = file ? { why: `${file.name} is uploading…` } : null;
-        changed();
-        if (!file) return;
-        try {
-          files[which] = { sha256: (await page.putBlob(new Uint8Array(await file.arrayBuffer()))).sha256 };
-        } catch (err) {
-          files[which] = { why: `${file.name} could not be uploaded: ${(err as Error).message}` };
-        }
-        changed();
-      });
-    }
+    const files = uploadOnChange({ features: $<HTMLInputElement>('train-features'), labels: $<HTMLInputElement>('train-labels') }, page, changed);
     for (const id of ['train-layers', 'train-epochs', 'train-batch', 'train-lr', 'train-optimizer', 'train-local']) $(id).addEventListener('change', changed);
     return {
       spec() {
@@ -131,21 +118,7 @@ export const inferPortal: PortalWorkload = {
       <span id="infer-files" hidden><label>features <input id="infer-features" type="file" accept=".npy" /></label> <label>labels (optional) <input id="infer-labels" type="file" accept=".npy" /></label></span>
       <span class="note">a train job's result (its zip) or the model.safetensors in it</span>`;
     const $ = <T extends HTMLElement>(id: string) => host.querySelector<T>(`#${id}`)!;
-    const files: Record<'weights' | 'features' | 'labels', { sha256?: string; why?: string } | null> = { weights: null, features: null, labels: null };
-    for (const which of ['weights', 'features', 'labels'] as const) {
-      $<HTMLInputElement>(`infer-${which}`).addEventListener('change', async (e) => {
-        const file = (e.target as HTMLInputElement).files?.[0];
-        files[which] = file ? { why: `${file.name} is uploading…` } : null;
-        changed();
-        if (!file) return;
-        try {
-          files[which] = { sha256: (await page.putBlob(new Uint8Array(await file.arrayBuffer()))).sha256 };
-        } catch (err) {
-          files[which] = { why: `${file.name} could not be uploaded: ${(err as Error).message}` };
-        }
-        changed();
-      });
-    }
+    const files = uploadOnChange({ weights: $<HTMLInputElement>('infer-weights'), features: $<HTMLInputElement>('infer-features'), labels: $<HTMLInputElement>('infer-labels') }, page, changed);
     $<HTMLSelectElement>('infer-data').addEventListener('change', (e) => {
       $('infer-files').hidden = (e.target as HTMLSelectElement).value !== 'upload';
       changed();
