@@ -55,3 +55,11 @@ export async function agent(url: string, key: string, name: string): Promise<Chi
   });
   return child;
 }
+
+/** Stops these processes (SIGTERM) and resolves once every one has exited, so that their files can be removed. */
+export async function stopAll(children: ChildProcess[]): Promise<void> {
+  await Promise.all(children.map((child) => (child.exitCode !== null || child.signalCode !== null ? undefined : new Promise<void>((done) => {
+    child.once('exit', () => done());
+    child.kill('SIGTERM');
+  }))));
+}

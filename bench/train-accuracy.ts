@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { unzipSync } from 'fflate';
 import { TestClient } from '../tests/helpers/client.ts';
 import type { CurvePoint } from '../workloads/train/coordinator.ts';
-import { agent, serve } from './processes.ts';
+import { agent, serve, stopAll } from './processes.ts';
 
 const mlp = { model: { layers: [{ type: 'dense', units: 256 }, { type: 'relu' }, { type: 'dense', units: 128 }, { type: 'relu' }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 512, shardRows: 64, epochs: 15, optimizer: 'adam', learningRate: 0.002, schedule: 'cosine', shift: 1, seed: 1 };
 const cnn = { model: { layers: [{ type: 'conv2d', filters: 16, kernel: 5 }, { type: 'relu' }, { type: 'maxpool', size: 2 }, { type: 'dense', units: 10 }] }, data: { dataset: 'mnist' }, batch: 256, shardRows: 64, epochs: 10, optimizer: 'adam', learningRate: 0.003, schedule: 'cosine', shift: 1, seed: 1 };
@@ -76,8 +76,7 @@ try {
     console.log(`one agent against two, round by round: loss within ${oneVsTwo.lossMaxDiff}, accuracy within ${oneVsTwo.accuracyMaxDiff}; the same weights: ${oneVsTwo.sameWeights}`);
   }
 } finally {
-  for (const c of children) c.kill('SIGTERM');
-  coordinator.child.kill('SIGTERM');
+  await stopAll([...children, coordinator.child]);
   rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 });
 }
 

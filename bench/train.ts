@@ -17,7 +17,7 @@ import { mnist } from '../workloads/train/mnist.ts';
 import { initialParams, planModel, type Layer } from '../workloads/train/model.ts';
 import { gradients } from '../workloads/train/reference.ts';
 import { openBenchPage } from './chromium.ts';
-import { agent, serve } from './processes.ts';
+import { agent, serve, stopAll } from './processes.ts';
 import { median } from './timing.ts';
 
 const runs = Math.max(1, Number(process.env.BENCH_TRAIN_RUNS ?? 3));
@@ -53,8 +53,7 @@ try {
     network[count] = { roundsPerMinute: (spec.rounds * 60) / median(seconds), seconds };
   }
 } finally {
-  for (const a of agents) a.kill('SIGTERM');
-  coordinator.child.kill('SIGTERM');
+  await stopAll([...agents, coordinator.child]);
   rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 });
 }
 

@@ -18,7 +18,7 @@ import { clipFrame, clipZip, warmCube } from '../workloads/frames/fixtures.ts';
 import { filterFrameGpu } from '../workloads/frames/gpu.ts';
 import { readFrame } from '../workloads/frames/image.ts';
 import { readCube } from '../workloads/frames/lut.ts';
-import { agent, serve } from './processes.ts';
+import { agent, serve, stopAll } from './processes.ts';
 import { median } from './timing.ts';
 
 const runs = Math.max(1, Number(process.env.BENCH_WORKLOADS_RUNS ?? 3));
@@ -59,8 +59,7 @@ try {
     network[count] = { renderSamplesPerSecond: samples / median(renderSeconds), framesPerSecond: clip.frames / median(framesSeconds), renderSeconds, framesSeconds };
   }
 } finally {
-  for (const a of agents) a.kill('SIGTERM');
-  coordinator.child.kill('SIGTERM');
+  await stopAll([...agents, coordinator.child]);
   rmSync(dataDir, { recursive: true, force: true });
 }
 
