@@ -2,9 +2,14 @@ import { dispatchFlopsMaxDefault, runPasses, type Pass, type RunOptions } from '
 import { features, type ModelPlan } from './model.ts';
 import type { ShardGradient } from './reference.ts';
 import code from './train.wgsl?raw';
+import code4 from './dense4.wgsl?raw';
 
 const wg = 64;
 const kernelOf = (entryPoint: string) => ({ label: `train/${entryPoint}`, code, entryPoint });
+const kernel4Of = (entryPoint: string) => ({ label: `train/${entryPoint}4`, code: code4, entryPoint });
+
+/** Whether a dense pass can read and write vec4s (dense4.wgsl): its sizes and offsets in fours. */
+const fours = (...values: (number | undefined)[]) => values.every((v) => (v ?? 0) % 4 === 0);
 
 /** The workgroups for `invocations` (one per output value) over a 2-D grid. */
 function groups(invocations: number): [number, number] {
@@ -36,6 +41,12 @@ function pass(entryPoint: string, bind: Record<number, string>, dims: Dims, invo
   return { kernel: kernelOf(entryPoint), bind, uniforms: uniforms(dims), uniformsAt: 3, groups: groups(invocations), flops };
 }
 
+/** A dense pass: dense4.wgsl's where the layer's sizes and offsets are in fours (`quads`: its invocations then), else train.wgsl's. */
+function densePass(entryPoint: string, bind: Record<number, string>, dims: Dims, invocations: number, quads: number, flops: number): Pass {
+  if (!fours(dims.c, dims.f, dims.wOff, dims.bOff, dims.aOff, dims.oOff)) return pass(entryPoint, bind, dims, invocations, flops);
+  return { kernel: kernel4Of(entryPoint), bind, uniforms: uniforms(dims), uniformsAt: 3, groups: groups(quads), flops };
+}
+
 /** Invocations of a dense pass: one per 4×4 block of its [rows, cols] output. */
 const blocks4 = (rows: number, cols: number) => Math.ceil(rows / 4) * Math.ceil(cols / 4);
 
@@ -64,7 +75,7 @@ function forwardPasses(plan: ModelPlan, row0: number, n: number, last?: { name: 
     const out = final ? last.name : `act${l + 1}`;
     const oOff = final ? last.at : 0;
     const outputs = n * sizes[l + 1]!;
-    if (layer.type === 'dense') passes.push(pass('dense_forward', { 0: name, 1: 'params', 2: out }, { n, c: sizes[l]!, f, wOff: p!.weights, bOff: p!.biases, aOff, oOff }, blocks4(n, f), 2 * n * sizes[l]! * f));
+    if (layer.type === 'dense') passes.push(densePass('dense_forward', { 0: name, 1: 'params', 2: out }, { n, c: sizes[l]!, f, wOff: p!.weights, bOff: p!.biases, aOff, oOff }, blocks4(n, f), blocks4(n, f), 2 * n * sizes[l]! * f));
     else if (layer.type === 'relu') passes.push(pass('relu_forward', { 0: name, 2: out }, { n: outputs, aOff, oOff }, outputs, outputs));
     else if (layer.type === 'conv2d') passes.push(pass('conv_forward', { 0: name, 1: 'params', 2: out }, { n, c, h, w, f, k: layer.kernel, oh, ow, wOff: p!.weights, bOff: p!.biases, aOff, oOff }, n * oh * blocks4(f, ow), 2 * outputs * c * layer.kernel ** 2));
     else passes.push(pass('maxpool_forward', { 0: name, 2: out }, { n, c, h, w, k: layer.size, oh, ow, aOff, oOff }, outputs, outputs * layer.size ** 2));
@@ -124,8 +135,9 @@ export async function shardGradientGpu(
       const dx = `d${l}`;
       const inputs = n * sizes[l]!;
       if (layer.type === 'dense') {
-        passes.push(pass('dense_backward_params', { 0: name, 1: dy, 2: 'grads' }, { n, c: sizes[l]!, f, wOff: p!.weights, bOff: p!.biases, aOff }, blocks4(sizes[l]!, f) + f, 2 * n * (sizes[l]! + 1) * f));
-        if (l > 0) passes.push(pass('dense_backward_input', { 0: dy, 1: 'params', 2: dx }, { n, c: sizes[l]!, f, wOff: p!.weights }, blocks4(n, sizes[l]!), 2 * n * sizes[l]! * f));
+        const dims = { n, c: sizes[l]!, f, wOff: p!.weights, bOff: p!.biases, aOff };
+        passes.push(densePass('dense_backward_params', { 0: name, 1: dy, 2: 'grads' }, dims, blocks4(sizes[l]!, f) + f, blocks4(sizes[l]!, f) + f / 4, 2 * n * (sizes[l]! + 1) * f));
+        if (l > 0) passes.push(densePass('dense_backward_input', { 0: dy, 1: 'params', 2: dx }, { ...dims, aOff: 0 }, blocks4(n, sizes[l]!), blocks4(n, sizes[l]!), 2 * n * sizes[l]! * f));
       } else if (layer.type === 'relu') {
         if (l > 0) passes.push(pass('relu_backward', { 0: `act${l + 1}`, 1: dy, 2: dx }, { n: inputs }, inputs, inputs));
       } else if (layer.type === 'conv2d') {
