@@ -4,21 +4,9 @@
 // load does the work of four scalar ones; per 4 inputs a 4×4 block makes 8 loads for 64
 // multiply-adds, where train.wgsl's makes 32. gpu.ts picks these where they fit.
 
-struct Dims {
-  n: u32, c: u32, h: u32, w: u32, f: u32, k: u32, oh: u32, ow: u32,
-  wOff: u32, bOff: u32, aOff: u32, lOff: u32, tally: u32, oOff: u32, _p1: u32, _p2: u32,
-}
-
 @group(0) @binding(0) var<storage, read> a: array<vec4f>;
 @group(0) @binding(1) var<storage, read> b: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
-@group(0) @binding(3) var<uniform> u: Dims;
-
-const wg = 64u;
-
-fn flat(id: vec3u, groups: vec3u) -> u32 {
-  return id.y * groups.x * wg + id.x;
-}
 
 // Rows r0..r0+3 (the last repeated past n), as indices of their first vec4 in a [rows, width4] matrix at `at`.
 fn rows4(at: u32, r0: u32, width4: u32) -> vec4u {

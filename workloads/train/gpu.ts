@@ -1,8 +1,12 @@
 import { dispatchFlopsMaxDefault, runPasses, type Pass, type RunOptions } from '../../shaders/runner.ts';
 import { features, type ModelPlan } from './model.ts';
 import type { ShardGradient } from './reference.ts';
-import code from './train.wgsl?raw';
-import code4 from './dense4.wgsl?raw';
+import dims from './dims.wgsl?raw';
+import body from './train.wgsl?raw';
+import body4 from './dense4.wgsl?raw';
+
+const code = `${dims}\n${body}`;
+const code4 = `${dims}\n${body4}`;
 
 const wg = 64;
 const kernelOf = (entryPoint: string) => ({ label: `train/${entryPoint}`, code, entryPoint });

@@ -4,40 +4,14 @@
 //   b   — read: the parameters, or dy, or the labels
 //   out — read-write: the pass's output; backward_params and the loss *add* into theirs, which is
 //         how a shard's micro-batches accumulate one gradient
-//   u   — the shapes and offsets below
+//   u   — the shapes and offsets (dims.wgsl, which gpu.ts puts before this file)
 // Activations are row-major [n, features], a sample of [c, h, w] being its c·h·w values in that
 // order. Sums are in f32, each in a fixed order; the reference in reference.ts is the same maths
 // in doubles.
 
-struct Dims {
-  n: u32,     // rows of this micro-batch
-  c: u32,     // input channels (dense: input features)
-  h: u32,     // input height
-  w: u32,     // input width
-  f: u32,     // output channels (dense: units; softmax: classes)
-  k: u32,     // kernel size (conv) or window (pool)
-  oh: u32,    // output height
-  ow: u32,    // output width
-  wOff: u32,  // where the layer's weights start in the parameters (and in the gradient)
-  bOff: u32,  // where its biases start
-  aOff: u32,  // where this micro-batch starts in `a` (the shard's inputs), else 0
-  lOff: u32,  // where its labels start in `b` (softmax), else 0
-  tally: u32, // softmax: where the per-row loss and hits are added in `out`
-  oOff: u32,  // forward passes: where this micro-batch's outputs start in `out` (inference writes all rows' scores into one buffer), else 0
-  _p1: u32, _p2: u32,
-}
-
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> u: Dims;
-
-const wg = 64u;
-
-// Invocations run over a 2-D grid of workgroups (a 1-D one is capped at 65,535 groups).
-fn flat(id: vec3u, groups: vec3u) -> u32 {
-  return id.y * groups.x * wg + id.x;
-}
 
 // The dense passes are matrix products; each invocation computes a 4×4 block of its output,
 // so every value it loads serves four multiply-adds (the one-value-per-invocation kernels
