@@ -104,4 +104,43 @@ describe("train's agreement of two results", () => {
     expect(gradientsAgree(gradients(model, moved, x, labels, 16), honest)).toBe(false);
     expect(gradientsAgree({ ...honest, loss: honest.loss * 1.001 }, honest)).toBe(false);
   });
+
+  it('takes a ReLU at its edge that went the other way (its row\'s gradient through it, on or off), and refuses a lie as far off', async () => {
+    const { gradientsAgree, shardGradient, shardMatches } = await import('./unit.ts');
+    const { forward } = await import('./reference.ts');
+    const { uniform } = await import('./fixtures.ts');
+    const layers = [{ type: 'dense', units: 8 }, { type: 'relu' }, { type: 'dense', units: 12 }, { type: 'relu' }, { type: 'dense', units: 4 }] as const;
+    const model = planModel([16], [...layers], 4);
+    const base = initialParams(model, 3);
+    const x = uniform(16 * 16, 7);
+    const labels = Float32Array.from({ length: 16 }, (_, i) => i % 4);
+    const z = forward(model, base, x, 16)[1]!;
+    const bias = model.params[0]!.biases;
+    const relative = (a: Float32Array, b: Float32Array) => Math.hypot(...a.map((v, i) => v - b[i]!)) / Math.hypot(...b);
+    for (const local of [undefined, { steps: 2, learningRate: 0.1 }]) {
+      const p = { round: 0, model: { input: [16] as [number], layers: [...layers], classes: 4 }, indices: Array.from({ length: 16 }, (_, i) => i), ...(local ? { local } : {}) };
+      // The row and unit whose flip moves the gradient most (rows of the first local step only):
+      // the unit's bias set so that this row's pre-activation is +1e-6 on this machine, and -1e-6
+      // on the other — within any float32 rounding of a sum of 16 terms of size ~0.5.
+      let widest = { apart: 0, mine: base, theirs: base };
+      for (let b = 0; b < (local ? 8 : 16); b++)
+        for (let j = 0; j < 8; j++) {
+          const mine = Float32Array.from(base);
+          mine[bias + j] = base[bias + j]! - z[b * 8 + j]! + 1e-6;
+          const theirs = Float32Array.from(mine);
+          theirs[bias + j] = mine[bias + j]! - 2e-6;
+          const apart = relative(shardGradient(model, p, theirs, x, labels).grads, shardGradient(model, p, mine, x, labels).grads);
+          if (apart > widest.apart) widest = { apart, mine, theirs };
+        }
+      const want = shardGradient(model, p, widest.mine, x, labels);
+      const other = shardGradient(model, p, widest.theirs, x, labels);
+      expect(gradientsAgree(other, want)).toBe(false); // the flip is more than rounding
+      expect(shardMatches(model, p, widest.mine, x, labels, other)).toBe(true);
+      // A lie as far from the CPU's result, in another direction, or the flip and 1% more.
+      const noise = uniform(model.size, 11);
+      const scale = (widest.apart * Math.hypot(...want.grads)) / Math.hypot(...noise);
+      expect(shardMatches(model, p, widest.mine, x, labels, { ...want, grads: want.grads.map((v, i) => v + scale * noise[i]!) })).toBe(false);
+      expect(shardMatches(model, p, widest.mine, x, labels, { ...other, grads: other.grads.map((v) => v * 1.01) })).toBe(false);
+    }
+  });
 });

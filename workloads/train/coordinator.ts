@@ -11,7 +11,7 @@ import { features, initialParams, layerSchema, ModelError, planModel, type Model
 import { initialState, optimizerStep } from './optimizer.ts';
 import { argmax, forward } from './reference.ts';
 import { encodeSafetensors } from './safetensors.ts';
-import { decodeGradient, gradientsAgree, modelOf, shardGradient, type TrainParams } from './unit.ts';
+import { decodeGradient, gradientsAgree, modelOf, shardMatches, type TrainParams } from './unit.ts';
 import { floatsOf } from '../../shaders/bytes.ts';
 
 /**
@@ -41,8 +41,9 @@ import { floatsOf } from '../../shaders/bytes.ts';
  * over 16 steps), so the same tolerance holds (unit.ts).
  *
  * What a round's weights are promised: each shard's gradient was recomputed on the
- * coordinator's CPU and agreed within gradientTolerance (unit.ts), or came unchecked from a
- * trusted node and passed the round's screen; see server/verify/sampled.ts for what that bounds.
+ * coordinator's CPU and agreed within gradientTolerance, up to ReLUs at their edge (unit.ts's
+ * shardMatches), or came unchecked from a trusted node and passed the round's screen; see
+ * server/verify/sampled.ts for what that bounds.
  * With every shard checked (untrusted nodes, or a sample that drew them all) the weights are the
  * optimizer's step on the true mean gradient of the batch, up to float32 summation order.
  */
@@ -281,14 +282,14 @@ export const train: Workload<TrainSpec> = {
     return null;
   },
 
-  /** Recomputes the shard's gradient on the CPU and compares (gradientsAgree). */
+  /** Recomputes the shard's gradient on the CPU and compares, allowing for ReLUs at their edge (shardMatches). */
   check(params, inputs, result) {
     const p = params as unknown as TrainParams;
     const model = modelOf(p);
     const got = decodeGradient(model, result);
     if (!got) return false;
     const { x, labels } = gather(dataset(inputs[1]!, inputs[2]!), p.indices, p.augment);
-    return gradientsAgree(got, shardGradient(model, p, f32(inputs[0]!), x, labels));
+    return shardMatches(model, p, f32(inputs[0]!), x, labels, got);
   },
 
   /**

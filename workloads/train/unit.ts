@@ -1,6 +1,6 @@
 import { planModel, type Layer, type ModelPlan, type Shape } from './model.ts';
 import type { Augment } from './data.ts';
-import { gradients, type ShardGradient } from './reference.ts';
+import { gradients, reluFlips, type ShardGradient } from './reference.ts';
 import { floatsOf } from '../../shaders/bytes.ts';
 
 /**
@@ -70,6 +70,56 @@ export function shardGradient(plan: ModelPlan, p: TrainParams, params: Float32Ar
   if (!p.local) return gradients(plan, params, x, labels, p.indices.length);
   const width = x.length / p.indices.length;
   return localStepsSync(params, p, (s) => gradients(plan, s.params, x.subarray(s.from * width, (s.from + s.rows) * width), labels.subarray(s.from, s.from + s.rows), s.rows));
+}
+
+/**
+ * Whether `got` is this unit's result as some machine's rounding could give it (the
+ * coordinator's check): it agrees with the CPU's (gradientsAgree), or with the CPU's once the
+ * ReLUs at their edge that went the other way on that machine are flipped (reluFlips). Step by
+ * step, each edge whose flip could move the result by a tenth of the tolerance or more (the one
+ * with the largest gradient first) is tried, and kept when the result it leads to — the later
+ * local steps recomputed from the weights it moved — is closer to `got`. A result the edges
+ * cannot explain is refused as before; one they can is a result an honest machine gives.
+ */
+export function shardMatches(plan: ModelPlan, p: TrainParams, params: Float32Array, x: Float32Array, labels: Float32Array, got: ShardGradient): boolean {
+  const rows = p.indices.length;
+  const steps = p.local?.steps ?? 1;
+  const per = rows / steps;
+  const width = x.length / rows;
+  const rowsOf = (t: number) => [x.subarray(t * per * width, (t + 1) * per * width), labels.subarray(t * per, (t + 1) * per)] as const;
+  // The unit's steps with the gradients `given` for the first of them, the rest computed here.
+  const run = (given: ShardGradient[]) => {
+    const thetas: Float32Array[] = [];
+    const grads: ShardGradient[] = [];
+    const step = (theta: Float32Array) => {
+      const g = given[thetas.length] ?? gradients(plan, theta, ...rowsOf(thetas.length), per);
+      thetas.push(theta);
+      grads.push(g);
+      return g;
+    };
+    const result = p.local ? localStepsSync(params, p, (s) => step(s.params)) : step(params);
+    return { result, thetas, grads, apart: distance(got.grads, result.grads) };
+  };
+  let best = run([]);
+  if (gradientsAgree(got, best.result)) return true;
+  const scale = p.local ? p.local.learningRate / per : 1;
+  const material = (0.1 * gradientTolerance * Math.sqrt(distance(got.grads, new Float32Array(got.grads.length)))) / scale;
+  for (let t = 0; t < steps; t++) {
+    for (const flip of reluFlips(plan, best.thetas[t]!, ...rowsOf(t), per)) {
+      if (Math.sqrt(distance(flip, new Float32Array(flip.length))) < material) continue;
+      const g = best.grads[t]!;
+      const tried = run([...best.grads.slice(0, t), { ...g, grads: g.grads.map((v, i) => v + flip[i]!) }]);
+      if (tried.apart < best.apart) best = tried;
+    }
+  }
+  return gradientsAgree(got, best.result);
+}
+
+/** The squared Euclidean distance between two vectors. */
+function distance(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += (a[i]! - b[i]!) ** 2;
+  return sum;
 }
 
 /** Drives localSteps with an asynchronous gradient function (the GPU). */
