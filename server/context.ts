@@ -1,3 +1,4 @@
+import type { CheckPool } from './verify/check-pool.ts';
 import type { Context } from 'hono';
 import type { Config } from './config.ts';
 import type { Db } from './db/index.ts';
@@ -24,6 +25,8 @@ export interface Deps {
   metrics: Metrics;
   /** What coordinators on one store tell each other (new work, cancelled attempts). */
   signals: Signals;
+  /** Where results are checked against their inputs (off the event loop where the check is costly). */
+  checks: CheckPool;
   /** Set when shutdown begins: readiness says 503 so a load balancer sends no more requests. */
   lifecycle: { draining: boolean };
 }

@@ -19,6 +19,7 @@ import { NodeHub } from './nodes/hub.ts';
 import { PeerSignals, peerPath } from './nodes/peers.ts';
 import { Signals } from './nodes/signals.ts';
 import { passTurns, takeTurn } from './db/turns.ts';
+import { CheckPool } from './verify/check-pool.ts';
 
 export interface Coordinator {
   url: string;
@@ -42,7 +43,7 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
   const metrics = new Metrics(db, () => hub?.conns.size ?? 0, config.leaseTtlMs);
   const signals = new Signals(config.databaseUrl);
   await signals.start();
-  const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax, bytes), onWork: () => {}, metrics, signals, lifecycle: { draining: false } };
+  const deps: Deps = { db, config, blobs: new BlobStore(config.dataDir, db, config.blobBytesMax, bytes), onWork: () => {}, metrics, signals, checks: new CheckPool(), lifecycle: { draining: false } };
   hub = new NodeHub(deps);
   deps.onWork = () => void hub.workAppeared();
   const key = loadOrCreateKey(config.dataDir);
@@ -106,6 +107,7 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
         await hub.close();
         peers.close();
         await Promise.all(rounds);
+        await deps.checks.close();
         const closed = new Promise((resolve) => server.close(resolve));
         server.closeIdleConnections();
         await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);

@@ -48,6 +48,8 @@ export interface Workload<Spec = unknown> {
    * matmul), where the workload has one: a unit checked this way needs one execution.
    */
   check?(params: Record<string, unknown>, inputs: Uint8Array[], result: Uint8Array): boolean;
+  /** The check costs milliseconds or more: it runs on a worker thread, off the coordinator's event loop (server/verify/check-pool.ts). */
+  checkOffThread?: boolean;
   /**
    * A check that costs as much as the work (train recomputes a shard's gradient) is not run on
    * every result: a trusted node's results are checked on a sample (at least `rateMin` of them),

@@ -88,8 +88,8 @@ export async function acceptResults(deps: Deps, reports: ResultReport[]): Promis
         lone = !!workload.sampled && Math.random() >= checkRate(streaks.get(about.node_id) ?? 0, workload.sampled.rateMin);
         if (lone) checked = true;
         else {
-          const inputs = await Promise.all(about.inputs.map((sha) => deps.blobs.readKnown(sha)));
-          checked = workload.check(about.params as Record<string, unknown>, inputs, bytes);
+          const inputs = await Promise.all(about.inputs.map(async (sha) => ({ sha, bytes: await deps.blobs.readKnown(sha) })));
+          checked = await deps.checks.check(workload, about.params as Record<string, unknown>, inputs, bytes);
         }
       }
       judged.push({ report, about, bytes, problem, checked, lone, at });

@@ -72,7 +72,7 @@ export async function decideRound(deps: Deps, job: { id: string; round: number; 
   const passed: RoundResult[] = [];
   for (const r of flagged) {
     const inputs = await deps.blobs.readMany(r.inputs);
-    (workload.check!(r.params, inputs as Uint8Array[], r.result) ? passed : failed).push(r);
+    (await deps.checks.check(workload, r.params, r.inputs.map((sha, k) => ({ sha, bytes: inputs[k]! })), r.result) ? passed : failed).push(r);
   }
   return inTransaction(deps.db, async (trx) => {
     const current = await trx.selectFrom('jobs').select('round').where('id', '=', job.id).where('state', '=', 'running').forUpdate().executeTakeFirst();

@@ -136,6 +136,8 @@ export const render: Workload<RenderSpec> = {
     }
   },
 
+  checkOffThread: true,
+
   check(params, [scene], result) {
     const t = params as unknown as TileParams;
     const compiled = decodeCompiled(scene!);

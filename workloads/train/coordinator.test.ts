@@ -144,3 +144,36 @@ describe("train's agreement of two results", () => {
     }
   });
 });
+
+describe("train's check on a worker thread", () => {
+  it('runs off the event loop (the loop turns while it runs) and gives the same verdicts', async () => {
+    const { CheckPool } = await import('../../server/verify/check-pool.ts');
+    const { gradients } = await import('./reference.ts');
+    const { uniform } = await import('./fixtures.ts');
+    const layers = [{ type: 'conv2d', filters: 4, kernel: 3 }, { type: 'relu' }, { type: 'maxpool', size: 2 }, { type: 'dense', units: 3 }] as const;
+    const model = planModel([1, 8, 8], [...layers], 3);
+    const params = initialParams(model, 2);
+    const x = uniform(16 * 64, 5).map(Math.abs);
+    const labels = Float32Array.from({ length: 16 }, (_, i) => i % 3);
+    const inputs = [
+      { sha: 'a'.repeat(64), bytes: new Uint8Array(params.buffer.slice(0)) },
+      { sha: 'b'.repeat(64), bytes: encodeNpyRaw('<f4', [16, 64], new Uint8Array(x.buffer)) },
+      { sha: 'c'.repeat(64), bytes: encodeNpyRaw('<f4', [16], new Uint8Array(labels.buffer)) },
+    ];
+    const unit = { round: 0, model: { input: [1, 8, 8], layers: [...layers], classes: 3 }, indices: Array.from({ length: 16 }, (_, i) => i) };
+    const honest = gradients(model, params, x, labels, 16);
+    const pool = new CheckPool();
+    try {
+      const order: string[] = [];
+      const verdict = pool.check(train, unit, inputs, encodeGradient(honest)).then((ok) => (order.push('checked'), ok));
+      setImmediate(() => order.push('the loop turned'));
+      expect(await verdict).toBe(true);
+      // Inline, the check would be over before the loop could turn.
+      expect(order).toEqual(['the loop turned', 'checked']);
+      expect(await pool.check(train, unit, inputs, encodeGradient({ ...honest, grads: honest.grads.map((v) => v * 1.01) }))).toBe(false);
+      expect(await pool.check(train, unit, inputs, encodeGradient({ ...honest, grads: honest.grads.map((v) => -v) }))).toBe(false);
+    } finally {
+      await pool.close();
+    }
+  });
+});

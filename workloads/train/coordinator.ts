@@ -282,6 +282,8 @@ export const train: Workload<TrainSpec> = {
     return null;
   },
 
+  checkOffThread: true,
+
   /** Recomputes the shard's gradient on the CPU and compares, allowing for ReLUs at their edge (shardMatches). */
   check(params, inputs, result) {
     const p = params as unknown as TrainParams;
