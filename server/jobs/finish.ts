@@ -163,12 +163,23 @@ export async function insertUnits(trx: Trx, job: { id: string; replication: numb
   }
 }
 
+/**
+ * The ledger's safety net (reconcileLedger) runs at most this often, not with every sweep (1 s):
+ * it walks every open pay, and a replicate job's pays stay open until the job ends (two a unit:
+ * 200,000 rows for a 100,000-unit job, walked every second on PGlite's one connection). The
+ * transactions settle pays as verdicts come; the net is for what a crash left.
+ */
+const reconcileEveryMs = 60_000;
+const reconciled = new WeakMap<Deps, number>();
+
 /** The sweeper's other duties: finish jobs left complete, settle the ledger's loose ends. (A
  * unit that failed on many nodes fails its job where the failure arrives: failAttempt.) */
 export async function sweepJobs(deps: Deps) {
   await dropStragglers(deps);
   const complete = await deps.db.selectFrom('jobs').select('id').where('state', '=', 'running').whereRef('units_verified', '=', 'units_total').execute();
   for (const job of complete) await assembleJob(deps, job.id);
+  if (Date.now() - (reconciled.get(deps) ?? 0) < reconcileEveryMs) return;
+  reconciled.set(deps, Date.now());
   await reconcileLedger(deps.db);
 }
 
