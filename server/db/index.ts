@@ -23,6 +23,7 @@ import * as m0016 from './migrations/0016_webhooks.ts';
 import * as m0017 from './migrations/0017_peer_blobs.ts';
 import * as m0018 from './migrations/0018_rounds.ts';
 import * as m0019 from './migrations/0019_refund_index.ts';
+import * as m0020 from './migrations/0020_earned.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -50,6 +51,7 @@ const migrations: [number, string, string][] = [
   [17, 'peer_blobs', m0017.up],
   [18, 'rounds', m0018.up],
   [19, 'refund_index', m0019.up],
+  [20, 'earned', m0020.up],
 ];
 
 const int8 = 20;

@@ -196,6 +196,8 @@ export interface Database {
     debits_posted: Generated<number>;
     credits_pending: Generated<number>;
     credits_posted: Generated<number>;
+    /** Posted pays for verified work and vetting pays it received (migration 0020). */
+    earned: Generated<number>;
     created_at: Generated<Date>;
   };
   transfers: {

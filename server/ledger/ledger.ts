@@ -99,6 +99,11 @@ export async function lockHead(trx: Trx): Promise<{ seq: number; hash: string }>
 
 type NewTransfer = Omit<TransferRow, 'seq' | 'prev_hash' | 'hash' | 'created_at'>;
 
+/** A transfer its credit account earned by: a pay posted for verified work, or a vetting pay (ledger_accounts.earned). */
+export const earns = (t: { kind: string; code: string }) => (t.kind === 'post' && t.code === 'verified') || t.code === 'vetting';
+/** `earns` in SQL, of a transfer `t`. */
+export const earning = sql<boolean>`((t.kind = 'post' and t.code = 'verified') or t.code = 'vetting')`;
+
 /**
  * A batch's writes in one statement: the accounts' sums, the new rows (each linked to the one
  * before, from the head), the head moved once, and the index of open pending transfers (rows
@@ -115,12 +120,15 @@ async function write(trx: Trx, head: { seq: number; hash: string }, deltas: Map<
     return { ...full, hash };
   });
   const parts: RawBuilder<unknown>[] = [];
+  // What the accounts earned (each such transfer also moves its credit account's sums, so the account is among `changed`).
+  const earned = new Map<string, number>();
+  for (const t of linked) if (earns(t)) earned.set(t.credit_account_id, (earned.get(t.credit_account_id) ?? 0) + t.amount);
   const changed = [...deltas].filter(([, d]) => d.debits_pending || d.debits_posted || d.credits_pending || d.credits_posted);
   if (changed.length) {
-    const values = sql.join(changed.map(([id, d]) => sql`(${id}::text, ${d.debits_pending}::int8, ${d.debits_posted}::int8, ${d.credits_pending}::int8, ${d.credits_posted}::int8)`));
+    const values = sql.join(changed.map(([id, d]) => sql`(${id}::text, ${d.debits_pending}::int8, ${d.debits_posted}::int8, ${d.credits_pending}::int8, ${d.credits_posted}::int8, ${earned.get(id) ?? 0}::int8)`));
     parts.push(sql`update ledger_accounts a set debits_pending = a.debits_pending + v.dpe, debits_posted = a.debits_posted + v.dpo,
-        credits_pending = a.credits_pending + v.cpe, credits_posted = a.credits_posted + v.cpo
-      from (values ${values}) as v(id, dpe, dpo, cpe, cpo) where a.id = v.id`);
+        credits_pending = a.credits_pending + v.cpe, credits_posted = a.credits_posted + v.cpo, earned = a.earned + v.ear
+      from (values ${values}) as v(id, dpe, dpo, cpe, cpo, ear) where a.id = v.id`);
   }
   if (linked.length) {
     parts.push(sql`insert into transfers (seq, id, debit_account_id, credit_account_id, amount, kind, pending_id, code, job_id, attempt_id, timeout_at, memo, created_at, prev_hash, hash)
@@ -326,7 +334,7 @@ export async function expirePending(db: Db, now = new Date(), resolveOne: (pendi
 }
 
 export interface Audit {
-  /** Accounts whose cached sums disagree with their transfers. */
+  /** Accounts whose cached sums (balances, and what they earned) disagree with their transfers. */
   mismatched: string[];
   /** Non-system accounts below zero (the CHECK makes this impossible; the audit proves it). */
   negative: string[];
@@ -352,16 +360,19 @@ export async function auditLedger(db: Db | Trx): Promise<Audit> {
     debits_posted: number;
     credits_pending: number;
     credits_posted: number;
+    earned: number;
     dpe: number;
     dpo: number;
     cpe: number;
     cpo: number;
+    ear: number;
   }>`
     with legs as (
       select t.debit_account_id as account, t.amount,
              case when t.kind = 'pending' then t.amount else 0 end as pend_open,
              case when t.kind in ('single', 'post') then t.amount else 0 end as posted,
              case when t.kind in ('post', 'void') then t.amount else 0 end as pend_closed,
+             0::int8 as earned,
              'd' as side
       from transfers t
       union all
@@ -369,6 +380,7 @@ export async function auditLedger(db: Db | Trx): Promise<Audit> {
              case when t.kind = 'pending' then t.amount else 0 end,
              case when t.kind in ('single', 'post') then t.amount else 0 end,
              case when t.kind in ('post', 'void') then t.amount else 0 end,
+             case when ${earning} then t.amount else 0 end,
              'c'
       from transfers t
     ), sums as (
@@ -376,15 +388,17 @@ export async function auditLedger(db: Db | Trx): Promise<Audit> {
         coalesce(sum(pend_open - pend_closed) filter (where side = 'd'), 0)::int8 as dpe,
         coalesce(sum(posted) filter (where side = 'd'), 0)::int8 as dpo,
         coalesce(sum(pend_open - pend_closed) filter (where side = 'c'), 0)::int8 as cpe,
-        coalesce(sum(posted) filter (where side = 'c'), 0)::int8 as cpo
+        coalesce(sum(posted) filter (where side = 'c'), 0)::int8 as cpo,
+        coalesce(sum(earned), 0)::int8 as ear
       from legs group by account
     )
-    select a.id, a.kind, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
-           coalesce(s.dpe, 0)::int8 as dpe, coalesce(s.dpo, 0)::int8 as dpo, coalesce(s.cpe, 0)::int8 as cpe, coalesce(s.cpo, 0)::int8 as cpo
+    select a.id, a.kind, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted, a.earned,
+           coalesce(s.dpe, 0)::int8 as dpe, coalesce(s.dpo, 0)::int8 as dpo, coalesce(s.cpe, 0)::int8 as cpe, coalesce(s.cpo, 0)::int8 as cpo,
+           coalesce(s.ear, 0)::int8 as ear
     from ledger_accounts a left join sums s on s.account = a.id`.execute(db);
   const audit: Audit = { mismatched: [], negative: [], resolvedTwice: [], supply: 0, minted: 0, burned: 0, total: 0 };
   for (const r of rows) {
-    if (r.debits_pending !== r.dpe || r.debits_posted !== r.dpo || r.credits_pending !== r.cpe || r.credits_posted !== r.cpo) audit.mismatched.push(r.id);
+    if (r.debits_pending !== r.dpe || r.debits_posted !== r.dpo || r.credits_pending !== r.cpe || r.credits_posted !== r.cpo || r.earned !== r.ear) audit.mismatched.push(r.id);
     if (r.kind !== 'system' && r.cpo - r.dpo - r.dpe < 0) audit.negative.push(r.id);
     audit.total += r.cpo - r.dpo;
     if (r.id === treasury) {

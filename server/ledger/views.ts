@@ -8,15 +8,9 @@ const empty = { debits_pending: 0, debits_posted: 0, credits_pending: 0, credits
 /** A person's wallet in credits: what they may spend, what is on its way in or out, what they earned. */
 export async function walletOf(db: Db, accountId: string) {
   const id = userAccount(accountId);
-  const account = (await db.selectFrom('ledger_accounts').selectAll().where('id', '=', id).executeTakeFirst()) ?? empty;
-  const earned = await db
-    .selectFrom('transfers')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount'), eb.lit(0)).as('sum'))
-    .where('credit_account_id', '=', id)
-    .where((eb) => eb.or([eb.and([eb('kind', '=', 'post'), eb('code', '=', 'verified')]), eb('code', '=', 'vetting')]))
-    .executeTakeFirstOrThrow();
+  const account = (await db.selectFrom('ledger_accounts').selectAll().where('id', '=', id).executeTakeFirst()) ?? { ...empty, earned: 0 };
   const b = balanceOf(account);
-  return { available: toCredits(b.available), posted: toCredits(b.posted), pendingIn: toCredits(b.pendingIn), pendingOut: toCredits(b.pendingOut), earned: toCredits(Number(earned.sum)) };
+  return { available: toCredits(b.available), posted: toCredits(b.posted), pendingIn: toCredits(b.pendingIn), pendingOut: toCredits(b.pendingOut), earned: toCredits(account.earned) };
 }
 
 /** A job's money in credits: escrowed, paid out, reserved for leases and results in flight, refunded. */

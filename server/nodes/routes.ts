@@ -4,11 +4,9 @@ import { z } from 'zod';
 import type { AppEnv, Deps } from '../context.ts';
 import { badRequest, notFound, unauthorized } from '../errors.ts';
 import { toCredits } from '../ledger/credit.ts';
-import { userAccount } from '../ledger/ledger.ts';
+import { earning, userAccount } from '../ledger/ledger.ts';
 import { leaderboardQuery } from '../api/schemas.ts';
 
-/** Transfers that pay a contributor for work: a verified attempt's pay, or a known-answer check passed. */
-const earning = sql<boolean>`((t.kind = 'post' and t.code = 'verified') or t.code = 'vetting')`;
 
 /** How a contributor shows in public: the first letters of their email's name and a tag of their id. */
 export const publicName = (email: string, id: string) => `${email.split('@')[0]!.slice(0, 3)}… #${id.slice(0, 4)}`;
@@ -75,16 +73,25 @@ export function nodeRoutes(deps: Deps) {
     const query = leaderboardQuery.safeParse(c.req.query());
     if (!query.success) throw badRequest('limit is 1 to 100; period is all or day.');
     const { limit, period } = query.data;
-    const since = period === 'day' ? sql`and t.created_at > now() - interval '1 day'` : sql``;
-    const rows = await sql<{ id: string; email: string; valid: number; earned: string | number }>`
-      select acc.id, acc.email, acc.valid, sum(t.amount) as earned
-      from transfers t
-      join ledger_accounts la on la.id = t.credit_account_id and la.kind = 'user'
-      join accounts acc on acc.id = la.account_id
-      where ${earning} ${since}
-      group by acc.id, acc.email, acc.valid
-      order by earned desc, acc.id
-      limit ${limit}`.execute(db);
+    // All time: the accounts' running sums (ledger_accounts.earned), read in the order of their
+    // index; a day: that day's earning transfers.
+    const rows =
+      period === 'day'
+        ? await sql<{ id: string; email: string; valid: number; earned: string | number }>`
+            select acc.id, acc.email, acc.valid, sum(t.amount) as earned
+            from transfers t
+            join ledger_accounts la on la.id = t.credit_account_id and la.kind = 'user'
+            join accounts acc on acc.id = la.account_id
+            where ${earning} and t.created_at > now() - interval '1 day'
+            group by acc.id, acc.email, acc.valid
+            order by earned desc, acc.id
+            limit ${limit}`.execute(db)
+        : await sql<{ id: string; email: string; valid: number; earned: string | number }>`
+            select acc.id, acc.email, acc.valid, la.earned
+            from ledger_accounts la join accounts acc on acc.id = la.account_id
+            where la.kind = 'user' and la.earned > 0
+            order by la.earned desc, acc.id
+            limit ${limit}`.execute(db);
     const me = c.get('principal')?.accountId ?? null;
     return c.json({
       period,
