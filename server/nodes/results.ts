@@ -143,7 +143,9 @@ async function verifyChecked(deps: Deps, trx: Trx, items: Judged[], counts: Coun
   if (!items.length) return done;
   const unitIds = [...new Set(items.map((i) => i.about.id))];
   const units = new Map((await trx.selectFrom('units').select(['id', 'job_id', 'state']).where('id', 'in', unitIds).orderBy('id').forUpdate().execute()).map((u) => [u.id, u]));
-  const attempts = new Map((await trx.selectFrom('attempts').selectAll().where('id', 'in', items.map((i) => i.report.attemptId)).forUpdate().execute()).map((a) => [a.id, a]));
+  const attempts = new Map(
+    (await trx.selectFrom('attempts').select(['id', 'holder', 'token', 'state', 'deadline', 'known', 'node_id', 'created_at']).where('id', 'in', items.map((i) => i.report.attemptId)).forUpdate().execute()).map((a) => [a.id, a]),
+  );
   const uploaded = items.filter((i) => !i.report.bytes);
   const uploads = uploaded.length
     ? await trx
@@ -166,10 +168,9 @@ async function verifyChecked(deps: Deps, trx: Trx, items: Judged[], counts: Coun
   });
   if (!ready.length) return done;
   await measureRates(trx, ready.map(({ report, about }) => ({ nodeId: attempts.get(report.attemptId)!.node_id, flops: about.flops, leasedAt: attempts.get(report.attemptId)!.created_at })));
-  await sql`update attempts a set state = 'returned', result_sha256 = v.sha, returned_at = now()
-    from (values ${sql.join(ready.map(({ report }) => sql`(${report.attemptId}::uuid, ${report.output}::text)`))}) as v(id, sha)
-    where a.id = v.id`.execute(trx);
-  const verdicts = await markVerifiedMany(trx, ready.map(({ report, about, lone }) => ({ unit: units.get(about.id)!, sha256: report.output, valid: [report.attemptId], invalid: [], lone })), counts);
+  // leased → valid in one write of each attempt (its result with it): through 'returned' it was
+  // two, and an attempt's row is rewritten with all five of its indexes each time.
+  const verdicts = await markVerifiedMany(trx, ready.map(({ report, about, lone }) => ({ unit: units.get(about.id)!, sha256: report.output, valid: [report.attemptId], invalid: [], lone, returned: true })), counts);
   ready.forEach((item, k) => done.set(item.at, verdicts[k]!));
   return done;
 }
@@ -295,6 +296,8 @@ interface Verdict {
   invalid: string[];
   /** Its one valid result was taken unchecked (server/verify/sampled.ts): it builds no trust, and its pay waits for the job's end. */
   lone?: boolean;
+  /** Its one valid result was just reported (still 'leased'): its output and the time are written with the verdict. */
+  returned?: boolean;
 }
 
 /** Units verified in a transaction, by job: added to the jobs' counts at its end (countVerified). */
@@ -314,7 +317,14 @@ async function markVerifiedMany(trx: Trx, verdicts: Verdict[], counts: Counts): 
   const valid = verdicts.flatMap((v) => v.valid);
   // Results of a node caught since (suspect) are paid when right but build no trust back.
   const vindicated = new Set(valid.length ? (await trx.selectFrom('attempts').select('id').where('id', 'in', valid).where('suspect', '=', true).execute()).map((r) => r.id) : []);
-  if (valid.length) await trx.updateTable('attempts').set({ state: 'valid', suspect: false }).where('id', 'in', valid).execute();
+  const reported = verdicts.filter((v) => v.returned);
+  if (reported.length) {
+    await sql`update attempts a set state = 'valid', suspect = false, result_sha256 = v.sha, returned_at = ${now}
+      from (values ${sql.join(reported.map((v) => sql`(${v.valid[0]!}::uuid, ${v.sha256}::text)`))}) as v(id, sha)
+      where a.id = v.id`.execute(trx);
+  }
+  const judged = verdicts.filter((v) => !v.returned).flatMap((v) => v.valid);
+  if (judged.length) await trx.updateTable('attempts').set({ state: 'valid', suspect: false }).where('id', 'in', judged).execute();
   const unchecked = verdicts.filter((v) => v.lone).flatMap((v) => v.valid);
   if (unchecked.length) {
     await trx.updateTable('attempts').set({ lone: true }).where('id', 'in', unchecked).execute();
@@ -339,8 +349,10 @@ async function markVerifiedMany(trx: Trx, verdicts: Verdict[], counts: Counts): 
     await recordInvalid(trx, invalid);
   }
   // Leases still out: those already lapsed are expired (they cost their node), the rest cancelled.
-  await trx.updateTable('attempts').set({ state: 'expired', error: 'the lease ran out before a result came' }).where('unit_id', 'in', unitIds).where('state', '=', 'leased').where('deadline', '<', now).execute();
-  await trx.updateTable('attempts').set({ state: 'cancelled', error: 'unit verified without this replica' }).where('unit_id', 'in', unitIds).where('state', '=', 'leased').execute();
+  await sql`update attempts set
+      state = case when deadline < ${now} then 'expired' else 'cancelled' end,
+      error = case when deadline < ${now} then 'the lease ran out before a result came' else 'unit verified without this replica' end
+    where unit_id in (${sql.join(unitIds)}) and state = 'leased'`.execute(trx);
   for (const v of verdicts) counts.set(v.unit.job_id, (counts.get(v.unit.job_id) ?? 0) + 1);
   // An outvoted node's other results may have been reopened (server/verify/adaptive.ts).
   return verdicts.map((v) => ({ status: 'accepted', jobComplete: null, newWork: v.invalid.length > 0, decided: [v.unit.id], verified: true }));
