@@ -24,6 +24,7 @@ import * as m0017 from './migrations/0017_peer_blobs.ts';
 import * as m0018 from './migrations/0018_rounds.ts';
 import * as m0019 from './migrations/0019_refund_index.ts';
 import * as m0020 from './migrations/0020_earned.ts';
+import * as m0021 from './migrations/0021_drop_transfers_open.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -52,6 +53,7 @@ const migrations: [number, string, string][] = [
   [18, 'rounds', m0018.up],
   [19, 'refund_index', m0019.up],
   [20, 'earned', m0020.up],
+  [21, 'drop_transfers_open', m0021.up],
 ];
 
 const int8 = 20;
