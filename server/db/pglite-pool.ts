@@ -20,18 +20,51 @@ export function inlineParams(sql: string, params: readonly unknown[]): string {
   return rewrite(sql, params, (n) => literal(params[n - 1]));
 }
 
+/** A statement's text cut where its parameters are: text, `$n`, or a list of nothing but parameters after IN / NOT IN. */
+type Part = string | number | { ns: number[]; not: boolean };
+
+/**
+ * A statement's parts, found once per text: the walk below took 2.6% of the coordinator's time
+ * on PGlite (bench/coordinator, 10,000 units), for texts that repeat thousands of times.
+ */
+const templates = new Map<string, Part[]>();
+const templatesMax = 2000;
+
 /**
  * Walks a statement's text outside quoted strings, quoted names and comments, replacing each
  * `$n` with `param(n)`, and each list of nothing but parameters after IN or NOT IN with
  * `list(ns, not)` where given.
  */
 function rewrite(sql: string, params: readonly unknown[], param: (n: number) => string, list?: (ns: number[], not: boolean) => string): string {
-  let out = '';
-  let i = 0;
-  const inList = /(not\s+)?in\s*\(\s*(\$\d+(?:\s*,\s*\$\d+)*)\s*\)/iy;
+  let parts = templates.get(sql);
+  if (!parts) {
+    parts = cut(sql);
+    if (templates.size >= templatesMax) templates.clear();
+    templates.set(sql, parts);
+  }
   const check = (n: number) => {
     if (n < 1 || n > params.length) throw new Error(`inlineParams: $${n} has no parameter (${params.length} given)`);
     return n;
+  };
+  let out = '';
+  for (const part of parts) {
+    if (typeof part === 'string') out += part;
+    else if (typeof part === 'number') out += param(check(part));
+    else if (list) out += list(part.ns.map(check), part.not);
+    else out += `${part.not ? 'not ' : ''}in (${part.ns.map((n) => param(check(n))).join(', ')})`;
+  }
+  return out;
+}
+
+function cut(sql: string): Part[] {
+  const parts: Part[] = [];
+  let text = '';
+  let i = 0;
+  const inList = /(not\s+)?in\s*\(\s*(\$\d+(?:\s*,\s*\$\d+)*)\s*\)/iy;
+  const push = (part: Part) => {
+    if (text) parts.push(text);
+    text = '';
+    parts.push(part);
   };
   while (i < sql.length) {
     const c = sql[i]!;
@@ -53,22 +86,23 @@ function rewrite(sql: string, params: readonly unknown[], param: (n: number) => 
       end = close < 0 ? sql.length : close + 2;
     } else if (c === '$' && /[0-9]/.test(sql[i + 1] ?? '')) {
       const m = /^\$(\d+)/.exec(sql.slice(i, i + 12))!;
-      out += param(check(Number(m[1])));
+      push(Number(m[1]));
       i += m[0].length;
       continue;
-    } else if (list && (c === 'i' || c === 'I' || c === 'n' || c === 'N') && /\s/.test(sql[i - 1] ?? '')) {
+    } else if ((c === 'i' || c === 'I' || c === 'n' || c === 'N') && /\s/.test(sql[i - 1] ?? '')) {
       inList.lastIndex = i;
       const m = inList.exec(sql);
       if (m) {
-        out += list(m[2]!.split(',').map((p) => check(Number(p.trim().slice(1)))), !!m[1]);
+        push({ ns: m[2]!.split(',').map((p) => Number(p.trim().slice(1))), not: !!m[1] });
         i += m[0].length;
         continue;
       }
     }
-    out += sql.slice(i, end);
+    text += sql.slice(i, end);
     i = end;
   }
-  return out;
+  if (text) parts.push(text);
+  return parts;
 }
 
 /**
