@@ -277,11 +277,15 @@ export async function resolve(trx: Trx, pendingId: string, action: Resolution, c
  * head's lock in this transaction (settlePays) — open until this resolves them, so they are not
  * read again.
  */
-export async function resolveMany(trx: Trx, resolutions: { pendingId: string; action: Resolution; code: string }[], open?: Map<string, TransferRow>): Promise<{ applied: boolean; already?: Resolution }[]> {
+/** What resolving a pending transfer reads of it. */
+export type PendingTransfer = Pick<TransferRow, 'id' | 'kind' | 'amount' | 'debit_account_id' | 'credit_account_id' | 'job_id' | 'attempt_id'>;
+export const pendingColumns = ['id', 'kind', 'amount', 'debit_account_id', 'credit_account_id', 'job_id', 'attempt_id'] as const;
+
+export async function resolveMany(trx: Trx, resolutions: { pendingId: string; action: Resolution; code: string }[], open?: Map<string, PendingTransfer>): Promise<{ applied: boolean; already?: Resolution }[]> {
   if (!resolutions.length) return [];
   const head = await lockHead(trx);
   const ids = resolutions.map((r) => r.pendingId);
-  const pendings = open ?? new Map((await trx.selectFrom('transfers').selectAll().where('id', 'in', ids).execute()).map((t) => [t.id, t]));
+  const pendings: Map<string, PendingTransfer> = open ?? new Map((await trx.selectFrom('transfers').select(pendingColumns).where('id', 'in', ids).execute()).map((t) => [t.id, t]));
   const done = new Map(open ? [] : (await trx.selectFrom('transfers').select(['pending_id', 'kind']).where('pending_id', 'in', ids).execute()).map((t) => [t.pending_id!, t.kind as Resolution]));
   for (const id of ids) if (pendings.get(id)?.kind !== 'pending') throw notFound(`No pending transfer ${id}.`);
   // No balance is checked (a resolution only moves what the pending transfer reserved), so the

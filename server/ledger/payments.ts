@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { payFor, showCredits, toCredits } from './credit.ts';
-import { balanceOf, escrowAccount, expirePending, lockHead, openAccount, openAccounts, resolve, resolveMany, transfer, transferAll, transferMany, treasury, userAccount, type LedgerAccountRow, type Resolution, type TransferRow, type TransferSpec } from './ledger.ts';
+import { balanceOf, escrowAccount, expirePending, lockHead, openAccount, openAccounts, pendingColumns, resolve, resolveMany, transfer, transferAll, transferMany, treasury, userAccount, type LedgerAccountRow, type Resolution, type TransferSpec } from './ledger.ts';
 
 /**
  * How jobs pay their contributors.
@@ -180,7 +180,7 @@ export async function settlePays(trx: Trx, of: { attemptIds: string[] } | { unit
     .innerJoin('attempts as a', 'a.id', 'p.attempt_id')
     .innerJoin('units as u', 'u.id', 'a.unit_id')
     .innerJoin('jobs as j', 'j.id', 'u.job_id')
-    .selectAll('t')
+    .select(pendingColumns.map((c) => `t.${c}` as const))
     .select(['a.state as attempt', 'a.lone', 'j.verification', 'j.state as job'])
     .$call((q) => ('jobId' in of ? q.where('p.job_id', '=', of.jobId) : 'unitIds' in of ? q.where('a.unit_id', 'in', of.unitIds) : q.where('p.attempt_id', 'in', of.attemptIds)))
     .execute();
@@ -188,7 +188,7 @@ export async function settlePays(trx: Trx, of: { attemptIds: string[] } | { unit
     const verdict = payVerdict(row.attempt, row.verification, row.job, row.lone);
     return verdict ? [{ pendingId: row.id, action: verdict[0], code: verdict[1] }] : [];
   });
-  await resolveMany(trx, due, new Map(open.map(({ attempt: _, lone: __, verification: ___, job: ____, ...t }) => [t.id, t as TransferRow])));
+  await resolveMany(trx, due, new Map(open.map(({ attempt: _, lone: __, verification: ___, job: ____, ...t }) => [t.id, t])));
 }
 
 /** A job ended: every open pay gets its verdict, then the rest of the escrow goes home. */
