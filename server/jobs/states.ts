@@ -20,6 +20,7 @@
  *
  * Attempt (one execution of a unit by one node; state 'leased' is the lease)
  *   leased ──result with the lease's token before the deadline──▶ returned
+ *   leased ──such a result that passed its workload's check (`check` jobs)──▶ valid (one write)
  *   leased ──deadline passed (sweeper), or a result after it──▶ expired
  *   leased ──node reports an error──▶ failed
  *   leased | returned ──unit decided without it, or job cancelled──▶ cancelled
