@@ -271,16 +271,16 @@ export async function resolve(trx: Trx, pendingId: string, action: Resolution, c
   return (await resolveMany(trx, [{ pendingId, action, code }]))[0]!;
 }
 
+/** What resolving a pending transfer reads of it. */
+export type PendingTransfer = Pick<TransferRow, 'id' | 'kind' | 'amount' | 'debit_account_id' | 'credit_account_id' | 'job_id' | 'attempt_id'>;
+export const pendingColumns = ['id', 'kind', 'amount', 'debit_account_id', 'credit_account_id', 'job_id', 'attempt_id'] as const;
+
 /**
  * `resolve` for many pending transfers, in a fixed number of statements (as transferMany).
  * `open`: the pending transfers as the caller read them from transfers_pending after taking the
  * head's lock in this transaction (settlePays) — open until this resolves them, so they are not
  * read again.
  */
-/** What resolving a pending transfer reads of it. */
-export type PendingTransfer = Pick<TransferRow, 'id' | 'kind' | 'amount' | 'debit_account_id' | 'credit_account_id' | 'job_id' | 'attempt_id'>;
-export const pendingColumns = ['id', 'kind', 'amount', 'debit_account_id', 'credit_account_id', 'job_id', 'attempt_id'] as const;
-
 export async function resolveMany(trx: Trx, resolutions: { pendingId: string; action: Resolution; code: string }[], open?: Map<string, PendingTransfer>): Promise<{ applied: boolean; already?: Resolution }[]> {
   if (!resolutions.length) return [];
   const head = await lockHead(trx);
