@@ -132,7 +132,9 @@ describe('the embeddable widget', () => {
     // Stop: the host hears it.
     await frame.locator('#toggle').click();
     await eventually(async () => (await events(page)).some((e) => e.type === 'stopped'), 'stopped', 30_000);
-    await dev.json('DELETE', `/api/jobs/${job.id}`);
+    // Clean up: the job may have finished meanwhile (one node can do all 16 units on a quiet machine).
+    const cancel = await dev.call('DELETE', `/api/jobs/${job.id}`);
+    expect([200, 409]).toContain(cancel.status);
   }, 150_000);
 
   it('is refused where the site does not allow it: frame-ancestors from the site, and the iframe will not run', async () => {
