@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/coordinator.ts';
 import { collapseLists, inlineParams, PGlitePool, planEachTime } from '../../server/db/pglite-pool.ts';
 
 // PGlitePool runs parameterised statements as simple queries with their parameters written in.
@@ -65,5 +66,41 @@ describe('parameters written into statements for PGlite', () => {
     for (let i = 0; i < 3; i++) expect((await conn.query(each, [2])).rows).toEqual([{ s: 'q' }]);
     expect(await prepared()).toHaveLength(1);
     conn.release();
+  });
+
+  it('keeps statistics as autovacuum would: a statement prepared while its table was empty is planned again once it grows, and dead rows are reclaimed', async () => {
+    const lite = await PGlite.create();
+    const pool = new PGlitePool(lite);
+    try {
+      const conn = await pool.connect();
+      await conn.query('create table g (id text primary key, v int, a text, b text, c text, d text, e text, f text, h text, i text, j text, k text, l text, m text)', []);
+      // As a batch's lookup of its transfers by id: a list of 26, the table empty at first.
+      const keys = Array.from({ length: 26 }, (_, i) => `k${i + 1}`);
+      const lookup = `select v from g where id in (${keys.map((_, i) => `$${i + 1}`).join(', ')}) order by v`;
+      for (let i = 0; i < 8; i++) expect((await conn.query(lookup, keys)).rows).toEqual([]);
+      await conn.query(`insert into g select 'k' || i, i from generate_series(1, 30000) i`, []);
+      expect((await conn.query(lookup, keys)).rows).toHaveLength(26);
+      conn.release();
+      const statement = async () => (await lite.query<{ name: string; generic: number }>(`select name, generic_plans::int as generic from pg_prepared_statements where statement like '%from g where%'`)).rows[0]!;
+      const genericScan = async () => {
+        await lite.exec('set plan_cache_mode = force_generic_plan');
+        const rows = (await lite.query<{ 'QUERY PLAN': string }>(`explain execute ${(await statement()).name}('{k1}')`)).rows;
+        await lite.exec('reset plan_cache_mode');
+        return rows.map((r) => r['QUERY PLAN']).join('\n');
+      };
+      // The generic plan it kept from the empty table, and uses: a walk of all 30,000 rows for 26.
+      expect((await statement()).generic).toBeGreaterThan(0);
+      expect(await genericScan()).toMatch(/Seq Scan on g/);
+      await eventually(async () => (await pool.maintain(), !/Seq Scan/.test(await genericScan())), 'the lookup planned again', 20_000);
+      expect(await genericScan()).toMatch(/Index|Bitmap/);
+      const again = await pool.connect();
+      expect((await again.query(lookup, keys)).rows).toHaveLength(26);
+      await again.query('update g set v = v + 1', []);
+      again.release();
+      const vacuumed = async () => (await lite.query<{ dead: number; at: Date | null }>(`select n_dead_tup::int as dead, last_vacuum as at from pg_stat_user_tables where relname = 'g'`)).rows[0]!;
+      await eventually(async () => (await pool.maintain(), (await vacuumed()).at !== null && (await vacuumed()).dead === 0), 'the dead rows vacuumed', 20_000);
+    } finally {
+      await pool.end();
+    }
   });
 });
