@@ -38,9 +38,18 @@ describe('blobs in an S3-compatible bucket', () => {
     const put = await dev.call('PUT', '/api/blobs', bytes);
     expect(put.status).toBe(201);
     expect((await put.json()).sha256).toBe(sha(bytes));
-    const got = await fetch(`${coordinator.url}/api/blobs/${sha(bytes)}`);
-    expect(got.headers.get('content-length')).toBe('300000');
-    expect(new Uint8Array(await got.arrayBuffer())).toEqual(bytes);
+    // Fetched by many at once before anyone has read it (nodes starting on one panel): one read
+    // of the bucket serves them all, each its own whole copy.
+    const backend = coordinator.deps.blobs.bytes;
+    const read = backend.read.bind(backend);
+    const reads: string[] = [];
+    backend.read = (key) => (reads.push(key), read(key));
+    for (const got of await Promise.all(Array.from({ length: 8 }, () => fetch(`${coordinator.url}/api/blobs/${sha(bytes)}`)))) {
+      expect(got.headers.get('content-length')).toBe('300000');
+      expect(new Uint8Array(await got.arrayBuffer())).toEqual(bytes);
+    }
+    expect(reads).toEqual([sha(bytes)]);
+    backend.read = read;
 
     // Bad uploads change nothing there either: a damaged one (400), an oversized one (413).
     const damaged = await dev.call('PUT', '/api/blobs', bytes.subarray(1), { 'x-content-sha256': sha(bytes) });
