@@ -15,7 +15,8 @@
 // Knobs: BENCH_COORD_UNITS (queue sizes on PGlite, default 1000,10000,100000), BENCH_COORD_PG
 // (coordinator counts on PostgreSQL, default 1,2,3; "" to skip), BENCH_COORD_PG_UNITS (default
 // 10000), BENCH_COORD_NODES (node counts, default 48,16: every row at the first, the 10,000-unit rows
-// at the others), BENCH_COORD_RUNS (each row measured this many times, the median shown; default 1),
+// at the others), BENCH_COORD_SCALE_NODES (nodes for the scale-out rows on PostgreSQL, default 144;
+// 0 to skip), BENCH_COORD_RUNS (each row measured this many times, the median shown; default 1),
 // BENCH_COORD_SECONDS (the measuring window, default 20),
 // BENCH_DATABASE_URL (a PostgreSQL server; else one is started here); for profiling,
 // BENCH_COORD_NODE_ARGS (node flags for the coordinators, e.g. --cpu-prof) and BENCH_COORD_LOG=1
@@ -40,13 +41,20 @@ const queueSizes = list('BENCH_COORD_UNITS', '1000,10000,100000');
 const pgCounts = list('BENCH_COORD_PG', '1,2,3');
 const pgUnits = Number(process.env.BENCH_COORD_PG_UNITS ?? 10_000);
 const nodeCounts = list('BENCH_COORD_NODES', '48,16');
+/**
+ * Scale-out at a load that grows with the coordinators: one and the most coordinators on
+ * PostgreSQL with this many nodes (48 each at three). At 48 nodes three coordinators hold 16
+ * each, so each claim round and result batch is a third the size (14 against 44 in one run) and
+ * pays its fixed statements three times as often: that measures the split, not what three can take.
+ */
+const scaleNodes = Number(process.env.BENCH_COORD_SCALE_NODES ?? 144);
 const runs = Number(process.env.BENCH_COORD_RUNS ?? 1);
 const windowSeconds = Number(process.env.BENCH_COORD_SECONDS ?? 20);
 /** The largest job the matmul workload accepts: a bigger queue is several jobs of it, queued at once. */
 const jobUnitsMax = 20_000;
 const tile = 8;
-if ([...queueSizes, ...pgCounts, ...nodeCounts, pgUnits, runs, windowSeconds].some((x) => !Number.isInteger(x) || x < 1) || !nodeCounts.length) {
-  console.error('BENCH_COORD_UNITS, BENCH_COORD_PG, BENCH_COORD_NODES (lists), BENCH_COORD_PG_UNITS, BENCH_COORD_RUNS and BENCH_COORD_SECONDS are positive integers');
+if ([...queueSizes, ...pgCounts, ...nodeCounts, pgUnits, runs, windowSeconds].some((x) => !Number.isInteger(x) || x < 1) || !nodeCounts.length || !Number.isInteger(scaleNodes) || scaleNodes < 0) {
+  console.error('BENCH_COORD_UNITS, BENCH_COORD_PG, BENCH_COORD_NODES (lists), BENCH_COORD_PG_UNITS, BENCH_COORD_RUNS and BENCH_COORD_SECONDS are positive integers; BENCH_COORD_SCALE_NODES is one, or 0');
   process.exit(2);
 }
 
@@ -231,6 +239,8 @@ if (pgCounts.length) {
   } else {
     try {
       for (const set of sets) for (const n of set.coordinators) await row(async () => measure('postgres', n, pgUnits, set.nodes, await freshDatabase(server.admin, 'sn_bench')));
+      const most = Math.max(...pgCounts);
+      if (scaleNodes && most > 1) for (const n of [1, most]) await row(async () => measure('postgres', n, pgUnits, scaleNodes, await freshDatabase(server.admin, 'sn_bench')));
     } finally {
       server.stop();
     }
