@@ -19,7 +19,7 @@ export interface Config {
   marketMs: number;
   /** How often the ledger's tip is signed, when it moved. */
   checkpointMs: number;
-  /** PGlite only: how often the store is vacuumed and its statistics refreshed (it has no autovacuum). */
+  /** PGlite only: how often the store looks for tables due a VACUUM or an ANALYZE, by autovacuum's rule (it has no autovacuum: PGlitePool.maintain). */
   maintenanceMs: number;
   /** Whether leases name peers that hold their inputs (SUPERNET_P2P=0 turns it off). */
   p2p: boolean;
@@ -116,7 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     starterGrant: int(env, 'SUPERNET_STARTER_GRANT', 100_000, 0, 1_000_000_000) * 1_000_000,
     marketMs: int(env, 'SUPERNET_MARKET_MS', 10_000, 100, 3_600_000),
     checkpointMs: int(env, 'SUPERNET_CHECKPOINT_MS', 60_000, 100, 86_400_000),
-    maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 60_000, 100, 86_400_000),
+    maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 5_000, 100, 86_400_000),
     p2p: env.SUPERNET_P2P !== '0' && env.SUPERNET_P2P !== 'false',
     iceServers: (env.SUPERNET_ICE_SERVERS ?? 'stun:stun.l.google.com:19302').split(',').map((u) => u.trim()).filter(Boolean),
     shutdownGraceMs: int(env, 'SUPERNET_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),

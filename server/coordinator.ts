@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { Metrics } from './stats/metrics.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,11 +70,6 @@ export async function startCoordinator(config: Config): Promise<Coordinator> {
     every(config.checkpointMs, () => checkpoint(db, key), 'ledger checkpoint'),
     every(config.webhookMs, () => deliverWebhooks(deps), 'webhooks'),
   ];
-  // PGlite has no autovacuum: without this its statistics stay those of an empty store and the
-  // planner picks bad plans (the claim's queue walk joined every live attempt to every unit it
-  // passed over, O(nodes²): 3.8 ms at 10,000 units and 64 leases, 0.9 ms once analysed), and
-  // rows updated thousands of times (ledger accounts, units) bloat. ~340 ms a minute at 10,000 units.
-  if (!config.databaseUrl) timers.push(every(config.maintenanceMs, () => sql`vacuum analyze`.execute(db), 'store maintenance'));
   const app = createApp(deps);
   const server = createServer(getRequestListener(app.fetch));
   const peers = new PeerSignals(server, db);

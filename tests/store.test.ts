@@ -48,11 +48,16 @@ describe.runIf(process.env.TEST_DATABASE_URL)('migrations on PostgreSQL', () => 
 });
 
 describe('the embedded PGlite store', () => {
-  it('is vacuumed and analysed by the coordinator (PGlite has no autovacuum; without statistics the planner picks bad plans)', async () => {
+  it('vacuums and analyses a table once a job has written enough of it, as autovacuum would (PGlite has none; without statistics the planner picks bad plans)', async () => {
     const { testCoordinator, eventually } = await import('./helpers/coordinator.ts');
+    const { TestClient } = await import('./helpers/client.ts');
     const { sql } = await import('kysely');
     const coordinator = await testCoordinator('pglite', { SUPERNET_MAINTENANCE_MS: '200' });
     try {
+      // 1,600 units inserted: past autovacuum's 1,000 + 20% inserted since the last VACUUM.
+      const dev = await TestClient.signup(coordinator.url, 'dev@store.test');
+      await dev.useNewKey();
+      await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 320, k: 8, n: 320, seed: 5 }, tile: 8 } }, 201);
       const tended = await eventually(async () => {
         const row = (await sql<{ vacuumed: Date | null; analysed: Date | null }>`
           select last_vacuum as vacuumed, last_analyze as analysed from pg_stat_user_tables where relname = 'units'`.execute(coordinator.deps.db)).rows[0];

@@ -62,10 +62,12 @@ const asNumber = (value: string) => Number(value);
 export interface StoreOptions {
   dataDir: string;
   databaseUrl: string | null;
+  /** PGlite only: how often it looks for tables due a VACUUM or an ANALYZE (PGlitePool.maintain; default 5 s). */
+  maintenanceMs?: number;
 }
 
 /** Opens PostgreSQL at `databaseUrl`, or embedded PGlite under `dataDir/pglite`, and migrates. */
-export async function openStore({ dataDir, databaseUrl }: StoreOptions): Promise<Db> {
+export async function openStore({ dataDir, databaseUrl, maintenanceMs }: StoreOptions): Promise<Db> {
   let db: Db;
   if (databaseUrl) {
     const pool = new pg.Pool({
@@ -88,7 +90,7 @@ export async function openStore({ dataDir, databaseUrl }: StoreOptions): Promise
     // PGlitePool writes parameters in as literals, quoted for this setting (inlineParams).
     const [scs] = await lite.exec('show standard_conforming_strings');
     if ((scs?.rows[0] as { standard_conforming_strings?: string } | undefined)?.standard_conforming_strings !== 'on') throw new Error('PGlite runs without standard_conforming_strings');
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new PGlitePool(lite) as never }) });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new PGlitePool(lite, maintenanceMs) as never }) });
   }
   await migrate(db);
   return db;
