@@ -182,8 +182,8 @@ export class PGlitePool {
    * index once analyzed; and the claim's queue walk, planned each time but from the statistics
    * of an empty store, joined every live attempt to every unit it passed over (3.8 ms at 10,000
    * units and 64 leases, 0.9 ms once analyzed). An ANALYZE invalidates the plans that read the
-   * table, so they are planned again for its size. Nor would dead row versions (every unit and attempt changes
-   * state several times) ever be reclaimed, so the tables and their indexes would only grow.
+   * table, so they are planned again for its size. Nor would dead row versions ever be reclaimed
+   * (every unit and attempt changes state several times), so tables and indexes would only grow.
    *
    * A table is analyzed once the rows changed since its last ANALYZE pass 50 + 10% of its rows,
    * vacuumed (and analyzed) once its dead rows pass 50 + 20%, or the rows inserted since its last
