@@ -161,16 +161,28 @@ export class PGlitePool {
   readonly #statements: Statements;
   readonly #maintainer: NodeJS.Timeout;
   #maintaining: Promise<unknown> | null = null;
+  #maintainedAt = performance.now();
 
-  constructor(readonly pg: PGlite, maintainMs = 5000) {
+  /**
+   * Maintenance is due every `maintainMs`: looked for on a timer while the store is idle, and
+   * each time the connection is handed back. The timer alone was not enough: a caller that
+   * awaits nothing but the store (the ledger's model test, an import) never yields to the event
+   * loop's timers, since PGlite answers within the same turn, and in the model test's 1,000 runs
+   * not one pass ran: its ledger writes slowed from 2.5 to 6.4 ms as dead rows piled up.
+   */
+  constructor(readonly pg: PGlite, readonly maintainMs = 5000) {
     this.#statements = new Statements(pg);
-    this.#maintainer = setInterval(() => {
-      if (pg.closed) return clearInterval(this.#maintainer);
-      this.#maintaining ??= this.maintain()
-        .catch((err) => console.error(`store maintenance: ${(err as Error).message}`))
-        .finally(() => (this.#maintaining = null));
-    }, maintainMs);
+    this.#maintainer = setInterval(() => this.#maintainIfDue(), maintainMs);
     this.#maintainer.unref();
+  }
+
+  #maintainIfDue() {
+    if (this.pg.closed) return clearInterval(this.#maintainer);
+    if (this.#maintaining || performance.now() - this.#maintainedAt < this.maintainMs) return;
+    this.#maintainedAt = performance.now();
+    this.#maintaining = this.maintain()
+      .catch((err) => console.error(`store maintenance: ${(err as Error).message}`))
+      .finally(() => (this.#maintaining = null));
   }
 
   /**
@@ -221,6 +233,10 @@ export class PGlitePool {
     await previous;
     const pg = this.pg;
     const statements = this.#statements;
+    const handBack = () => {
+      release();
+      this.#maintainIfDue();
+    };
     return {
       async query(sql: string, params: readonly unknown[]) {
         const command = /^\s*(\w+)/.exec(sql)?.[1]?.toUpperCase() ?? 'SELECT';
@@ -229,7 +245,7 @@ export class PGlitePool {
         const last = results.at(-1);
         return { command, rows: last?.rows ?? [], rowCount: last?.affectedRows ?? 0 };
       },
-      release,
+      release: handBack,
     };
   }
 

@@ -103,4 +103,28 @@ describe('parameters written into statements for PGlite', () => {
       await pool.end();
     }
   });
+  it('maintains a store whose caller never yields to the event loop: each hand-back of the connection looks whether a pass is due', async () => {
+    const lite = await PGlite.create();
+    const pool = new PGlitePool(lite, 100);
+    try {
+      const setup = await pool.connect();
+      await setup.query('create table hot (id int primary key, n int8)', []);
+      await setup.query('insert into hot select i, 0 from generate_series(1, 100) i', []);
+      setup.release();
+      // Updates and nothing else, as the ledger's model test or an import: PGlite answers within
+      // the same turn, so a timer alone never fires here.
+      const analyzed = async () => (await lite.query<{ n: number }>(`select analyze_count::int as n from pg_stat_user_tables where relname = 'hot'`)).rows[0]!.n;
+      const started = performance.now();
+      let updates = 0;
+      while ((await analyzed()) === 0) {
+        if (performance.now() - started > 30_000) throw new Error(`no maintenance pass in 30 s of ${updates} updates`);
+        const conn = await pool.connect();
+        await conn.query('update hot set n = n + 1 where id = $1', [(updates++ % 100) + 1]);
+        conn.release();
+      }
+      expect(updates).toBeGreaterThan(0);
+    } finally {
+      await pool.end();
+    }
+  });
 });
