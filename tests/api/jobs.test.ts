@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,6 +115,30 @@ describe.each(storeKinds)('jobs and blobs refuse bad input and change nothing (%
     const res = await fetch(`${coordinator.url}/api/blobs/${sha}`);
     expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(good);
+  });
+
+  it('stores a job’s small panels in their rows as it is submitted, large ones in the blob backend, and serves each whole', async () => {
+    const db = coordinator.deps.db;
+    const panelsOf = async (jobId: string) => {
+      const units = await db.selectFrom('units').select('inputs').where('job_id', '=', jobId).execute();
+      const shas = [...new Set(units.flatMap((u) => u.inputs))];
+      return db.selectFrom('blobs').select(['sha256', 'size', 'data']).where('sha256', 'in', shas).execute();
+    };
+    // 8×8 tiles of an 8-deep product: 41 panels of 8×8 (about 300 bytes each).
+    const small = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 8, k: 8, n: 320, seed: 11 }, tile: 8 }, verification: 'check' }, 201);
+    const smallPanels = await panelsOf(small.id);
+    expect(smallPanels).toHaveLength(41);
+    for (const p of smallPanels) expect(p.data?.byteLength).toBe(p.size);
+    // 16×16 tiles of a 1,024-deep product: panels of 64 KiB, over the bound for a row.
+    const large = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 1024, n: 32, seed: 12 }, tile: 16 }, verification: 'check' }, 201);
+    const largePanels = await panelsOf(large.id);
+    expect(largePanels).toHaveLength(3);
+    for (const p of largePanels) expect({ size: p.size, data: p.data }).toEqual({ size: 16 * 1024 * 4 + 128, data: null });
+    for (const p of [...smallPanels.slice(0, 3), ...largePanels]) {
+      const bytes = new Uint8Array(await (await fetch(`${coordinator.url}/api/blobs/${p.sha256}`)).arrayBuffer());
+      expect({ size: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') }).toEqual({ size: p.size, sha256: p.sha256 });
+    }
+    for (const job of [small, large]) await dev.json('DELETE', `/api/jobs/${job.id}`);
   });
 
   it("keeps another account's job out of reach (403) and refuses the anonymous (401)", async () => {

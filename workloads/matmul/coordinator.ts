@@ -105,18 +105,19 @@ export const matmul: Workload<MatmulSpec> = {
     const dtype = spec.precision === 'f16' ? 'f2' : 'f4';
     const rowBands = bands(m, t), colBands = bands(n, t);
     if (rowBands.length * colBands.length > unitsMax) throw badRequest(`That makes over ${unitsMax} units: choose a larger spec.tile.`);
-    const aPanels: string[] = [];
-    for (const [r0, r1] of rowBands) {
-      const panel = { rows: r1 - r0, cols: k, data: a.data.subarray(r0 * k, r1 * k) };
-      aPanels.push((await blobs.put(encodeNpy(panel, dtype), accountId)).sha256);
-    }
-    const bPanels: string[] = [];
-    for (const [c0, c1] of colBands) {
-      const cols = c1 - c0;
-      const data = new Float32Array(k * cols);
-      for (let p = 0; p < k; p++) data.set(b.data.subarray(p * n + c0, p * n + c1), p * cols);
-      bPanels.push((await blobs.put(encodeNpy({ rows: k, cols, data }, dtype), accountId)).sha256);
-    }
+    // Each side's panels stored together: small ones in one statement (BlobStore.putMany).
+    const aPanels = (await blobs.putMany(rowBands.map(([r0, r1]) => encodeNpy({ rows: r1 - r0, cols: k, data: a.data.subarray(r0 * k, r1 * k) }, dtype)), accountId)).map((p) => p.sha256);
+    const bPanels = (
+      await blobs.putMany(
+        colBands.map(([c0, c1]) => {
+          const cols = c1 - c0;
+          const data = new Float32Array(k * cols);
+          for (let p = 0; p < k; p++) data.set(b.data.subarray(p * n + c0, p * n + c1), p * cols);
+          return encodeNpy({ rows: k, cols, data }, dtype);
+        }),
+        accountId,
+      )
+    ).map((p) => p.sha256);
     const units = rowBands.flatMap(([r0, r1], i) =>
       colBands.map(([c0, c1], j) => {
         const params: MatmulUnitParams = { row0: r0, col0: c0, rows: r1 - r0, cols: c1 - c0, k, precision: spec.precision ?? 'f32' };
