@@ -52,11 +52,13 @@ export class BlobStore {
     if (!sha256Pattern.test(sha256)) return false;
     if (this.#known.has(sha256)) return true;
     const found = !!(await this.db.selectFrom('blobs').select('sha256').where('sha256', '=', sha256).executeTakeFirst());
-    if (found) {
-      if (this.#known.size >= knownMax) this.#known.delete(this.#known.values().next().value!);
-      this.#known.add(sha256);
-    }
+    if (found) this.#know(sha256);
     return found;
+  }
+
+  #know(sha256: string) {
+    if (this.#known.size >= knownMax) this.#known.delete(this.#known.values().next().value!);
+    this.#known.add(sha256);
   }
 
   /** The whole blob; 404 when it was never stored. */
@@ -169,7 +171,7 @@ export class BlobStore {
     }
     for (const { sha256, bytes } of fresh) {
       this.#remember(sha256, bytes);
-      this.#known.add(sha256);
+      this.#know(sha256);
     }
   }
 
