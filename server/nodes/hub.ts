@@ -13,7 +13,7 @@ import { BlobHolders } from './holders.ts';
 import { claimUnits, expireLeases, extendLeases, type LeaseHolder } from './leases.ts';
 import { clientAddress, networkPrefix } from './prefix.ts';
 import { rewindClaims } from './queue.ts';
-import { acceptResults, failAttempt, releaseForgotten, type Outcome, type ResultReport } from './results.ts';
+import { acceptResults, decideStalled, failAttempt, releaseForgotten, type Outcome, type ResultReport } from './results.ts';
 
 /**
  * Node connection
@@ -540,6 +540,7 @@ export class NodeHub {
       if (!(await takeTurn(this.deps.db, 'sweep', this.deps.signals.from, sweepTurnMs))) return;
       if ((await expireLeases(this.deps.db, this.deps.config.leaseTtlMs, Date.now() >= this.#expiresFrom)) > 0) void this.workAppeared();
       await rewindClaims(this.deps.db);
+      await decideStalled(this.deps);
       await sweepJobs(this.deps);
     } catch (err) {
       console.error('sweeper failed:', (err as Error).message);

@@ -284,6 +284,43 @@ async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: stri
   }
 }
 
+/**
+ * The sweeper's part: units that hold every voting result they ask for, none in flight, and no
+ * verdict. A withdrawn verdict reopens its unit asking for one result more than it holds, up to
+ * reopenedReplicasMax (server/verify/adaptive.ts); at that cap it already holds as many as it
+ * asks for, so no replica is dealt and no result comes to decide it. Such a unit was left
+ * pending for ever (a chaos run: 17 results, 12 of them honest and agreeing, the job never
+ * done). dealPartners keeps it due, and here it is decided on the results at hand: verified by
+ * a quorum, or, with none, its job failed as any unit past replicasMax. Returns how many.
+ */
+export async function decideStalled(deps: Deps): Promise<number> {
+  const voters = sql`not a.known and not a.suspect`;
+  const stalled = await sql<{ id: string }>`
+    select u.id from units u
+    where u.state = 'pending' and u.partner_due <= now() and u.partner_node is null
+      and (select count(*) from attempts a where a.unit_id = u.id and ${voters} and a.state = 'returned') >= u.replicas
+      and not exists (select 1 from attempts a where a.unit_id = u.id and ${voters} and a.state = 'leased' and a.deadline > now())
+    limit 100`.execute(deps.db);
+  let decided = 0;
+  for (const { id } of stalled.rows) {
+    decided += await inTransaction(deps.db, async (trx) => {
+      const unit = (await sql<{ id: string; job_id: string; replicas: number; params: Record<string, unknown>; kind: string }>`
+        select u.id, u.job_id, u.replicas, u.params, j.kind from units u join jobs j on j.id = u.job_id
+        where u.id = ${id} and u.state = 'pending' and j.state in ('queued', 'running')
+          and not exists (select 1 from attempts a where a.unit_id = u.id and ${voters} and a.state = 'leased' and a.deadline > now())
+        for update of u`.execute(trx)).rows[0];
+      if (!unit) return 0;
+      const counts: Counts = new Map();
+      const workload = workloads[unit.kind]!;
+      await decideUnit(deps, trx, unit, (x, y) => workload.agree(unit.params, x, y), counts);
+      await settlePays(trx, { unitIds: [unit.id] });
+      await countVerified(trx, counts);
+      return 1;
+    });
+  }
+  return decided;
+}
+
 /** unit pending ─▶ verified with `sha256`; its attempts judged; the job's count goes up. */
 function markVerified(trx: Trx, unit: { id: string; job_id: string }, sha256: string, valid: string[], invalid: string[], counts: Counts): Promise<Outcome> {
   return markVerifiedMany(trx, [{ unit, sha256, valid, invalid }], counts).then((o) => o[0]!);

@@ -54,7 +54,8 @@ interface DealUnit {
 /**
  * Deals the next replica of each unit whose replicas so far have all returned and that wants
  * more; clears the deal of units that need none (decided, ended, a replica in flight, or no
- * replica left at all: then the queue serves it as a fresh unit).
+ * replica left at all: then the queue serves it as a fresh unit); keeps a unit that holds all
+ * it asks for and has no verdict due, for the sweeper to decide (decideStalled).
  * Locks the units (in id order). Returns how many units were dealt to a node.
  */
 export async function dealPartners(trx: Trx, unitIds: string[], leaseTtlMs: number): Promise<number> {
@@ -73,6 +74,13 @@ export async function dealPartners(trx: Trx, unitIds: string[], leaseTtlMs: numb
   for (const u of units.rows) {
     const open = u.state === 'pending' && (u.job_state === 'queued' || u.job_state === 'running');
     const wants = open && u.returned > 0 && u.leased === 0 && u.returned < u.replicas;
+    // Every result it asks for in hand and no verdict (reopened at its cap): kept due for the
+    // sweeper, which decides it on them (decideStalled, server/nodes/results.ts).
+    const stalled = open && u.returned > 0 && u.leased === 0 && u.returned >= u.replicas;
+    if (stalled) {
+      if (u.partner_node || !u.partner_due) await trx.updateTable('units').set({ partner_node: null, partner_due: new Date() }).where('id', '=', u.id).execute();
+      continue;
+    }
     if (!wants) {
       if (u.partner_node || u.partner_due) await trx.updateTable('units').set({ partner_node: null, partner_due: null }).where('id', '=', u.id).execute();
       continue;

@@ -98,6 +98,37 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
     expect((await elsewhere.lease()).unit.id).toBe(first.unit.id);
   });
 
+  it('decides a unit reopened at its cap on the results it holds: no replica is dealt, the sweeper verifies it again', async () => {
+    coordinator = await testCoordinator(store);
+    const db = coordinator.deps.db;
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    const [a, b] = [await node('a'), await node('b')];
+    // Two units, so the job stays open; two honest replicas of the first agree and verify it.
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed: 5 }, tile: 8 }, verification: 'replicate' }, 201);
+    const first = await a.lease();
+    await a.submit(first, await a.compute(first));
+    expect(await eventually(() => dealtTo(first.unit.id), 'a partner dealt')).toBe(b.nodeId);
+    const second = await b.lease();
+    expect(second.unit.id).toBe(first.unit.id);
+    await b.submit(second, await b.compute(second));
+    expect((await jobState(dev, job.id)).progress.verified).toBe(1);
+    // Its verdict withdrawn as reopenSupported does at reopenedReplicasMax (server/verify/adaptive.ts):
+    // back to pending, its results back to 'returned', asking for no more results than it holds.
+    // (Reached in a chaos run with 16; set directly here.)
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('attempts').set({ state: 'returned' }).where('unit_id', '=', first.unit.id).where('state', '=', 'valid').execute();
+      await trx.updateTable('units').set({ state: 'pending', result_sha256: null, verified_at: null, replicas: 2, partner_node: null, partner_due: new Date() }).where('id', '=', first.unit.id).execute();
+      await trx.updateTable('jobs').set((eb) => ({ units_verified: eb('units_verified', '-', 1) })).where('id', '=', job.id).execute();
+    });
+    const unit = async () => db.selectFrom('units').select(['state', 'partner_node']).where('id', '=', first.unit.id).executeTakeFirstOrThrow();
+    await eventually(async () => (await unit()).state === 'verified', 'the reopened unit decided by the sweeper', 15_000);
+    expect(await unit()).toEqual({ state: 'verified', partner_node: null });
+    const attempts = await db.selectFrom('attempts').select('state').where('unit_id', '=', first.unit.id).where('known', '=', false).execute();
+    expect(attempts.map((x) => x.state)).toEqual(['valid', 'valid']);
+    expect((await jobState(dev, job.id)).progress.verified).toBe(1);
+  });
+
   it('re-checks the units a caught node helped verify: a colluding pair cannot keep a wrong unit', async () => {
     coordinator = await testCoordinator(store);
     const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
