@@ -59,9 +59,9 @@ async function unitsLeft(coordinator: Coordinator, jobIds: string[]): Promise<st
   for (const u of units) {
     lines.push(`unit ${u.idx} (${u.replicas} replicas) dealt to ${u.partner ?? 'nobody'} until ${u.partner_due?.toISOString() ?? '-'}`);
     const attempts = await db.selectFrom('attempts').innerJoin('nodes', 'nodes.id', 'attempts.node_id')
-      .select(['nodes.name', 'nodes.quarantined_at', 'nodes.disconnected_at', 'attempts.state', 'attempts.known', 'attempts.suspect', 'attempts.lone', 'attempts.released', 'attempts.created_at', 'attempts.error'])
+      .select(['nodes.name', 'nodes.quarantined_at', 'nodes.disconnected_at', 'attempts.state', 'attempts.known', 'attempts.suspect', 'attempts.lone', 'attempts.released', 'attempts.created_at', 'attempts.error', 'attempts.result_sha256'])
       .where('unit_id', '=', u.id).orderBy('attempts.created_at').execute();
-    for (const a of attempts) lines.push(`  ${a.created_at.toISOString()} ${a.name}${a.quarantined_at ? ' (quarantined)' : ''}${a.disconnected_at ? ' (gone)' : ''}: ${a.state}${a.known ? ' known' : ''}${a.suspect ? ' suspect' : ''}${a.lone ? ' lone' : ''}${a.released ? ' released' : ''}${a.error ? ` — ${a.error}` : ''}`);
+    for (const a of attempts) lines.push(`  ${a.created_at.toISOString()} ${a.name}${a.quarantined_at ? ' (quarantined)' : ''}${a.disconnected_at ? ' (gone)' : ''}: ${a.state}${a.known ? ' known' : ''}${a.suspect ? ' suspect' : ''}${a.lone ? ' lone' : ''}${a.released ? ' released' : ''}${a.result_sha256 ? ` ${a.result_sha256.slice(0, 8)}` : ''}${a.error ? ` — ${a.error}` : ''}`);
   }
   return lines.join('\n');
 }
