@@ -69,13 +69,13 @@ describe('peer signalling on the coordinator', () => {
     expect(whole).toMatchObject({ bytes: size, sha });
     console.log(`[figures] p2p 4 MiB in ${whole.ms.toFixed(0)} ms: ${(size / 1e6 / (whole.ms / 1000)).toFixed(1)} MB/s (one run, loopback, two contexts of one Chromium)`);
     // A blob it does not hold: none.
-    expect(await pt.evaluate(([to]) => (window as any).fetchFrom(to, 'ab'.repeat(32)), [holder.nodeId] as const)).toEqual({ error: 'none' });
+    expect(await pt.evaluate(([to]) => (window as any).fetchFrom(to, 'ab'.repeat(32)), [holder.nodeId] as const)).toMatchObject({ error: 'none' });
     // A liar: one bit flipped in the middle, caught by the hash.
     await ph.evaluate(() => ((window as any).mode = 'liar'));
-    expect(await pt.evaluate(([to, s]) => (window as any).fetchFrom(to, s), [holder.nodeId, sha] as const)).toEqual({ error: 'bad-bytes' });
+    expect(await pt.evaluate(([to, s]) => (window as any).fetchFrom(to, s), [holder.nodeId, sha] as const)).toMatchObject({ error: 'bad-bytes' });
     // One that promises 1 MiB, sends 64 KiB and goes.
     await ph.evaluate(() => ((window as any).mode = 'vanish'));
-    expect(await pt.evaluate(([to, s]) => (window as any).fetchFrom(to, s), [holder.nodeId, sha] as const)).toEqual({ error: 'gone' });
+    expect(await pt.evaluate(([to, s]) => (window as any).fetchFrom(to, s), [holder.nodeId, sha] as const)).toMatchObject({ error: 'gone' });
   }, 90_000);
 
   it("a node's PeerLink stripes a blob over its lanes to one peer, whole; a liar's is caught and the next holder serves it", async () => {

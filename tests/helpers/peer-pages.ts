@@ -50,7 +50,7 @@ window.openPeer = (id, token) => new Promise((resolve, reject) => {
         const chunk = new Uint8Array(1 + 65536); chunk[0] = 3;
         conn.dataChannel.send(chunk);
         setTimeout(() => conn.close(), 50);
-      });
+      }, { once: true }); // it answers one want, then it is gone
     }
     serveBlobs(conn.dataChannel, async (sha) => {
       const bytes = window.blobs.get(sha);
@@ -99,7 +99,7 @@ window.fetchFrom = (to, sha) => new Promise((resolve) => {
     const started = performance.now();
     requestBlob(conn.dataChannel, sha, { idleMs: 3000 }).then(
       async (bytes) => { const ms = performance.now() - started; resolve({ bytes: bytes.byteLength, sha: hex(await crypto.subtle.digest('SHA-256', bytes)), ms }); conn.close(); },
-      (err) => { resolve({ error: err.kind }); conn.close(); },
+      (err) => { resolve({ error: err.kind, why: err.message }); conn.close(); }, // why: shown when a test's expectation fails
     );
   });
 });
