@@ -58,9 +58,15 @@ const barred = (who: LeaseHolder) => sql`
   and (${who.prefix}::text is null or not exists (select 1 from attempts a where a.unit_id = u.id
     and a.prefix = ${who.prefix} and a.state in ('leased', 'returned', 'valid') and not a.known))`;
 
-/** No live replica holds it (suspect and known-answer results do not count). */
-const claimable = sql`not exists (select 1 from attempts a where a.unit_id = u.id and not a.known and not a.suspect
-  and (a.state = 'returned' or (a.state = 'leased' and a.deadline > now())))`;
+/**
+ * No live replica holds it (suspect and known-answer results do not count). A probe of the
+ * unit's attempts for each unit walked: written as a scalar subquery, which the planner cannot
+ * turn into a join. As NOT EXISTS it was planned, when the statistics promised many units, as
+ * an anti-join against every attempt in a live or judged state, read whole for each claim: all
+ * of a job's history (6,013 rows read by one claim after 6,000 verified units, tests/nodes/flat-claims.test.ts).
+ */
+const claimable = sql`(select true from attempts a where a.unit_id = u.id and not a.known and not a.suspect
+  and (a.state = 'returned' or (a.state = 'leased' and a.deadline > now())) limit 1) is null`;
 
 /** The same rule (and the release bar of replicate units) on a queued candidate, in memory. */
 export const barredFrom = (who: LeaseHolder, c: QueuedCandidate) =>
@@ -100,14 +106,20 @@ async function openJobs(trx: Trx, who: LeaseHolder): Promise<{ id: string; claim
  * who ran the others is read in one more query (per-row subqueries for it tripled the cost).
  */
 async function jobCandidates(trx: Trx, job: { id: string; claim_from: number }, count: number): Promise<QueuedCandidate[]> {
+  // `tried` is a probe per row the walk returns, as a lateral join, which cannot be hashed: as an
+  // EXISTS the planner chose to hash every attempt's unit once per claim (inside the walk or
+  // after it), 0.3 ms at the start of a bench run and 18 ms at its end, a cost that grew with
+  // the history.
   const found = await sql<Candidate & { tried: boolean }>`${sql.raw(planEachTime)}
-    select u.id, u.idx, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication, j.bid, j.state as job_state, u.partner_node,
-      exists (select 1 from attempts a where a.unit_id = u.id) as tried
-    from units u join jobs j on j.id = u.job_id
-    where u.job_id = ${job.id} and u.state = 'pending' and u.idx >= ${job.claim_from} and u.partner_node is null and ${claimable}
-    order by u.idx
-    limit ${sql.lit(count)}
-    for update of u skip locked`.execute(trx);
+    select c.*, t.tried is not null as tried from (
+      select u.id, u.idx, u.job_id, j.kind, u.params, u.inputs, u.flops, j.verification, j.replication, j.bid, j.state as job_state, u.partner_node
+      from units u join jobs j on j.id = u.job_id
+      where u.job_id = ${job.id} and u.state = 'pending' and u.idx >= ${job.claim_from} and u.partner_node is null and ${claimable}
+      order by u.idx
+      limit ${sql.lit(count)}
+      for update of u skip locked) c
+    left join lateral (select true as tried from attempts a where a.unit_id = c.id limit 1) t on true
+    order by c.idx`.execute(trx);
   const tried = found.rows.filter((u) => u.tried).map((u) => u.id);
   const past = tried.length
     ? await trx

@@ -62,11 +62,13 @@ export async function dealPartners(trx: Trx, unitIds: string[], leaseTtlMs: numb
   if (!unitIds.length) return 0;
   const ids = [...new Set(unitIds)].sort();
   const units = await sql<DealUnit>`
-    select u.id, u.state, u.replicas, u.partner_node, u.partner_due, j.kind, j.bid, j.state as job_state,
-      (select count(*) from attempts a where a.unit_id = u.id and not a.known and not a.suspect and a.state = 'returned')::int as returned,
-      (select count(*) from attempts a where a.unit_id = u.id and not a.known and not a.suspect
-         and a.state = 'leased' and a.deadline > now())::int as leased
+    select u.id, u.state, u.replicas, u.partner_node, u.partner_due, j.kind, j.bid, j.state as job_state, r.returned, r.leased
     from units u join jobs j on j.id = u.job_id
+    -- One probe of the unit's attempts: a count of its leases alone was read through the index of
+    -- every lease in flight (attempts_leased), 180 rows for each unit, 2 ms a claim of 22 units.
+    cross join lateral (select count(*) filter (where a.state = 'returned')::int as returned,
+        count(*) filter (where a.state = 'leased' and a.deadline > now())::int as leased
+      from attempts a where a.unit_id = u.id and not a.known and not a.suspect and a.state in ('returned', 'leased')) r
     where u.id in (${sql.join(ids)})
     order by u.id
     for update of u`.execute(trx);
