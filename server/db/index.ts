@@ -90,6 +90,11 @@ export async function openStore({ dataDir, databaseUrl, maintenanceMs }: StoreOp
     // PGlitePool writes parameters in as literals, quoted for this setting (inlineParams).
     const [scs] = await lite.exec('show standard_conforming_strings');
     if ((scs?.rows[0] as { standard_conforming_strings?: string } | undefined)?.standard_conforming_strings !== 'on') throw new Error('PGlite runs without standard_conforming_strings');
+    // PGlite's pages are all in this process's memory: a random read costs what a sequential one
+    // does. At PostgreSQL's default (4, for spinning disks) the planner joined a result batch's
+    // 40 attempts to the whole attempts table by a scan of it (4,250 rows, growing with the
+    // history) rather than 40 lookups through its key.
+    await lite.exec('set random_page_cost = 1.1');
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new PGlitePool(lite, maintenanceMs) as never }) });
   }
   await migrate(db);

@@ -30,7 +30,7 @@ describe('claims read a bounded number of rows however long the history', () => 
     return rows[0]!.n;
   };
 
-  it('a claim round after 6,000 units ran reads the units it walks and the nodes\' leases, not the history', async () => {
+  it('a claim round reads the units it walks and the nodes\' leases, not the history nor the queue behind', async () => {
     // The market's tick sums the whole queue's demand every 10 s: not a claim's cost, kept out of the count.
     coordinator = await testCoordinator('pglite', { SUPERNET_MARKET_MS: '3600000' });
     const dev = await TestClient.signup(coordinator.url, 'dev-flat@example.com');
@@ -65,18 +65,18 @@ describe('claims read a bounded number of rows however long the history', () => 
     // 200 verified units: bounded, but random), so each round's reads are the claim's own.
     await db.updateTable('nodes').set({ streak: 100 }).execute();
     await roundReads(first); // leases in flight, which the next round's walk passes over
-    // The history, written directly: 6,000 units verified, each with its attempt (any stored blob
-    // serves as their result here); the leases just made stay in flight.
+    // The history, written directly: 3,000 units verified, each with its attempt (any stored blob
+    // serves as their result here), and 3,000 still queued behind them; the leases just made stay in flight.
     await sql`insert into attempts (unit_id, node_id, holder, token, state, deadline, created_at, returned_at)
       select u.id, ${(await db.selectFrom('nodes').select('id').executeTakeFirstOrThrow()).id}::uuid, 'history:' || u.idx, 'x', 'valid', now(), now(), now()
-      from units u where u.job_id = ${job.id} and u.idx >= 400 and u.idx < 6400`.execute(db);
-    await sql`update units set state = 'verified', verified_at = now(), result_sha256 = inputs->>0 where job_id = ${job.id} and idx >= 400 and idx < 6400`.execute(db);
+      from units u where u.job_id = ${job.id} and u.idx >= 400 and u.idx < 3400`.execute(db);
+    await sql`update units set state = 'verified', verified_at = now(), result_sha256 = inputs->>0 where job_id = ${job.id} and idx >= 400 and idx < 3400`.execute(db);
     await sql`update jobs set claim_from = 0 where id = ${job.id}`.execute(db);
     const later = await roundReads(second);
     // A round probes the units it walks (those in flight and those it returns) and each node's
-    // leases: 196 rows here. Planned as joins, the claim's checks read the history: 6,013 rows (the
-    // walk's live-replica check, server/nodes/queue.ts), then 2,244 (each node's leases read
-    // through the index of all leases in flight, server/nodes/leases.ts).
+    // leases: 130 to 196 rows here. Planned as joins, the claim's checks read the history (with
+    // 6,000 units run: 6,013 rows for the walk's live-replica check, server/nodes/queue.ts, and
+    // 2,244 for each node's leases read through the index of all leases in flight, server/nodes/leases.ts).
     expect(later).toBeLessThan(600);
   });
 });
