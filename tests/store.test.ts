@@ -32,6 +32,23 @@ describe.runIf(process.env.TEST_DATABASE_URL)('transactions on PostgreSQL', () =
   });
 });
 
+describe.runIf(process.env.TEST_DATABASE_URL)('connections to PostgreSQL', () => {
+  it('plan for many small statements: no JIT, random reads costed as memory or SSD (server/db/index.ts)', async () => {
+    const db = await openStore({ dataDir: '/tmp', databaseUrl: await freshPostgresUrl() });
+    try {
+      const { sql } = await import('kysely');
+      // Every connection of the pool, not only the first: as many at once as it holds.
+      const settings = await Promise.all(Array.from({ length: 10 }, () => inTransaction(db, async (trx) => {
+        const { rows } = await sql<{ jit: string; cost: string }>`select current_setting('jit') as jit, current_setting('random_page_cost') as cost, pg_sleep(0.05)`.execute(trx);
+        return rows[0]!;
+      })));
+      expect(new Set(settings.map((s) => `${s.jit} ${s.cost}`))).toEqual(new Set(['off 1.1']));
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
 describe.runIf(process.env.TEST_DATABASE_URL)('migrations on PostgreSQL', () => {
   it('run once when several coordinators open a fresh database at the same moment', async () => {
     const url = await freshPostgresUrl();
