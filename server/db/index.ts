@@ -25,6 +25,7 @@ import * as m0018 from './migrations/0018_rounds.ts';
 import * as m0019 from './migrations/0019_refund_index.ts';
 import * as m0020 from './migrations/0020_earned.ts';
 import * as m0021 from './migrations/0021_drop_transfers_open.ts';
+import * as m0022 from './migrations/0022_units_flops.ts';
 import { PGlitePool } from './pglite-pool.ts';
 import type { Database } from './schema.ts';
 
@@ -54,6 +55,7 @@ const migrations: [number, string, string][] = [
   [19, 'refund_index', m0019.up],
   [20, 'earned', m0020.up],
   [21, 'drop_transfers_open', m0021.up],
+  [22, 'units_flops', m0022.up],
 ];
 
 const int8 = 20;

@@ -66,6 +66,8 @@ export interface Database {
     /** Where the queue walk starts (server/nodes/queue.ts). */
     claim_from: Generated<number>;
     units_verified: Generated<number>;
+    /** FLOPs of its units inserted so far, less those dropped (the market's demand, server/market/price.ts). */
+    units_flops: Generated<number>;
     flops: number;
     result_sha256: string | null;
     /** What the result is, as its workload's assemble said (migration 0013). */

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Deps } from '../context.ts';
 import { inTransaction, type Db, type Trx } from '../db/index.ts';
 import { closeJobLedger, reconcileLedger } from '../ledger/payments.ts';
@@ -161,6 +162,8 @@ export async function insertUnits(trx: Trx, job: { id: string; replication: numb
     const rows = units.slice(i, i + insertBatch).map((u, j) => ({ job_id: job.id, idx: from + i + j, params: JSON.stringify(u.params), inputs: JSON.stringify(u.inputs), flops: u.flops, state: 'pending' as const, replicas: job.replication, round }));
     await trx.insertInto('units').values(rows).execute();
   }
+  const flops = units.reduce((sum, u) => sum + u.flops, 0);
+  if (flops > 0) await trx.updateTable('jobs').set((eb) => ({ units_flops: eb('units_flops', '+', flops) })).where('id', '=', job.id).execute();
 }
 
 /**
@@ -201,12 +204,13 @@ export async function dropStragglers(deps: Deps) {
     .execute();
   for (const job of late) {
     const cancelled = await inTransaction(deps.db, async (trx) => {
-      const units = await trx.selectFrom('units').select(['id', 'state']).where('job_id', '=', job.id).where('round', '=', job.round).forUpdate().execute();
+      const units = await trx.selectFrom('units').select(['id', 'state', 'flops']).where('job_id', '=', job.id).where('round', '=', job.round).forUpdate().execute();
       const pending = units.filter((u) => u.state === 'pending').map((u) => u.id);
+      const droppedFlops = units.reduce((sum, u) => sum + (u.state === 'pending' ? u.flops : 0), 0);
       const verified = units.filter((u) => u.state === 'verified').length;
       if (!pending.length || verified * 2 < units.length) return null;
       await trx.updateTable('units').set({ state: 'cancelled' }).where('id', 'in', pending).execute();
-      const dropped = await trx.updateTable('jobs').set((eb) => ({ units_total: eb('units_total', '-', pending.length), units_planned: eb('units_planned', '-', pending.length), updated_at: new Date() })).where('id', '=', job.id).where('round', '=', job.round).returning('id').executeTakeFirst();
+      const dropped = await trx.updateTable('jobs').set((eb) => ({ units_total: eb('units_total', '-', pending.length), units_planned: eb('units_planned', '-', pending.length), units_flops: sql<number>`greatest(units_flops - ${droppedFlops}, 0)`, updated_at: new Date() })).where('id', '=', job.id).where('round', '=', job.round).returning('id').executeTakeFirst();
       if (!dropped) throw new Error('the round moved on meanwhile');
       const attempts = await trx.updateTable('attempts').set({ state: 'cancelled', error: 'the round went on without it (past its deadline)' }).where('unit_id', 'in', pending).where('state', 'in', ['leased', 'returned']).returning(['id', 'node_id']).execute();
       return attempts.map((a) => ({ id: a.id, nodeId: a.node_id }));

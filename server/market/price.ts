@@ -5,7 +5,9 @@ import { basePrice } from '../ledger/credit.ts';
 /**
  * The price of compute, in µcr per GFLOP, moved by demand over supply.
  *
- *   demand  D = FLOPs still to run: every pending unit's FLOPs × the replicas it still wants
+ *   demand  D = FLOPs still to run: each open job's units not yet verified, at the job's mean
+ *             FLOPs a unit, × the replicas it asks for (kept on the job's row: a sum over open
+ *             jobs, not over the queue; replicas already returned are not taken off)
  *   supply  S = the calibrated GFLOP/s of the nodes online
  *   queue   q = D / S seconds (∞ when work waits and no node is online, 0 with no work)
  *   target    = base × √(q / 60 s), clamped to [base/4, 4·base]
@@ -35,10 +37,8 @@ export function nextPrice(last: number, demandFlops: number, supplyGflops: numbe
 
 export async function marketInputs(db: Db, freshMs: number) {
   const demand = await sql<{ flops: number }>`
-    select coalesce(sum(u.flops::float8 * greatest(u.replicas - (select count(*) from attempts a where a.unit_id = u.id
-             and a.state in ('returned', 'valid')), 0)), 0)::float8 as flops
-    from units u join jobs j on j.id = u.job_id
-    where u.state = 'pending' and j.state in ('queued', 'running')`.execute(db);
+    select coalesce(sum(units_flops * replication * (units_total - units_verified)::float8 / units_total), 0)::float8 as flops
+    from jobs where state in ('queued', 'running') and units_total > 0`.execute(db);
   const supply = await db
     .selectFrom('nodes')
     .select([sql<number>`coalesce(sum(gflops), 0)::float8`.as('gflops'), sql<number>`count(*)::int`.as('nodes')])

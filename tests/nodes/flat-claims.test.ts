@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../server/coordinator.ts';
+import { marketInputs } from '../../server/market/price.ts';
 import { TestClient } from '../helpers/client.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
 import { RawNode } from '../helpers/raw-node.ts';
@@ -128,4 +129,24 @@ describe('claims and result batches read a bounded number of rows however long t
     // (server/ledger/payments.ts, settlePays).
     expect(read).toBeLessThan(1500);
   }, 120_000);
+
+  it('the market\'s demand is read from the open jobs\' rows, not from the queue', async () => {
+    const { job, key } = await bigJob('flat-market');
+    const db = coordinator.deps.db;
+    const node = await RawNode.connect(coordinator.url, key); // the history's attempts name a node
+    nodes.push(node);
+    await node.hello();
+    const flops = (await db.selectFrom('units').select((eb) => eb.fn.sum<number>('flops').as('f')).where('job_id', '=', job.id).executeTakeFirstOrThrow()).f;
+    expect((await marketInputs(db, 60_000)).demandFlops).toBeCloseTo(flops, 0);
+    // 6,000 of its 6,400 units verified (written directly, with the job's count).
+    await history(job.id, 400, 6400);
+    await db.updateTable('jobs').set({ units_verified: 6000 }).where('id', '=', job.id).execute();
+    await sql`analyze`.execute(db);
+    const before = await rowsRead('units', 'attempts');
+    const { demandFlops } = await marketInputs(db, 60_000);
+    // The job's mean unit × the 400 left (its tiles are all alike).
+    expect(demandFlops).toBeCloseTo((flops * 400) / 6400, 0);
+    // Summed over every pending unit and its attempts, a tick read all 6,400 units (and again for each GET /api/market).
+    expect((await rowsRead('units', 'attempts')) - before).toBe(0);
+  });
 });

@@ -236,6 +236,13 @@ describe('train against poisoning nodes', () => {
     expect(rows[0]).toBeLessThanOrEqual(72);
     for (const r of rows) expect([r >= 48, r % 24]).toEqual([true, 0]);
     expect(job.progress).toMatchObject({ units: rows.reduce((a, b) => a + b, 0) / 24, verified: rows.reduce((a, b) => a + b, 0) / 24 });
+    // The FLOPs the market counts for the job (server/market/price.ts) are those of the units it
+    // kept, over its three rounds: the dropped shard's came off with it.
+    const db = coordinator.deps.db;
+    const kept = await db.selectFrom('units').select((eb) => eb.fn.sum<number>('flops').as('f')).where('job_id', '=', id).where('state', '!=', 'cancelled').executeTakeFirstOrThrow();
+    const counted = await db.selectFrom('jobs').select('units_flops').where('id', '=', id).executeTakeFirstOrThrow();
+    expect(counted.units_flops).toBeCloseTo(Number(kept.f), 0);
+    expect(await db.selectFrom('units').select('id').where('job_id', '=', id).where('state', '=', 'cancelled').execute()).not.toHaveLength(0);
     straggler.node.close();
     honest.node.close();
   });
