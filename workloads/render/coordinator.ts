@@ -52,8 +52,13 @@ interface Plan {
  * float32 on a GPU against float64 here differs by ~10⁻⁶ per operation, ~10⁻⁵ over a path of
  * eight bounces: a hundredfold margin. But a ray that grazes an edge may take another path on
  * another GPU (WGSL may fuse and reorder), and then that sample — and so that pixel — differs
- * wholly. Measured on SwiftShader: no pixel of 286 parted (workloads/render/kernel.test.ts). So
- * a few parted pixels are tolerated: one in sixteen of those checked.
+ * wholly. Measured on SwiftShader under Dawn: no pixel of 286 parted (workloads/render/kernel.test.ts);
+ * Chromium's parts a few (an honest tab's tile of the spheres scene was once refused in CI, two of
+ * ~30 picks parted). So a few parted pixels are tolerated: one in sixteen of those checked, and a
+ * tile that fails that is looked at again, at four times the picks drawn afresh, and passes if one
+ * in 32 of those or fewer parted. An honest tile with rare parted pixels passes the second look;
+ * a lie of fewer samples, of another tile or of noise parts in a fifth or more of its lit pixels
+ * and fails both. The second look costs only where the first failed.
  *
  * Why lit pixels, and as many: a lie of fewer samples differs only where the samples left out
  * found light. In a Cornell box without next-event estimation most samples find none: in the
@@ -145,13 +150,17 @@ export const render: Workload<RenderSpec> = {
     const count = t.w * t.h;
     const lit = [];
     for (let i = 0; i < count; i++) if (got[3 * i]! + got[3 * i + 1]! + got[3 * i + 2]! > 0) lit.push(i);
-    const picks = new Set([...distinct(Array.from({ length: count }, (_, i) => i), checkedPixels), ...distinct(lit, checkedPixels)]);
-    let parted = 0;
-    for (const i of picks) {
-      const want = tracePixel(compiled, t, t.x0 + (i % t.w), t.y0 + Math.floor(i / t.w));
-      if (!pixelAgrees(got, 3 * i, want, 0)) parted++;
-    }
-    return parted <= Math.floor(picks.size / 16);
+    const all = Array.from({ length: count }, (_, i) => i);
+    const partedAmong = (picks: Set<number>) => {
+      let parted = 0;
+      for (const i of picks) if (!pixelAgrees(got, 3 * i, tracePixel(compiled, t, t.x0 + (i % t.w), t.y0 + Math.floor(i / t.w)), 0)) parted++;
+      return parted;
+    };
+    const picks = new Set([...distinct(all, checkedPixels), ...distinct(lit, checkedPixels)]);
+    if (partedAmong(picks) <= Math.floor(picks.size / 16)) return true;
+    // A second look before a verdict against the node, at four times the picks, drawn afresh.
+    const more = new Set([...distinct(all, 4 * checkedPixels), ...distinct(lit, 4 * checkedPixels)]);
+    return partedAmong(more) <= Math.floor(more.size / 32);
   },
 
   agree(_params, x, y) {
