@@ -70,8 +70,8 @@ interface Plan {
  * What is refused: a tile of noise (every pixel parts), fewer samples (every lit pixel's sum
  * falls; the lit picks make sure lit pixels are checked), a shifted or copied tile and a tile of
  * another scene (another pixel's streams give another sum wherever the picture is not flat). A
- * liar's tile passes only where it is right but for at most one pixel in eight of those
- * checked — and in a flat region, where a copy is the same picture.
+ * liar's tile passes only where it is right but for at most one pixel in sixteen of those
+ * checked (one in 32 at the second look) — and in a flat region, where a copy is the same picture.
  */
 export const checkedPixels = 16;
 const agreeRelative = 1e-3;
