@@ -65,6 +65,8 @@ export interface PayLease {
   jobId: string;
   flops: number;
   bid: number;
+  /** The holder's ledger account is known to exist (a node's hello opens it): not opened again here. */
+  opened?: boolean;
 }
 
 /**
@@ -79,7 +81,7 @@ export async function reservePays(trx: Trx, leases: PayLease[]): Promise<Set<str
   const paid = leases.filter((l) => !l.holder.startsWith('anon:')); // anonymous nodes earn nothing
   const uncovered = new Set<string>();
   if (!paid.length) return uncovered;
-  await openAccounts(trx, [...new Set(paid.map((l) => l.holder))].map((holder) => ({ id: userAccount(holder), kind: 'user' as const, accountId: holder })));
+  await openAccounts(trx, [...new Set(paid.filter((l) => !l.opened).map((l) => l.holder))].map((holder) => ({ id: userAccount(holder), kind: 'user' as const, accountId: holder })));
   await lockHead(trx); // the balances read below stay true until this transaction ends
   // The jobs' escrows and their owners' wallets, locked: read once here and handed to the
   // transfers below, which check them as they move (a statement less than reading them twice).

@@ -7,6 +7,7 @@ import type { Deps, Principal } from '../context.ts';
 import { assembleJob, sweepJobs } from '../jobs/finish.ts';
 import { frameBytesMax, inlineBytesMax, nodeMessage, peerKey, peerPath, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
 import { microPerCredit } from '../ledger/credit.ts';
+import { openAccount, userAccount } from '../ledger/ledger.ts';
 import { describeIssues } from '../validate.ts';
 import { takeTurn } from '../db/turns.ts';
 import { BlobHolders } from './holders.ts';
@@ -333,6 +334,8 @@ export class NodeHub {
           // After the verdicts are answered (a job left unassembled here is the sweeper's).
           const decided = outcomes.flatMap((o) => (o?.status === 'accepted' ? o.decided : []));
           if (decided.length) await this.#cancelDecided(decided);
+          const cancelled = outcomes.flatMap((o) => (o?.status === 'accepted' ? (o.cancelled ?? []) : []));
+          if (cancelled.length) this.deps.signals.cancel(cancelled, 'the unit was decided');
           for (const o of outcomes) if (o?.status === 'accepted' && o.jobComplete) await assembleJob(this.deps, o.jobComplete);
         } catch (err) {
           console.error('judging a batch of results failed:', (err as Error).message);
@@ -376,7 +379,9 @@ export class NodeHub {
       // What it still holds carries on from now, as if it had heartbeaten (within the lease's life).
       await extendLeases(this.deps.db, row.id, msg.holding ?? [], this.deps.config.leaseTtlMs);
     }
-    conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops, prefix: conn.prefix, ask, kinds: msg.capabilities.kinds };
+    // The account it earns into, opened once here rather than by every claim round (a statement a round).
+    if (accountId) await openAccount(this.deps.db, userAccount(accountId), 'user', { accountId });
+    conn.node = { nodeId: row.id, holder: accountId ?? `anon:${row.id}`, gflops: msg.capabilities.gflops, prefix: conn.prefix, ask, kinds: msg.capabilities.kinds, accountOpened: !!accountId };
     conn.peerBarred = row.peer_faults >= peerFaultsMax;
     this.#byNode.set(row.id, conn);
     const peers = this.deps.config.p2p ? { peers: { path: peerPath, key: peerKey, iceServers: this.deps.config.iceServers } } : {};

@@ -7,7 +7,7 @@ import type { UnitPayload } from '../protocol/messages.ts';
 import { reservePays, settlePays } from '../ledger/payments.ts';
 import { chooseLone } from '../verify/adaptive.ts';
 import { dealPartners, redealLapsed } from '../verify/deal.ts';
-import { claimKnownAnswer } from '../verify/known-answer.ts';
+import { claimKnownAnswers } from '../verify/known-answer.ts';
 import { dealtUnit, moveCursors, queuedUnits, type Candidate } from './queue.ts';
 import { recordExpired } from '../verify/reputation.ts';
 
@@ -22,6 +22,8 @@ export interface LeaseHolder {
   ask: number;
   /** The workloads it runs (its hello's capabilities): it gets no unit of another kind. */
   kinds: string[];
+  /** Its holder's ledger account is known to exist (opened at its hello): a claim need not open it. */
+  accountOpened?: boolean;
 }
 
 export interface Lease {
@@ -52,6 +54,8 @@ interface Holdings {
   since: Date;
   quarantined: boolean;
   streak: number;
+  /** A unit is dealt to it (server/verify/deal.ts), waiting for its claim. */
+  dealt: boolean;
 }
 
 /**
@@ -64,7 +68,8 @@ interface Holdings {
 async function holdingsOf(trx: Trx, nodeIds: string[]): Promise<Map<string, Holdings>> {
   const rows = await sql<Holdings & { id: string }>`
     select nd.id, h.n, h.flops, nd.rate_gflops as rate, nd.releases, nd.releases_since as since, nd.streak,
-      (nd.quarantined_at is not null or acc.quarantined_at is not null) as quarantined
+      (nd.quarantined_at is not null or acc.quarantined_at is not null) as quarantined,
+      exists (select 1 from units u where u.partner_node = nd.id and u.state = 'pending') as dealt
     from nodes nd left join accounts acc on acc.id = nd.account_id,
       -- The deadline is a filter, not a condition an index could serve: with it in the WHERE, the
       -- planner might read every lease in flight through attempts_leased for each node (2,050 rows
@@ -120,20 +125,16 @@ export async function claimUnits(db: Db, nodes: LeaseHolder[], wants: number[], 
       h.flops += flops;
       room[i]!--;
     };
-    for (let i = 0; i < nodes.length; i++) {
-      if (!canTake(i)) continue;
-      const known = await claimKnownAnswer(trx, nodes[i]!, held.get(nodes[i]!.nodeId)!.streak, leaseTtlMs);
-      if (known) {
-        out[i]!.leases.push(known);
-        take(i, known.unit.flops);
-      }
-    }
+    const vetting = nodes.flatMap((who, i) => (canTake(i) ? [i] : []));
+    const known = await claimKnownAnswers(trx, vetting.map((i) => ({ who: nodes[i]!, streak: held.get(nodes[i]!.nodeId)!.streak })), leaseTtlMs);
+    known.forEach((lease, k) => {
+      if (!lease) return;
+      out[vetting[k]!]!.leases.push(lease);
+      take(vetting[k]!, lease.unit.flops);
+    });
     const picks: { i: number; unit: Candidate }[] = [];
-    const dealtTo = new Set(
-      (await trx.selectFrom('units').select('partner_node').where('partner_node', 'in', nodes.map((n) => n.nodeId)).where('state', '=', 'pending').execute()).map((r) => r.partner_node),
-    );
     for (let i = 0; i < nodes.length; i++) {
-      if (!dealtTo.has(nodes[i]!.nodeId) || !canTake(i)) continue;
+      if (!held.get(nodes[i]!.nodeId)?.dealt || !canTake(i)) continue;
       const unit = await dealtUnit(trx, nodes[i]!);
       if (unit) {
         picks.push({ i, unit });
@@ -161,11 +162,13 @@ export async function claimUnits(db: Db, nodes: LeaseHolder[], wants: number[], 
     if (dealt.length) await trx.updateTable('units').set({ partner_node: null, partner_due: null }).where('id', 'in', dealt).execute();
     const jobIds = [...new Set(attempts.filter((a) => a.unit.job_state === 'queued').map((a) => a.unit.job_id))];
     if (jobIds.length) await trx.updateTable('jobs').set({ state: 'running', updated_at: new Date() }).where('id', 'in', jobIds).where('state', '=', 'queued').execute();
-    await dealPartners(trx, attempts.map((a) => a.unit.id), leaseTtlMs); // their next replicas, where they want them
+    // No deal is made here: a unit just leased has a live replica in flight, and the next is dealt
+    // only once every replica in flight has returned (server/verify/deal.ts). A stale
+    // `partner_due` on a unit taken from the queue is cleared by the sweeper's redeal.
     // The pays last but the cursors: the ledger's head, which every ledger write of every
     // coordinator takes, is then held for the commit only (server/nodes/results.ts takes the
     // head, then the jobs' rows, in this order too).
-    const uncovered = await reservePays(trx, attempts.map(({ id, who, unit }) => ({ attemptId: id, holder: who.holder, jobId: unit.job_id, flops: unit.flops, bid: unit.bid })));
+    const uncovered = await reservePays(trx, attempts.map(({ id, who, unit }) => ({ attemptId: id, holder: who.holder, jobId: unit.job_id, flops: unit.flops, bid: unit.bid, opened: who.accountOpened })));
     if (uncovered.size) {
       // Leases nobody can pay for are not made (rare: a job whose escrow and owner's wallet ran
       // dry within this round). Their units go back to the queue, or to the next deal.
@@ -194,11 +197,12 @@ const attemptRow = (lease: Lease, who: LeaseHolder, flags: { lone?: boolean; kno
   ...flags,
 });
 
-/** Leases `unit` to `who` as a new attempt. */
-export async function insertLease(trx: Trx, who: LeaseHolder, unit: UnitPayload, leaseTtlMs: number, flags: { lone?: boolean; known?: boolean } = {}): Promise<Lease> {
-  const lease = newLease(randomUUID(), who, unit, leaseTtlMs);
-  await trx.insertInto('attempts').values(attemptRow(lease, who, flags)).execute();
-  return lease;
+/** Leases each `unit` to its `who` as a new attempt, in one statement. */
+export async function insertLeases(trx: Trx, picks: { who: LeaseHolder; unit: UnitPayload }[], leaseTtlMs: number, flags: { lone?: boolean; known?: boolean } = {}): Promise<Lease[]> {
+  if (!picks.length) return [];
+  const leases = picks.map(({ who, unit }) => newLease(randomUUID(), who, unit, leaseTtlMs));
+  await trx.insertInto('attempts').values(leases.map((lease, k) => attemptRow(lease, picks[k]!.who, flags))).execute();
+  return leases;
 }
 
 /** Heartbeats keep a lease alive for at most this many lease times: a node that heartbeats and

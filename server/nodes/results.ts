@@ -14,7 +14,7 @@ import { recordExpired, recordInvalid, recordValid } from '../verify/reputation.
 import { checkRate, streaksOf, withdrawUnchecked } from '../verify/sampled.ts';
 
 export type Outcome =
-  | { status: 'accepted'; jobComplete: string | null; newWork: boolean; decided: string[]; verified?: boolean }
+  | { status: 'accepted'; jobComplete: string | null; newWork: boolean; decided: string[]; verified?: boolean; cancelled?: { id: string; nodeId: string | null }[] }
   | { status: 'refused'; reason: string; newWork?: boolean };
 
 const sameToken = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
@@ -141,11 +141,19 @@ interface Judged {
 async function verifyChecked(deps: Deps, trx: Trx, items: Judged[], counts: Counts): Promise<Map<number, Outcome>> {
   const done = new Map<number, Outcome>();
   if (!items.length) return done;
-  const unitIds = [...new Set(items.map((i) => i.about.id))];
-  const units = new Map((await trx.selectFrom('units').select(['id', 'job_id', 'state']).where('id', 'in', unitIds).orderBy('id').forUpdate().execute()).map((u) => [u.id, u]));
-  const attempts = new Map(
-    (await trx.selectFrom('attempts').select(['id', 'holder', 'token', 'state', 'deadline', 'known', 'node_id', 'created_at']).where('id', 'in', items.map((i) => i.report.attemptId)).forUpdate().execute()).map((a) => [a.id, a]),
-  );
+  // One read for the batch, its units and attempts locked in the units' order (the order every
+  // writer of units takes them in): the attempt's lease, its unit's state, whether another of
+  // the unit's leases is out (none, for a unit leased once: nothing to cancel), and what the
+  // node's rate is measured from. Three statements before, each a round trip (bench/coordinator).
+  const rows = await sql<{ id: string; holder: string; token: string; state: string; deadline: Date; known: boolean; suspect: boolean; node_id: string; created_at: Date; unit_id: string; job_id: string; unit_state: string; others: boolean; rate: number; last_result_at: Date | null }>`
+    select a.id, a.holder, a.token, a.state, a.deadline, a.known, a.suspect, a.node_id, a.created_at,
+      u.id as unit_id, u.job_id, u.state as unit_state, n.rate_gflops as rate, n.last_result_at,
+      exists (select 1 from attempts o where o.unit_id = u.id and o.state = 'leased' and o.id <> a.id) as others
+    from attempts a join units u on u.id = a.unit_id join nodes n on n.id = a.node_id
+    where a.id in (${sql.join(items.map((i) => i.report.attemptId))})
+    order by u.id, a.id
+    for update of u, a`.execute(trx);
+  const attempts = new Map(rows.rows.map((a) => [a.id, a]));
   const uploaded = items.filter((i) => !i.report.bytes);
   const uploads = uploaded.length
     ? await trx
@@ -159,18 +167,24 @@ async function verifyChecked(deps: Deps, trx: Trx, items: Judged[], counts: Coun
   const taken = new Set<string>();
   const ready = items.filter(({ report, about }) => {
     const attempt = attempts.get(report.attemptId);
-    const unit = units.get(about.id);
-    const fresh = !!attempt && !!unit && attempt.holder === report.holder && sameToken(attempt.token, report.token) && attempt.state === 'leased'
-      && attempt.deadline.getTime() >= now && !attempt.known && unit.state === 'pending' && !taken.has(unit.id)
+    const fresh = !!attempt && attempt.unit_id === about.id && attempt.holder === report.holder && sameToken(attempt.token, report.token) && attempt.state === 'leased'
+      && attempt.deadline.getTime() >= now && !attempt.known && attempt.unit_state === 'pending' && !taken.has(about.id)
       && (!!report.bytes || uploads.some((u) => u.sha256 === report.output && u.uploader === report.holder && u.at.getTime() >= attempt.created_at.getTime()));
     if (fresh) taken.add(about.id);
     return fresh;
   });
   if (!ready.length) return done;
-  await measureRates(trx, ready.map(({ report, about }) => ({ nodeId: attempts.get(report.attemptId)!.node_id, flops: about.flops, leasedAt: attempts.get(report.attemptId)!.created_at })));
+  const of = (item: Judged) => attempts.get(item.report.attemptId)!;
+  const nodes = new Map(ready.map((item) => [of(item).node_id, { rate_gflops: of(item).rate, last_result_at: of(item).last_result_at }]));
+  await measureRates(trx, ready.map((item) => ({ nodeId: of(item).node_id, flops: item.about.flops, leasedAt: of(item).created_at })), nodes);
   // leased → valid in one write of each attempt (its result with it): through 'returned' it was
   // two, and an attempt's row is rewritten with all five of its indexes each time.
-  const verdicts = await markVerifiedMany(trx, ready.map(({ report, about, lone }) => ({ unit: units.get(about.id)!, sha256: report.output, valid: [report.attemptId], invalid: [], lone, returned: true })), counts);
+  const verdicts = await markVerifiedMany(
+    trx,
+    ready.map((item) => ({ unit: { id: item.about.id, job_id: of(item).job_id }, sha256: item.report.output, valid: [item.report.attemptId], invalid: [], lone: item.lone, returned: true, alone: !of(item).others })),
+    counts,
+    new Set(ready.filter((item) => of(item).suspect).map((item) => item.report.attemptId)),
+  );
   ready.forEach((item, k) => done.set(item.at, verdicts[k]!));
   return done;
 }
@@ -245,9 +259,10 @@ async function measureRate(trx: Trx, nodeId: string, flops: number, leasedAt: Da
   await measureRates(trx, [{ nodeId, flops, leasedAt }]);
 }
 
-/** measureRate for several results (a node's in order), in two statements. */
-async function measureRates(trx: Trx, results: { nodeId: string; flops: number; leasedAt: Date }[]) {
-  const nodes = await trx.selectFrom('nodes').select(['id', 'rate_gflops', 'last_result_at']).where('id', 'in', [...new Set(results.map((r) => r.nodeId))]).execute();
+/** measureRate for several results (a node's in order), in two statements, or one where the
+ * caller read the nodes' rates already (`read`). */
+async function measureRates(trx: Trx, results: { nodeId: string; flops: number; leasedAt: Date }[], read?: Map<string, { rate_gflops: number; last_result_at: Date | null }>) {
+  const nodes = read ? [...read].map(([id, n]) => ({ id, ...n })) : await trx.selectFrom('nodes').select(['id', 'rate_gflops', 'last_result_at']).where('id', 'in', [...new Set(results.map((r) => r.nodeId))]).execute();
   const byId = new Map(nodes.map((n) => [n.id, { rate: n.rate_gflops, last: n.last_result_at?.getTime() ?? 0 }]));
   const now = Date.now();
   for (const r of results) {
@@ -335,6 +350,8 @@ interface Verdict {
   lone?: boolean;
   /** Its one valid result was just reported (still 'leased'): its output and the time are written with the verdict. */
   returned?: boolean;
+  /** No other lease of the unit is out (read under the unit's lock): none to cancel. */
+  alone?: boolean;
 }
 
 /** Units verified in a transaction, by job: added to the jobs' counts at its end (countVerified). */
@@ -345,21 +362,23 @@ type Counts = Map<string, number>;
  * jobs' counts are added to `counts`, written by countVerified at the transaction's end, where
  * the outcome of a job's last unit is told it completed the job.
  */
-async function markVerifiedMany(trx: Trx, verdicts: Verdict[], counts: Counts): Promise<Accepted[]> {
+async function markVerifiedMany(trx: Trx, verdicts: Verdict[], counts: Counts, suspects?: Set<string>): Promise<Accepted[]> {
   const now = new Date();
-  const unitIds = verdicts.map((v) => v.unit.id);
-  await sql`update units u set state = 'verified', result_sha256 = v.sha, verified_at = ${now}, partner_node = null, partner_due = null
-    from (values ${sql.join(verdicts.map((v) => sql`(${v.unit.id}::uuid, ${v.sha256}::text)`))}) as v(id, sha)
-    where u.id = v.id and u.state = 'pending'`.execute(trx);
   const valid = verdicts.flatMap((v) => v.valid);
-  // Results of a node caught since (suspect) are paid when right but build no trust back.
-  const vindicated = new Set(valid.length ? (await trx.selectFrom('attempts').select('id').where('id', 'in', valid).where('suspect', '=', true).execute()).map((r) => r.id) : []);
+  // Results of a node caught since (suspect) are paid when right but build no trust back
+  // (`suspects`: the caller read which under the attempts' lock). Read before the write below clears it.
+  const vindicated = suspects ? new Set(valid.filter((id) => suspects.has(id))) : new Set(valid.length ? (await trx.selectFrom('attempts').select('id').where('id', 'in', valid).where('suspect', '=', true).execute()).map((r) => r.id) : []);
+  // The units and the results just reported, in one statement (two were two round trips).
   const reported = verdicts.filter((v) => v.returned);
-  if (reported.length) {
-    await sql`update attempts a set state = 'valid', suspect = false, result_sha256 = v.sha, returned_at = ${now}
-      from (values ${sql.join(reported.map((v) => sql`(${v.valid[0]!}::uuid, ${v.sha256}::text)`))}) as v(id, sha)
-      where a.id = v.id`.execute(trx);
-  }
+  const attemptsToo = reported.length
+    ? sql`, reported as (update attempts a set state = 'valid', suspect = false, result_sha256 = v.sha, returned_at = ${now}
+        from (values ${sql.join(reported.map((v) => sql`(${v.valid[0]!}::uuid, ${v.sha256}::text)`))}) as v(id, sha)
+        where a.id = v.id returning 1)`
+    : sql``;
+  await sql`with verified as (update units u set state = 'verified', result_sha256 = v.sha, verified_at = ${now}, partner_node = null, partner_due = null
+      from (values ${sql.join(verdicts.map((v) => sql`(${v.unit.id}::uuid, ${v.sha256}::text)`))}) as v(id, sha)
+      where u.id = v.id and u.state = 'pending' returning 1)${attemptsToo}
+    select 1`.execute(trx);
   const judged = verdicts.filter((v) => !v.returned).flatMap((v) => v.valid);
   if (judged.length) await trx.updateTable('attempts').set({ state: 'valid', suspect: false }).where('id', 'in', judged).execute();
   const unchecked = verdicts.filter((v) => v.lone).flatMap((v) => v.valid);
@@ -385,14 +404,25 @@ async function markVerifiedMany(trx: Trx, verdicts: Verdict[], counts: Counts): 
     await trx.updateTable('attempts').set({ state: 'invalid', error: disagreed }).where('id', 'in', invalid).execute();
     await recordInvalid(trx, invalid);
   }
-  // Leases still out: those already lapsed are expired (they cost their node), the rest cancelled.
-  await sql`update attempts set
-      state = case when deadline < ${now} then 'expired' else 'cancelled' end,
-      error = case when deadline < ${now} then 'the lease ran out before a result came' else 'unit verified without this replica' end
-    where unit_id in (${sql.join(unitIds)}) and state = 'leased'`.execute(trx);
+  // Leases still out: those already lapsed are expired (they cost their node), the rest
+  // cancelled, and their nodes told (the outcome's `cancelled`).
+  const out = verdicts.filter((v) => !v.alone).map((v) => v.unit.id);
+  const cancelled = out.length
+    ? (await sql<{ id: string; node_id: string | null; unit_id: string; state: string }>`update attempts set
+          state = case when deadline < ${now} then 'expired' else 'cancelled' end,
+          error = case when deadline < ${now} then 'the lease ran out before a result came' else 'unit verified without this replica' end
+        where unit_id in (${sql.join(out)}) and state = 'leased' returning id, node_id, unit_id, state`.execute(trx)).rows.filter((a) => a.state === 'cancelled')
+    : [];
   for (const v of verdicts) counts.set(v.unit.job_id, (counts.get(v.unit.job_id) ?? 0) + 1);
   // An outvoted node's other results may have been reopened (server/verify/adaptive.ts).
-  return verdicts.map((v) => ({ status: 'accepted', jobComplete: null, newWork: v.invalid.length > 0, decided: [v.unit.id], verified: true }));
+  return verdicts.map((v) => ({
+    status: 'accepted',
+    jobComplete: null,
+    newWork: v.invalid.length > 0,
+    decided: [],
+    verified: true,
+    cancelled: cancelled.filter((a) => a.unit_id === v.unit.id).map((a) => ({ id: a.id, nodeId: a.node_id })),
+  }));
 }
 
 /** Adds a transaction's verified units to their jobs' counts; returns the jobs now complete. */
