@@ -113,6 +113,27 @@ describe('batches', () => {
     expect(judgedSmall.statements).toBeLessThanOrEqual(9);
   });
 
+  it('tells the node of another lease still out on a unit, once the unit is verified without it, to drop it', async () => {
+    // A second live lease of a checked unit is a race (the queue serves no unit with a live
+    // lease): written here as it would be left, to see that the verdict cancels it and its node hears so.
+    coordinator = await testCoordinator('pglite');
+    const { db } = coordinator.deps;
+    const dev = await TestClient.signup(coordinator.url, 'dev-cancel@example.com');
+    await dev.useNewKey();
+    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 16, k: 8, n: 8, seed: 7 }, tile: 8 }, verification: 'check' }, 201);
+    const [a, b] = [await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'cancel-a@example.com')).useNewKey()), await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'cancel-b@example.com')).useNewKey())];
+    nodes.push(a, b);
+    await a.hello();
+    const welcomeB = await b.hello();
+    const lease = await a.lease();
+    const other = await db.insertInto('attempts')
+      .values({ unit_id: lease.unit.id, node_id: welcomeB.nodeId, holder: welcomeB.accountId!, token: 'raced', state: 'leased', deadline: new Date(Date.now() + 60_000) })
+      .returning('id').executeTakeFirstOrThrow();
+    expect((await a.submitInline(lease, await a.compute(lease))).status).toBe('accepted');
+    expect(await b.next('cancel')).toMatchObject({ attemptId: other.id, reason: 'the unit was decided' });
+    expect(await db.selectFrom('attempts').select(['state', 'error']).where('id', '=', other.id).executeTakeFirstOrThrow()).toEqual({ state: 'cancelled', error: 'unit verified without this replica' });
+  });
+
   it('counts each of a node\'s results judged in one batch towards its streak and its account\'s record', async () => {
     coordinator = await testCoordinator('pglite');
     const dev = await TestClient.signup(coordinator.url, 'dev-streak@example.com');
