@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { inTransaction, openStore, type Db } from '../server/db/index.ts';
 import { freshPostgresUrl } from './helpers/stores.ts';
+import { planEachTime } from '../server/db/prepared.ts';
 
 // Deadlocks need two connections: PostgreSQL only.
 describe.runIf(process.env.TEST_DATABASE_URL)('transactions on PostgreSQL', () => {
@@ -43,6 +44,37 @@ describe.runIf(process.env.TEST_DATABASE_URL)('connections to PostgreSQL', () =>
         return rows[0]!;
       })));
       expect(new Set(settings.map((s) => `${s.jit} ${s.cost}`))).toEqual(new Set(['off 1.1']));
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('run a statement that comes again as a prepared statement, whatever the length of its lists; never one planned each time; at most 200 a connection', async () => {
+    const db = await openStore({ dataDir: '/tmp', databaseUrl: await freshPostgresUrl() });
+    try {
+      const { sql } = await import('kysely');
+      const ids = (await db.insertInto('accounts').values(['p', 'q', 'r'].map((s) => ({ email: `${s}@x.io`, password_hash: "it's" }))).returning(['id', 'email']).execute()).map((r) => r.id);
+      // One transaction: one connection, whose prepared statements the last query lists.
+      const listed = await inTransaction(db, async (trx) => {
+        const emails = (list: string[]) => trx.selectFrom('accounts').select('email').where('id', 'in', list).where('password_hash', '=', "it's").orderBy('email').execute();
+        const prepared = async () => (await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(trx)).rows.map((r) => r.statement);
+        expect((await emails(ids)).map((r) => r.email)).toEqual(['p@x.io', 'q@x.io', 'r@x.io']);
+        const once = await prepared();
+        expect((await emails(ids.slice(1))).map((r) => r.email)).toEqual(['q@x.io', 'r@x.io']); // the second time, a shorter list
+        const twice = await prepared();
+        expect((await emails([ids[0]!])).map((r) => r.email)).toEqual(['p@x.io']);
+        for (let i = 0; i < 3; i++) await sql`${sql.raw(planEachTime)} select email from accounts where id = ${ids[0]}`.execute(trx);
+        const each = await prepared();
+        // Past the bound, the statement used least lately goes: 201 more texts, each twice.
+        for (let n = 0; n < 201; n++) for (let i = 0; i < 2; i++) await sql`select ${n}::int + ${i}::int as k, ${sql.raw(String(n))} as n`.execute(trx);
+        return { once, twice, each, full: await prepared() };
+      });
+      expect(listed.once.filter((s) => s.includes('accounts'))).toEqual([]);
+      expect(listed.twice.filter((s) => s.includes('accounts'))).toEqual([expect.stringContaining('"id" = any($1)')]);
+      expect(listed.each.filter((s) => s.includes('accounts'))).toHaveLength(1);
+      expect(listed.full).toHaveLength(200);
+      expect(listed.full.some((s) => s.includes('accounts'))).toBe(false);
+      expect(listed.full.filter((s) => s.endsWith(' as n')).length).toBe(200);
     } finally {
       await db.destroy();
     }

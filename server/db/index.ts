@@ -26,7 +26,8 @@ import * as m0019 from './migrations/0019_refund_index.ts';
 import * as m0020 from './migrations/0020_earned.ts';
 import * as m0021 from './migrations/0021_drop_transfers_open.ts';
 import * as m0022 from './migrations/0022_units_flops.ts';
-import { PGlitePool } from './pglite-pool.ts';
+import { collapseLists, PGlitePool } from './pglite-pool.ts';
+import { PreparedNames } from './prepared.ts';
 import type { Database } from './schema.ts';
 
 export type Db = Kysely<Database>;
@@ -58,6 +59,34 @@ const migrations: [number, string, string][] = [
   [22, 'units_flops', m0022.up],
 ];
 
+/** Statements prepared at most on one PostgreSQL connection (a pool holds up to 10). */
+const preparedPerConnectionMax = 200;
+
+/**
+ * A PostgreSQL connection that runs kysely's statements as named prepared statements where
+ * PreparedNames says so (the extended protocol's Parse once, then Bind and Execute): the server
+ * neither parses nor plans them again. IN lists become one array parameter first, as on PGlite.
+ */
+class PreparingClient extends pg.Client {
+  #names = new PreparedNames(preparedPerConnectionMax);
+
+  // kysely calls query(text, values) and awaits the promise; every other form passes through.
+  override query(...args: unknown[]): never {
+    const [text, values] = args;
+    if (args.length !== 2 || typeof text !== 'string' || !Array.isArray(values) || !values.length) return (super.query as (...a: unknown[]) => never)(...args);
+    const { sql, params } = collapseLists(text, values);
+    const named = this.#names.name(sql);
+    if (named?.evicted) {
+      const evicted = named.evicted;
+      const parsed = (this as unknown as { connection: { parsedStatements: Record<string, string> } }).connection.parsedStatements;
+      // Queued before the statement that follows; only where the server holds it (a Parse that
+      // failed left nothing to deallocate, and a DEALLOCATE that failed would abort a transaction).
+      if (parsed[evicted] !== undefined) super.query(`deallocate ${evicted}`).then(() => delete parsed[evicted], () => {});
+    }
+    return (super.query as (...a: unknown[]) => never)(named ? { name: named.name, text: sql, values: params } : sql, ...(named ? [] : [params]));
+  }
+}
+
 const int8 = 20;
 const asNumber = (value: string) => Number(value);
 
@@ -73,6 +102,7 @@ export async function openStore({ dataDir, databaseUrl, maintenanceMs }: StoreOp
   let db: Db;
   if (databaseUrl) {
     const pool = new pg.Pool({
+      Client: PreparingClient,
       connectionString: databaseUrl,
       max: 10,
       types: { getTypeParser: ((oid: number, format?: 'text') => (oid === int8 ? asNumber : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },

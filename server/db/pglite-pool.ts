@@ -1,4 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
+import { PreparedNames } from './prepared.ts';
 
 /**
  * A parameterised statement as one simple query, its parameters written in as quoted literals.
@@ -257,61 +258,28 @@ export class PGlitePool {
   }
 }
 
-/** Put first in a statement that must be planned for its parameters each time (see Statements). */
-export const planEachTime = '/* planned each time */';
-
 /** Statements prepared at most; past it the one used least lately is deallocated. */
 const preparedMax = 1000;
 
-/**
- * Named prepared statements on the one PGlite session, by statement text.
- *
- * Planning is most of a statement's cost in PGlite: the claim's holdings query (a join and a
- * lateral count) took 1.17 ms written out and 0.16 ms as EXECUTE of a statement prepared once,
- * a three-table lookup 0.58 vs 0.21 ms, a primary-key lookup 0.23 vs 0.08 ms (PGlite here, small
- * tables). PostgreSQL's plan cache then keeps the plan: after five custom plans it uses a
- * generic one where the planner estimates it no costlier (plan_cache_mode auto); where the
- * estimate says otherwise (a partial index's condition given as a parameter) it plans each time. A statement is prepared the second time its text comes, so one-off texts (a batch's
- * long IN list of a size not seen again) are not kept. PREPARE is not undone by a rollback.
- * Only data statements are prepared; EXECUTE gets the parameters as literals (inlineParams).
- * A statement that starts with a comment (`planEachTime`) is never prepared: one whose best
- * plan depends on its parameters more than the planner's estimates show (the claim's walk of a
- * job's pending units from its cursor took 19 ms with a generic plan and 1.8 ms planned each time).
- */
+/** Named prepared statements on the one PGlite session (PreparedNames), run as PREPARE and EXECUTE. */
 class Statements {
-  #names = new Map<string, string>();
-  #seen = new Set<string>();
-  #next = 0;
+  #names = new PreparedNames(preparedMax);
 
   constructor(private readonly pg: PGlite) {}
 
   async run(written: string, given: readonly unknown[]) {
     const { sql, params } = collapseLists(written, given);
-    let name = this.#names.get(sql);
-    if (name) {
-      this.#names.delete(sql); // to the back: used last
-      this.#names.set(sql, name);
-    } else if (this.#seen.has(sql) && /^\s*(select|insert|update|delete|with)\b/i.test(sql)) {
-      this.#seen.delete(sql);
-      name = `sn_${this.#next++}`;
+    const named = this.#names.name(sql);
+    if (named?.evicted) await this.pg.exec(`deallocate ${named.evicted}`);
+    if (named?.fresh) {
       try {
-        await this.pg.exec(`prepare ${name} as ${sql}`);
-        this.#names.set(sql, name);
-        if (this.#names.size > preparedMax) await this.#evict();
+        await this.pg.exec(`prepare ${named.name} as ${sql}`);
       } catch {
-        name = undefined; // written out as before (an aborted transaction says so there)
+        this.#names.forget(sql); // written out as before (an aborted transaction says so there)
+        return this.pg.exec(inlineParams(sql, params));
       }
-    } else {
-      if (this.#seen.size >= preparedMax) this.#seen.clear();
-      this.#seen.add(sql);
     }
-    if (!name) return this.pg.exec(inlineParams(sql, params));
-    return this.pg.exec(`execute ${name}(${params.map(literal).join(', ')})`);
-  }
-
-  async #evict() {
-    const [sql, name] = this.#names.entries().next().value!;
-    this.#names.delete(sql);
-    await this.pg.exec(`deallocate ${name}`);
+    if (!named) return this.pg.exec(inlineParams(sql, params));
+    return this.pg.exec(`execute ${named.name}(${params.map(literal).join(', ')})`);
   }
 }

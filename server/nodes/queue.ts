@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db, Trx } from '../db/index.ts';
-import { planEachTime } from '../db/pglite-pool.ts';
+import { planEachTime } from '../db/prepared.ts';
 import { agingSeconds } from '../market/price.ts';
 import type { LeaseHolder } from './leases.ts';
 

@@ -1,7 +1,8 @@
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/coordinator.ts';
-import { collapseLists, inlineParams, PGlitePool, planEachTime } from '../../server/db/pglite-pool.ts';
+import { collapseLists, inlineParams, PGlitePool } from '../../server/db/pglite-pool.ts';
+import { planEachTime } from '../../server/db/prepared.ts';
 
 // PGlitePool runs parameterised statements as simple queries with their parameters written in.
 // Each value must reach the server exactly as the extended protocol's parameter would, and no
