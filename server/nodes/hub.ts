@@ -332,10 +332,7 @@ export class NodeHub {
           });
           batch.forEach((b, k) => outcomes[k] && b.done(outcomes[k]));
           // After the verdicts are answered (a job left unassembled here is the sweeper's).
-          const decided = outcomes.flatMap((o) => (o?.status === 'accepted' ? o.decided : []));
-          if (decided.length) await this.#cancelDecided(decided);
-          const cancelled = outcomes.flatMap((o) => (o?.status === 'accepted' ? (o.cancelled ?? []) : []));
-          if (cancelled.length) this.deps.signals.cancel(cancelled, 'the unit was decided');
+          await this.#tellDecided(outcomes.flatMap((o) => (o?.status === 'accepted' ? [o] : [])));
           for (const o of outcomes) if (o?.status === 'accepted' && o.jobComplete) await assembleJob(this.deps, o.jobComplete);
         } catch (err) {
           console.error('judging a batch of results failed:', (err as Error).message);
@@ -389,6 +386,14 @@ export class NodeHub {
   }
 
   /** Tells nodes (here and on other coordinators) to drop attempts of units that were just decided without them. */
+  /** Tells the nodes holding leases that these verdicts cancelled to drop them (here or on the coordinator they are on). */
+  async #tellDecided(outcomes: Extract<Outcome, { status: 'accepted' }>[]) {
+    const decided = outcomes.flatMap((o) => o.decided);
+    if (decided.length) await this.#cancelDecided(decided);
+    const cancelled = outcomes.flatMap((o) => o.cancelled ?? []);
+    if (cancelled.length) this.deps.signals.cancel(cancelled, 'the unit was decided');
+  }
+
   async #cancelDecided(unitIds: string[]) {
     const open = await this.deps.db.selectFrom('attempts').select(['id', 'node_id']).where('unit_id', 'in', unitIds).where('state', '=', 'cancelled').execute();
     this.deps.signals.cancel(open.map((a) => ({ id: a.id, nodeId: a.node_id })), 'the unit was decided');
@@ -545,7 +550,9 @@ export class NodeHub {
       if (!(await takeTurn(this.deps.db, 'sweep', this.deps.signals.from, sweepTurnMs))) return;
       if ((await expireLeases(this.deps.db, this.deps.config.leaseTtlMs, Date.now() >= this.#expiresFrom)) > 0) void this.workAppeared();
       await rewindClaims(this.deps.db);
-      await decideStalled(this.deps);
+      const stalled = await decideStalled(this.deps);
+      await this.#tellDecided(stalled);
+      if (stalled.some((o) => o.newWork)) void this.workAppeared();
       await sweepJobs(this.deps);
     } catch (err) {
       console.error('sweeper failed:', (err as Error).message);

@@ -13,6 +13,14 @@ import { dealPartners } from '../verify/deal.ts';
 import { recordExpired, recordInvalid, recordValid } from '../verify/reputation.ts';
 import { checkRate, streaksOf, withdrawUnchecked } from '../verify/sampled.ts';
 
+/**
+ * What became of a result. Accepted: `verified` when it decided its unit, `jobComplete` when
+ * that finished its job, `newWork` when a replica was dealt or a unit reopened (nodes that
+ * found nothing may ask again). The nodes to tell to drop a lease come two ways: `cancelled`
+ * lists the leases a verdict cancelled (its unit verified without them), and `decided` the
+ * units whose failure failed their job (the job's leases were cancelled with it; the hub reads
+ * which: server/nodes/hub.ts).
+ */
 export type Outcome =
   | { status: 'accepted'; jobComplete: string | null; newWork: boolean; decided: string[]; verified?: boolean; cancelled?: { id: string; nodeId: string | null }[] }
   | { status: 'refused'; reason: string; newWork?: boolean };
@@ -306,9 +314,11 @@ async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: stri
  * asks for, so no replica is dealt and no result comes to decide it. Such a unit was left
  * pending for ever (a chaos run: 17 results, 12 of them honest and agreeing, the job never
  * done). dealPartners keeps it due, and here it is decided on the results at hand: verified by
- * a quorum, or, with none, its job failed as any unit past replicasMax. Returns how many.
+ * a quorum, or, with none, its job failed as any unit past replicasMax. Returns their
+ * outcomes: the leases a verdict cancelled (suspect and known-answer replicas do not vote, so
+ * they may still be out), and the units whose failure failed their job, for the hub to tell nodes.
  */
-export async function decideStalled(deps: Deps): Promise<number> {
+export async function decideStalled(deps: Deps): Promise<Accepted[]> {
   const voters = sql`not a.known and not a.suspect`;
   const stalled = await sql<{ id: string }>`
     select u.id from units u
@@ -316,24 +326,25 @@ export async function decideStalled(deps: Deps): Promise<number> {
       and (select count(*) from attempts a where a.unit_id = u.id and ${voters} and a.state = 'returned') >= u.replicas
       and not exists (select 1 from attempts a where a.unit_id = u.id and ${voters} and a.state = 'leased' and a.deadline > now())
     limit 100`.execute(deps.db);
-  let decided = 0;
+  const outcomes: Accepted[] = [];
   for (const { id } of stalled.rows) {
-    decided += await inTransaction(deps.db, async (trx) => {
+    const outcome = await inTransaction(deps.db, async (trx) => {
       const unit = (await sql<{ id: string; job_id: string; replicas: number; params: Record<string, unknown>; kind: string }>`
         select u.id, u.job_id, u.replicas, u.params, j.kind from units u join jobs j on j.id = u.job_id
         where u.id = ${id} and u.state = 'pending' and j.state in ('queued', 'running')
           and not exists (select 1 from attempts a where a.unit_id = u.id and ${voters} and a.state = 'leased' and a.deadline > now())
         for update of u`.execute(trx)).rows[0];
-      if (!unit) return 0;
+      if (!unit) return null;
       const counts: Counts = new Map();
       const workload = workloads[unit.kind]!;
-      await decideUnit(deps, trx, unit, (x, y) => workload.agree(unit.params, x, y), counts);
+      const decided = await decideUnit(deps, trx, unit, (x, y) => workload.agree(unit.params, x, y), counts);
       await settlePays(trx, { unitIds: [unit.id] });
       await countVerified(trx, counts);
-      return 1;
+      return decided.status === 'accepted' ? decided : null;
     });
+    if (outcome) outcomes.push(outcome);
   }
-  return decided;
+  return outcomes;
 }
 
 /** unit pending ─▶ verified with `sha256`; its attempts judged; the job's count goes up. */

@@ -20,7 +20,7 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
     const n = await RawNode.connect(coordinator.url.replace('localhost', '127.0.0.1'), await client.useNewKey(), localAddress);
     nodes.push(n);
     const welcome = await n.hello();
-    return Object.assign(n, { nodeId: welcome.nodeId });
+    return Object.assign(n, { nodeId: welcome.nodeId, accountId: welcome.accountId });
   }
   const jobState = (dev: TestClient, id: string) => dev.json('GET', `/api/jobs/${id}`);
   /** The node dealt the unit's next replica (server/verify/deal.ts), if any. */
@@ -98,7 +98,7 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
     expect((await elsewhere.lease()).unit.id).toBe(first.unit.id);
   });
 
-  it('decides a unit reopened at its cap on the results it holds: no replica is dealt, the sweeper verifies it again', async () => {
+  it('decides a unit reopened at its cap on the results it holds: no replica is dealt, the sweeper verifies it again and tells a node still holding a lease of it to drop it', async () => {
     coordinator = await testCoordinator(store);
     const db = coordinator.deps.db;
     const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
@@ -113,18 +113,25 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
     expect(second.unit.id).toBe(first.unit.id);
     await b.submit(second, await b.compute(second));
     expect((await jobState(dev, job.id)).progress.verified).toBe(1);
+    const c = await node('c'); // joins now: the partner above was dealt between a and b only
     // Its verdict withdrawn as reopenSupported does at reopenedReplicasMax (server/verify/adaptive.ts):
     // back to pending, its results back to 'returned', asking for no more results than it holds.
-    // (Reached in a chaos run with 16; set directly here.)
-    await db.transaction().execute(async (trx) => {
+    // (Reached in a chaos run with 16; set directly here.) And a suspect's lease of it is out: a
+    // caught node's replicas do not vote, so the unit still stalls.
+    const held = await db.transaction().execute(async (trx) => {
       await trx.updateTable('attempts').set({ state: 'returned' }).where('unit_id', '=', first.unit.id).where('state', '=', 'valid').execute();
       await trx.updateTable('units').set({ state: 'pending', result_sha256: null, verified_at: null, replicas: 2, partner_node: null, partner_due: new Date() }).where('id', '=', first.unit.id).execute();
       await trx.updateTable('jobs').set((eb) => ({ units_verified: eb('units_verified', '-', 1) })).where('id', '=', job.id).execute();
+      return trx.insertInto('attempts')
+        .values({ unit_id: first.unit.id, node_id: c.nodeId, holder: c.accountId!, token: 'suspect', state: 'leased', suspect: true, deadline: new Date(Date.now() + 60_000) })
+        .returning('id').executeTakeFirstOrThrow();
     });
     const unit = async () => db.selectFrom('units').select(['state', 'partner_node']).where('id', '=', first.unit.id).executeTakeFirstOrThrow();
     await eventually(async () => (await unit()).state === 'verified', 'the reopened unit decided by the sweeper', 15_000);
     expect(await unit()).toEqual({ state: 'verified', partner_node: null });
-    const attempts = await db.selectFrom('attempts').select('state').where('unit_id', '=', first.unit.id).where('known', '=', false).execute();
+    expect(await c.next('cancel')).toMatchObject({ attemptId: held.id, reason: 'the unit was decided' });
+    expect((await db.selectFrom('attempts').select('state').where('id', '=', held.id).executeTakeFirstOrThrow()).state).toBe('cancelled');
+    const attempts = await db.selectFrom('attempts').select('state').where('unit_id', '=', first.unit.id).where('known', '=', false).where('suspect', '=', false).execute();
     expect(attempts.map((x) => x.state)).toEqual(['valid', 'valid']);
     expect((await jobState(dev, job.id)).progress.verified).toBe(1);
   });
