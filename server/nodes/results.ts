@@ -184,7 +184,9 @@ async function verifyChecked(deps: Deps, trx: Trx, items: Judged[], counts: Coun
   if (!ready.length) return done;
   const of = (item: Judged) => attempts.get(item.report.attemptId)!;
   const nodes = new Map(ready.map((item) => [of(item).node_id, { rate_gflops: of(item).rate, last_result_at: of(item).last_result_at }]));
-  await measureRates(trx, ready.map((item) => ({ nodeId: of(item).node_id, flops: item.about.flops, leasedAt: of(item).created_at })), nodes);
+  // Written with the nodes' valid counts (recordValid): one statement for both.
+  const at = new Date();
+  const rates = { at, of: ratesAfter(ready.map((item) => ({ nodeId: of(item).node_id, flops: item.about.flops, leasedAt: of(item).created_at })), nodes, at) };
   // leased → valid in one write of each attempt (its result with it): through 'returned' it was
   // two, and an attempt's row is rewritten with all five of its indexes each time.
   const verdicts = await markVerifiedMany(
@@ -192,6 +194,7 @@ async function verifyChecked(deps: Deps, trx: Trx, items: Judged[], counts: Coun
     ready.map((item) => ({ unit: { id: item.about.id, job_id: of(item).job_id }, sha256: item.report.output, valid: [item.report.attemptId], invalid: [], lone: item.lone, returned: true, alone: !of(item).others })),
     counts,
     new Set(ready.filter((item) => of(item).suspect).map((item) => item.report.attemptId)),
+    rates,
   );
   ready.forEach((item, k) => done.set(item.at, verdicts[k]!));
   return done;
@@ -267,21 +270,26 @@ async function measureRate(trx: Trx, nodeId: string, flops: number, leasedAt: Da
   await measureRates(trx, [{ nodeId, flops, leasedAt }]);
 }
 
-/** measureRate for several results (a node's in order), in two statements, or one where the
- * caller read the nodes' rates already (`read`). */
-async function measureRates(trx: Trx, results: { nodeId: string; flops: number; leasedAt: Date }[], read?: Map<string, { rate_gflops: number; last_result_at: Date | null }>) {
-  const nodes = read ? [...read].map(([id, n]) => ({ id, ...n })) : await trx.selectFrom('nodes').select(['id', 'rate_gflops', 'last_result_at']).where('id', 'in', [...new Set(results.map((r) => r.nodeId))]).execute();
-  const byId = new Map(nodes.map((n) => [n.id, { rate: n.rate_gflops, last: n.last_result_at?.getTime() ?? 0 }]));
-  const now = Date.now();
+async function measureRates(trx: Trx, results: { nodeId: string; flops: number; leasedAt: Date }[]) {
+  const nodes = await trx.selectFrom('nodes').select(['id', 'rate_gflops', 'last_result_at']).where('id', 'in', [...new Set(results.map((r) => r.nodeId))]).execute();
+  const now = new Date();
+  const rates = ratesAfter(results, new Map(nodes.map((n) => [n.id, n])), now);
+  await sql`update nodes n set rate_gflops = v.rate, last_result_at = ${now}
+    from (values ${sql.join([...rates].map(([id, rate]) => sql`(${id}::uuid, ${rate}::float8)`))}) as v(id, rate)
+    where n.id = v.id`.execute(trx);
+}
+
+/** The nodes' rates after these results (a node's in order), from their rates and last results as read. */
+function ratesAfter(results: { nodeId: string; flops: number; leasedAt: Date }[], read: Map<string, { rate_gflops: number; last_result_at: Date | null }>, at = new Date()): Map<string, number> {
+  const byId = new Map([...read].map(([id, n]) => [id, { rate: n.rate_gflops, last: n.last_result_at?.getTime() ?? 0 }]));
+  const now = at.getTime();
   for (const r of results) {
     const node = byId.get(r.nodeId)!;
     const measured = r.flops / Math.max(1, now - Math.max(r.leasedAt.getTime(), node.last)) / 1e6;
     node.rate = node.rate === 0 ? measured : 0.7 * node.rate + 0.3 * measured;
     node.last = now;
   }
-  await sql`update nodes n set rate_gflops = v.rate, last_result_at = ${new Date(now)}
-    from (values ${sql.join([...byId].map(([id, n]) => sql`(${id}::uuid, ${n.rate}::float8)`))}) as v(id, rate)
-    where n.id = v.id`.execute(trx);
+  return new Map([...byId].map(([id, n]) => [id, n.rate]));
 }
 
 async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: string; replicas: number }, agree: (x: Uint8Array, y: Uint8Array) => boolean, counts: Counts): Promise<Outcome> {
@@ -371,9 +379,10 @@ type Counts = Map<string, number>;
 /**
  * markVerified for several units (of one or many jobs), in a fixed number of statements. The
  * jobs' counts are added to `counts`, written by countVerified at the transaction's end, where
- * the outcome of a job's last unit is told it completed the job.
+ * the outcome of a job's last unit is told it completed the job. `rates`: the nodes' measured
+ * speeds, written with their valid counts (recordValid).
  */
-async function markVerifiedMany(trx: Trx, verdicts: Verdict[], counts: Counts, suspects?: Set<string>): Promise<Accepted[]> {
+async function markVerifiedMany(trx: Trx, verdicts: Verdict[], counts: Counts, suspects?: Set<string>, rates?: Parameters<typeof recordValid>[2]): Promise<Accepted[]> {
   const now = new Date();
   const valid = verdicts.flatMap((v) => v.valid);
   // Results of a node caught since (suspect) are paid when right but build no trust back
@@ -397,7 +406,7 @@ async function markVerifiedMany(trx: Trx, verdicts: Verdict[], counts: Counts, s
     await trx.updateTable('attempts').set({ lone: true }).where('id', 'in', unchecked).execute();
     for (const id of unchecked) vindicated.add(id);
   }
-  await recordValid(trx, valid.filter((id) => !vindicated.has(id)));
+  await recordValid(trx, valid.filter((id) => !vindicated.has(id)), rates);
   const agreed = verdicts.filter((v) => v.valid.length >= 2).flatMap((v) => v.valid);
   if (agreed.length) {
     // Agreement with an independent result: a passed spot check for each supporter, dated by

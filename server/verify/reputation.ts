@@ -32,14 +32,27 @@ export const spotRate = (streak: number) => Math.max(spotRateMin, 1 - trust(stre
 
 /**
  * Records valid results of these attempts' nodes and accounts: one each (a node with three
- * results in a batch gains three), nodes and accounts in one statement.
+ * results in a batch gains three), nodes and accounts in one statement. With `rates`, the
+ * nodes' measured speeds (server/nodes/results.ts) are written in the same statement, for
+ * nodes with a valid result recorded here or not (a suspect's result counts no trust but
+ * measures its speed): a round trip less a result batch.
  */
-export async function recordValid(trx: Trx, attemptIds: string[]) {
-  if (!attemptIds.length) return;
-  await sql`with c as (select node_id, count(*)::int as n from attempts where id in (${sql.join(attemptIds)}) group by node_id),
-      n as (update nodes set valid = nodes.valid + c.n, streak = nodes.streak + c.n from c where nodes.id = c.node_id returning nodes.account_id, c.n)
+export async function recordValid(trx: Trx, attemptIds: string[], rates?: { at: Date; of: Map<string, number> }) {
+  if (!attemptIds.length && !rates?.of.size) return;
+  const counted = attemptIds.length
+    ? sql`select node_id, count(*)::int as n from attempts where id in (${sql.join(attemptIds)}) group by node_id`
+    : sql`select null::uuid as node_id, 0 as n where false`;
+  const measured = rates?.of.size
+    ? sql`values ${sql.join([...rates.of].map(([id, rate]) => sql`(${id}::uuid, ${rate}::float8)`))}`
+    : sql`select null::uuid, null::float8 where false`;
+  await sql`with c as (${counted}), r (id, rate) as (${measured}),
+      t as (select coalesce(c.node_id, r.id) as id, coalesce(c.n, 0) as n, r.rate from c full join r on r.id = c.node_id),
+      n as (update nodes set valid = nodes.valid + t.n, streak = nodes.streak + t.n,
+          rate_gflops = coalesce(t.rate, nodes.rate_gflops),
+          last_result_at = case when t.rate is null then nodes.last_result_at else ${rates?.at ?? null}::timestamptz end
+        from t where nodes.id = t.id returning nodes.account_id, t.n)
     update accounts set valid = accounts.valid + x.n
-    from (select account_id, sum(n)::int as n from n where account_id is not null group by account_id) x where accounts.id = x.account_id`.execute(trx);
+    from (select account_id, sum(n)::int as n from n where account_id is not null group by account_id) x where accounts.id = x.account_id and x.n > 0`.execute(trx);
 }
 
 /** Records caught lies: streaks to zero (kept on the attempt, to give back if the verdict is
