@@ -112,15 +112,28 @@ function cut(sql: string): Part[] {
  * length and one prepared statement serves every batch size.
  */
 export function collapseLists(sql: string, params: readonly unknown[]): { sql: string; params: unknown[] } {
-  const out: unknown[] = [];
-  const text = rewrite(
-    sql,
-    params,
-    (n) => (out.push(params[n - 1]), `$${out.length}`),
-    (ns, not) => (out.push(ns.map((n) => params[n - 1])), `${not ? '<> all' : '= any'}($${out.length})`),
-  );
-  return { sql: text, params: out };
+  // The new text depends on the old text only, not on the values: made once per text, and then
+  // handed out as the same string each time (its hash kept by the engine), which the prepared
+  // statements' map (server/db/prepared.ts) is keyed by: every statement a coordinator sends
+  // passes here, ~20 a claim round and result batch.
+  let plan = collapsed.get(sql);
+  if (!plan || plan.count !== params.length) {
+    const picks: (number | number[])[] = [];
+    const text = rewrite(
+      sql,
+      params,
+      (n) => (picks.push(n), `$${picks.length}`),
+      (ns, not) => (picks.push(ns), `${not ? '<> all' : '= any'}($${picks.length})`),
+    );
+    plan = { sql: text, picks, count: params.length };
+    if (collapsed.size >= templatesMax) collapsed.clear();
+    collapsed.set(sql, plan);
+  }
+  return { sql: plan.sql, params: plan.picks.map((p) => (typeof p === 'number' ? params[p - 1] : p.map((n) => params[n - 1]))) };
 }
+
+/** collapseLists' texts, by the text they were made from: `picks` says which parameters go where. */
+const collapsed = new Map<string, { sql: string; picks: (number | number[])[]; count: number }>();
 
 function literal(value: unknown): string {
   if (value === null || value === undefined) return 'null';
