@@ -50,8 +50,8 @@ const nodeCounts = list('BENCH_COORD_NODES', '48,16');
  * PostgreSQL with this many nodes (48 each at three). At 48 nodes three coordinators hold 16
  * each, so each claim round and result batch is a third the size (15 against 46) and pays its
  * fixed statements three times as often; these rows ask whether that split is all of the
- * shortfall. Here it was not: 753 verified/s with three against 927 with one at 144 nodes
- * (medians of three, 2026-12-04).
+ * shortfall. Here it was not: 747 verified/s with three against 1,004 with one at 144 nodes
+ * (medians of three, 2026-12-04; bench/cycle.ts measures that fixed cost).
  */
 const scaleNodes = Number(process.env.BENCH_COORD_SCALE_NODES ?? 144);
 const runs = Number(process.env.BENCH_COORD_RUNS ?? 1);
