@@ -385,7 +385,6 @@ export class NodeHub {
     this.#send(conn, { type: 'welcome', nodeId: row.id, token, accountId, heartbeatMs: Math.floor(this.deps.config.leaseTtlMs / 3), ...peers });
   }
 
-  /** Tells nodes (here and on other coordinators) to drop attempts of units that were just decided without them. */
   /** Tells the nodes holding leases that these verdicts cancelled to drop them (here or on the coordinator they are on). */
   async #tellDecided(outcomes: Extract<Outcome, { status: 'accepted' }>[]) {
     const decided = outcomes.flatMap((o) => o.decided);
@@ -394,6 +393,7 @@ export class NodeHub {
     if (cancelled.length) this.deps.signals.cancel(cancelled, 'the unit was decided');
   }
 
+  /** Tells nodes (here and on other coordinators) to drop attempts of units that were just decided without them. */
   async #cancelDecided(unitIds: string[]) {
     const open = await this.deps.db.selectFrom('attempts').select(['id', 'node_id']).where('unit_id', 'in', unitIds).where('state', '=', 'cancelled').execute();
     this.deps.signals.cancel(open.map((a) => ({ id: a.id, nodeId: a.node_id })), 'the unit was decided');
