@@ -15,6 +15,8 @@ export interface Config {
   allowedOrigins: string[];
   /** µcr minted to each new account (SUPERNET_STARTER_GRANT, in credits). */
   starterGrant: number;
+  /** How often leases that ran out are lapsed and stalled units, jobs and idle nodes looked at again (SUPERNET_SWEEP_MS; one coordinator of a store sweeps). */
+  sweepMs: number;
   /** How often the market price is recomputed. */
   marketMs: number;
   /** How often the ledger's tip is signed, when it moved. */
@@ -114,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaseTtlMs: int(env, 'SUPERNET_LEASE_TTL_MS', 30_000, 500, 3_600_000),
     allowedOrigins: origins,
     starterGrant: int(env, 'SUPERNET_STARTER_GRANT', 100_000, 0, 1_000_000_000) * 1_000_000,
+    sweepMs: int(env, 'SUPERNET_SWEEP_MS', 1_000, 100, 3_600_000),
     marketMs: int(env, 'SUPERNET_MARKET_MS', 10_000, 100, 3_600_000),
     checkpointMs: int(env, 'SUPERNET_CHECKPOINT_MS', 60_000, 100, 86_400_000),
     maintenanceMs: int(env, 'SUPERNET_MAINTENANCE_MS', 5_000, 100, 86_400_000),

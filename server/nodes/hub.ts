@@ -30,9 +30,6 @@ const pumpMs = 250;
  * (a job, a result, an expiry, a request) pumps at once; work another coordinator process
  * makes waits at most this long. Without it, 50 idle nodes cost 200 claim transactions/s. */
 const quietMs = 1000;
-const sweepMs = 1000;
-/** The sweep's turn (server/db/turns.ts): another coordinator sweeps once this one has missed ~3 sweeps. */
-const sweepTurnMs = 3 * sweepMs;
 /** Results judged in one transaction at most (a batch is what came while the last was judged). */
 const reportsPerBatchMax = 64;
 /** Claim rounds start at least this long apart: requests that come meanwhile are served by one
@@ -62,6 +59,9 @@ interface Conn {
   wanted: number;
   badFrames: number;
   busy: Promise<void>;
+  /** The claim round that serves its latest request: an answer to a later frame (an ack) waits
+   * for it, so it never overtakes the leases asked for before it. */
+  served: Promise<void>;
   /** When its hello was taken: a late close of this socket must not mark a resumed node gone. */
   helloAt: Date | null;
   paused: boolean;
@@ -122,7 +122,7 @@ export class NodeHub {
     });
     this.#timers.push(
       setInterval(() => Date.now() >= this.#quietUntil && this.#track(this.pump()), pumpMs),
-      setInterval(() => this.#track(this.sweep()), sweepMs),
+      setInterval(() => this.#track(this.sweep()), deps.config.sweepMs),
       setInterval(() => this.#track(this.#writeSeen()), seenWriteMs),
     );
   }
@@ -172,7 +172,7 @@ export class NodeHub {
   }
 
   #open(ws: WebSocket, principal: Principal | null, prefix: string | null) {
-    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), helloAt: null, paused: false, full: false, dryAt: -1, peerBarred: false, serving: false };
+    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), served: Promise.resolve(), helloAt: null, paused: false, full: false, dryAt: -1, peerBarred: false, serving: false };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
@@ -224,7 +224,7 @@ export class NodeHub {
     // Any frame says the node is alive (only live nodes are dealt replicas): noted here, written
     // for every node heard from in one statement a second (#writeSeen).
     this.#seen.add(node.nodeId);
-    if (msg.type === 'result' || msg.type === 'fail' || msg.type === 'release') conn.full = false;
+    if (msg.type === 'fail' || msg.type === 'release') conn.full = false; // a result's verdict clears it (below)
     switch (msg.type) {
       case 'request':
         conn.wanted = Math.min(slotsMax, conn.wanted + msg.slots);
@@ -233,7 +233,12 @@ export class NodeHub {
           conn.paused = false;
           await this.deps.db.updateTable('nodes').set({ paused_at: null }).where('id', '=', node.nodeId).execute();
         }
-        return this.pump();
+        // Not awaited: the socket's next frames are read while the round runs, so requests that
+        // come one after another (a node asks a slot as each unit finishes) add up and are served
+        // by one round. Awaited, a node got one lease a round whatever its free slots: the bench's
+        // 48 nodes had 1 slot wanted each at every round, with 4 free (bench/coordinator.ts).
+        conn.served = this.pump();
+        return;
       case 'heartbeat': {
         const moved = msg.blobBytes;
         if (moved && moved.fromPeers + moved.fromCoordinator + moved.toPeers > 0) {
@@ -262,31 +267,37 @@ export class NodeHub {
       case 'fail':
       case 'release': {
         const [state, reason] = msg.type === 'fail' ? (['failed', msg.reason] as const) : (['cancelled', `released by the node: ${msg.reason}`] as const);
+        const served = conn.served;
         const done = await failAttempt(this.deps.db, node.holder, msg.attemptId, msg.token, reason, state, this.deps.config.leaseTtlMs);
-        if (msg.type === 'fail') this.#send(conn, { type: 'ack', attemptId: msg.attemptId, status: done ? 'accepted' : 'refused' });
-        return done ? this.workAppeared() : this.pump();
+        if (msg.type === 'fail') void served.then(() => this.#send(conn, { type: 'ack', attemptId: msg.attemptId, status: done ? 'accepted' : 'refused' }));
+        void (done ? this.workAppeared() : this.pump());
+        return;
       }
       case 'result': {
+        const served = conn.served;
         const timer = this.deps.metrics.resultSeconds.startTimer();
         let bytes: Uint8Array | undefined;
         if (msg.data !== undefined) {
           bytes = Buffer.from(msg.data, 'base64');
           if (bytes.byteLength > inlineBytesMax || sha256Hex(bytes) !== msg.output) {
             timer({ status: 'refused' });
-            return this.#send(conn, { type: 'ack', attemptId: msg.attemptId, status: 'refused', reason: `the frame's data ${bytes.byteLength > inlineBytesMax ? `is over ${inlineBytesMax} bytes: upload it (PUT /api/blobs)` : 'does not hash to its output'}` });
+            const reason = `the frame's data ${bytes.byteLength > inlineBytesMax ? `is over ${inlineBytesMax} bytes: upload it (PUT /api/blobs)` : 'does not hash to its output'}`;
+            return void served.then(() => this.#send(conn, { type: 'ack', attemptId: msg.attemptId, status: 'refused', reason }));
           }
         }
         // Judged with the next batch; the socket's next frames are not held up meanwhile, so a
         // node's results that come together are judged together (held up, a batch had one
         // result per node at most: 16 nodes, 16 results a batch, whatever their slots).
         const judged = this.#judge({ holder: node.holder, attemptId: msg.attemptId, token: msg.token, output: msg.output, bytes, accountId: conn.principal?.accountId ?? null }).then(
-          (outcome) => {
+          async (outcome) => {
             timer({ status: outcome.status });
             this.deps.metrics.results.inc({ status: outcome.status });
             if (outcome.status === 'accepted' && outcome.verified) this.deps.metrics.verifiedUnits.inc();
+            await served;
             this.#send(conn, outcome.status === 'accepted'
               ? { type: 'ack', attemptId: msg.attemptId, status: 'accepted' }
               : { type: 'ack', attemptId: msg.attemptId, status: 'refused', reason: outcome.reason });
+            conn.full = false; // its holdings changed now, as the verdict left the store, not when the frame came
             return outcome.newWork ? this.workAppeared() : this.pump();
           },
           (err) => {
@@ -419,8 +430,8 @@ export class NodeHub {
   /**
    * Fills wanted slots with leases: a round claims for every connection that wants work, in one
    * transaction, and rounds start at least `roundGapMs` apart. Resolves once a round that
-   * started after this call is over, so a socket's request is answered with its leases before
-   * its next frame is handled (a result's ack never overtakes the lease asked for before it).
+   * started after this call is over: a request's `served`, which the socket's later acks wait
+   * for (a result's ack never overtakes the lease asked for before it).
    */
   pump(): Promise<void> {
     if (this.#closed || this.#draining) return Promise.resolve();
@@ -547,7 +558,7 @@ export class NodeHub {
       // ~50 honest leases each: nodes back off up to seconds before reconnecting, and the
       // first sweep found their deadlines passed.) Units whose deal lapsed are drawn again meanwhile.
       // The rest is the store's, not this process's: one coordinator of the store does it.
-      if (!(await takeTurn(this.deps.db, 'sweep', this.deps.signals.from, sweepTurnMs))) return;
+      if (!(await takeTurn(this.deps.db, 'sweep', this.deps.signals.from, 3 * this.deps.config.sweepMs) /* another takes over after ~3 missed */)) return;
       if ((await expireLeases(this.deps.db, this.deps.config.leaseTtlMs, Date.now() >= this.#expiresFrom)) > 0) void this.workAppeared();
       await rewindClaims(this.deps.db);
       const stalled = await decideStalled(this.deps);

@@ -186,4 +186,57 @@ describe('batches', () => {
     // The lease is still current: the right bytes are taken.
     expect(await node.submitInline(lease, right)).toMatchObject({ status: 'accepted' });
   });
+
+  /** A result frame carrying its output, for a lease of a matmul unit. */
+  const resultFrame = async (node: RawNode, lease: Awaited<ReturnType<RawNode['lease']>>) => {
+    const bytes = encodeNpy(await node.compute(lease));
+    return { type: 'result' as const, attemptId: lease.attemptId, token: lease.token, output: await sha256Hex(bytes), data: Buffer.from(bytes).toString('base64') };
+  };
+
+  it("serves a node's requests that come one after another in one claim round, and acks a result only after the leases asked for before it", async () => {
+    coordinator = await testCoordinator('pglite');
+    const dev = await TestClient.signup(coordinator.url, 'dev-requests@example.com');
+    await dev.useNewKey();
+    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 8, n: 8, seed: 8 }, tile: 8 }, verification: 'check' }, 201);
+    const node = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'asker@example.com')).useNewKey());
+    nodes.push(node);
+    const welcome = await node.hello();
+    // A node measured fast may hold more than holdMin leases (server/nodes/leases.ts).
+    await coordinator.deps.db.updateTable('nodes').set({ rate_gflops: 1 }).where('id', '=', welcome.nodeId).execute();
+    const first = await node.lease();
+    const result = await resultFrame(node, first);
+    const order: string[] = [];
+    node.ws.on('message', (data) => order.push((JSON.parse(String(data)) as { type: string }).type));
+    const roundsBefore = await metric('supernet_claim_round_nodes_count');
+    // As a node asks: a slot at a time as its units finish, then the result of one of them.
+    for (let i = 0; i < 3; i++) node.send({ type: 'request', slots: 1 });
+    node.send(result);
+    const leases = [await node.next('lease'), await node.next('lease'), await node.next('lease')];
+    expect(await node.next('ack')).toMatchObject({ attemptId: first.attemptId, status: 'accepted' });
+    expect(new Set([first, ...leases].map((l) => l.unit.id)).size).toBe(4);
+    // The first request may start a round before the others are read; the others share the next.
+    // (Each request held the socket until its round was over: three rounds, one lease each.)
+    expect(await metric('supernet_claim_round_nodes_count') - roundsBefore).toBeLessThanOrEqual(2);
+    expect(order).toEqual(['lease', 'lease', 'lease', 'ack']);
+  });
+
+  it('leases again to a node at its holdings bound as soon as its result is judged, not at the next sweep', async () => {
+    // No sweep (which clears every node's bound once a second): only the verdict can.
+    coordinator = await testCoordinator('pglite', { SUPERNET_SWEEP_MS: '3600000' });
+    const dev = await TestClient.signup(coordinator.url, 'dev-bound@example.com');
+    await dev.useNewKey();
+    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 8, n: 8, seed: 9 }, tile: 8 }, verification: 'check' }, 201);
+    const node = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'bounded@example.com')).useNewKey());
+    nodes.push(node);
+    await node.hello();
+    // Unmeasured, it may hold holdMin (2) leases: the third slot asked for waits.
+    node.send({ type: 'request', slots: 3 });
+    const held = [await node.next('lease'), await node.next('lease')];
+    // Rounds pass it over from here (it is marked full). Its result's verdict, not the frame's
+    // arrival (the store counts the lease until then), is what lets the next round serve it.
+    node.send(await resultFrame(node, held[0]!));
+    expect(await node.next('ack')).toMatchObject({ attemptId: held[0]!.attemptId, status: 'accepted' });
+    const next = await node.next('lease');
+    expect([held[0]!.unit.id, held[1]!.unit.id]).not.toContain(next.unit.id);
+  });
 });
