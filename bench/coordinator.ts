@@ -7,8 +7,7 @@
 //
 // The nodes are a closed loop: each holds at most 4 leases and asks again as it answers, so the
 // load they offer is their leases in flight ÷ a lease's round trip (a claim round, a result batch,
-// their frames). 16 nodes keep 64 in flight; at ~150 ms a round trip that caps the rate near
-// 430/s whatever the coordinator could do (on PostgreSQL the machine was a third idle there).
+// their frames). 16 nodes keep 64 in flight, which caps the rate whatever the coordinator could do.
 // 48 nodes offer more than one coordinator takes here, so the first rows measure the coordinator;
 // the 16-node rows are kept beside them to show the loop's limit.
 //

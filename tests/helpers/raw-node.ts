@@ -93,10 +93,15 @@ export class RawNode {
     return this.next('ack');
   }
 
+  /** A result frame with `output` inside it (by default the right one, computed here); `data` replaces the bytes sent. */
+  async inlineResult(lease: Lease, output?: Matrix, data?: string) {
+    const bytes = encodeNpy(output ?? (await this.compute(lease)));
+    return { type: 'result' as const, attemptId: lease.attemptId, token: lease.token, output: await sha256Hex(bytes), data: data ?? Buffer.from(bytes).toString('base64') };
+  }
+
   /** Reports `output` with its bytes inside the frame (no upload); returns the ack. */
   async submitInline(lease: Lease, output: Matrix, data?: string) {
-    const bytes = encodeNpy(output);
-    this.send({ type: 'result', attemptId: lease.attemptId, token: lease.token, output: await sha256Hex(bytes), data: data ?? Buffer.from(bytes).toString('base64') });
+    this.send(await this.inlineResult(lease, output, data));
     return this.next('ack');
   }
 

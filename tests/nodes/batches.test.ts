@@ -144,10 +144,7 @@ describe('batches', () => {
     const welcome = await node.hello();
     node.send({ type: 'request', slots: 2 });
     const leases = [await node.next('lease'), await node.next('lease')];
-    const frames = await Promise.all(leases.map(async (lease) => {
-      const bytes = encodeNpy(await node.compute(lease));
-      return { type: 'result' as const, attemptId: lease.attemptId, token: lease.token, output: await sha256Hex(bytes), data: Buffer.from(bytes).toString('base64') };
-    }));
+    const frames = await Promise.all(leases.map((lease) => node.inlineResult(lease)));
     const db = coordinator.deps.db;
     expect(await db.selectFrom('nodes').select(['rate_gflops', 'last_result_at']).where('id', '=', welcome.nodeId).executeTakeFirstOrThrow()).toEqual({ rate_gflops: 0, last_result_at: null });
     const sent = Date.now();
@@ -187,24 +184,23 @@ describe('batches', () => {
     expect(await node.submitInline(lease, right)).toMatchObject({ status: 'accepted' });
   });
 
-  /** A result frame carrying its output, for a lease of a matmul unit. */
-  const resultFrame = async (node: RawNode, lease: Awaited<ReturnType<RawNode['lease']>>) => {
-    const bytes = encodeNpy(await node.compute(lease));
-    return { type: 'result' as const, attemptId: lease.attemptId, token: lease.token, output: await sha256Hex(bytes), data: Buffer.from(bytes).toString('base64') };
+  /** A coordinator (`env` for its configuration) with a `check` job of `units` 8×8 tiles, and a node of its own account, welcomed. */
+  const withNode = async (name: string, units: number, env: Record<string, string> = {}) => {
+    coordinator = await testCoordinator('pglite', env);
+    const dev = await TestClient.signup(coordinator.url, `dev-${name}@example.com`);
+    await dev.useNewKey();
+    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 8 * units, k: 8, n: 8, seed: units }, tile: 8 }, verification: 'check' }, 201);
+    const node = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, `${name}@example.com`)).useNewKey());
+    nodes.push(node);
+    return { node, welcome: await node.hello() };
   };
 
   it("serves a node's requests that come one after another in one claim round, and acks a result only after the leases asked for before it", async () => {
-    coordinator = await testCoordinator('pglite');
-    const dev = await TestClient.signup(coordinator.url, 'dev-requests@example.com');
-    await dev.useNewKey();
-    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 8, n: 8, seed: 8 }, tile: 8 }, verification: 'check' }, 201);
-    const node = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'asker@example.com')).useNewKey());
-    nodes.push(node);
-    const welcome = await node.hello();
+    const { node, welcome } = await withNode('asker', 8);
     // A node measured fast may hold more than holdMin leases (server/nodes/leases.ts).
     await coordinator.deps.db.updateTable('nodes').set({ rate_gflops: 1 }).where('id', '=', welcome.nodeId).execute();
     const first = await node.lease();
-    const result = await resultFrame(node, first);
+    const result = await node.inlineResult(first);
     const order: string[] = [];
     node.ws.on('message', (data) => order.push((JSON.parse(String(data)) as { type: string }).type));
     const roundsBefore = await metric('supernet_claim_round_nodes_count');
@@ -222,19 +218,13 @@ describe('batches', () => {
 
   it('leases again to a node at its holdings bound as soon as its result is judged, not at the next sweep', async () => {
     // No sweep (which clears every node's bound once a second): only the verdict can.
-    coordinator = await testCoordinator('pglite', { SUPERNET_SWEEP_MS: '3600000' });
-    const dev = await TestClient.signup(coordinator.url, 'dev-bound@example.com');
-    await dev.useNewKey();
-    await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 8, n: 8, seed: 9 }, tile: 8 }, verification: 'check' }, 201);
-    const node = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'bounded@example.com')).useNewKey());
-    nodes.push(node);
-    await node.hello();
+    const { node } = await withNode('bounded', 8, { SUPERNET_SWEEP_MS: '3600000' });
     // Unmeasured, it may hold holdMin (2) leases: the third slot asked for waits.
     node.send({ type: 'request', slots: 3 });
     const held = [await node.next('lease'), await node.next('lease')];
     // Rounds pass it over from here (it is marked full). Its result's verdict, not the frame's
     // arrival (the store counts the lease until then), is what lets the next round serve it.
-    node.send(await resultFrame(node, held[0]!));
+    node.send(await node.inlineResult(held[0]!));
     expect(await node.next('ack')).toMatchObject({ attemptId: held[0]!.attemptId, status: 'accepted' });
     const next = await node.next('lease');
     expect([held[0]!.unit.id, held[1]!.unit.id]).not.toContain(next.unit.id);
