@@ -74,7 +74,7 @@ describe('the agent says who it works for, or why it cannot start', () => {
     } finally {
       await stopChild(agent);
     }
-  });
+  }, 150_000); // two CLI starts and three waits of up to 60 s each: over 60 s once in CI on a loaded machine
 
   it('says why it lost the coordinator when it did, and keeps trying', async () => {
     const volunteer = await TestClient.signup(coordinator.url, 'patient@example.com');
