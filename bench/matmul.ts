@@ -8,23 +8,35 @@ import { resolve } from 'node:path';
 import { openDawnDevice } from '../server/agent/dawn.ts';
 import { randomMatrix } from '../workloads/matmul/random.ts';
 import { autotuneMatmul, type Tuning } from '../workloads/matmul/autotune.ts';
+import { matmulConfigF16 } from '../workloads/matmul/configs.ts';
 import { dispatchSecondsTarget, matmulGpu, type MatmulStats } from '../workloads/matmul/gpu.ts';
 import { matmulReference } from '../workloads/matmul/reference.ts';
 import { openBenchPage } from './chromium.ts';
-import { timeRuns, type Impl } from './timing.ts';
+import { median, timeRuns, type Impl } from './timing.ts';
 
-interface Row { size: number; impl: Impl; host: 'chromium' | 'dawn' | 'node'; gflops: number; ms: number; maxDispatchMs: number | null }
+interface Row {
+  size: number;
+  impl: Impl;
+  host: 'chromium' | 'dawn' | 'dawn-f16' | 'node';
+  gflops: number;
+  ms: number;
+  maxDispatchMs: number | null;
+  /** Dawn: the rate over the dispatches' time alone (RunStats.busyMs), median of the runs. */
+  kernelGflops?: number;
+}
 
 /**
  * Knobs for a run on a real GPU (README, "Kernels and the bench"): BENCH_HOSTS picks the sections
  * (chromium, dawn, node; default all), BENCH_SIZES the sizes, BENCH_PEAK_GFLOPS the
  * adapter's fp32 peak, for a share-of-peak column, BENCH_OUT the results' file name (default
- * matmul: bench/results/matmul.{json,md}). Defaults measure this project's machines.
+ * matmul: bench/results/matmul.{json,md}), BENCH_F16=1 a Dawn row with A and B in float16 too
+ * (the kernels jobs of precision f16 get). Defaults measure this project's machines.
  */
 const hosts = (process.env.BENCH_HOSTS ?? 'chromium,dawn,node').split(',');
 const sizes = (process.env.BENCH_SIZES ?? '256,512,1024,2048').split(',').map(Number);
 const peakGflops = Number(process.env.BENCH_PEAK_GFLOPS ?? 0) || null;
 const outName = process.env.BENCH_OUT ?? 'matmul';
+const f16 = process.env.BENCH_F16 === '1';
 if (sizes.some((s) => !Number.isInteger(s) || s < 1) || !hosts.every((h) => ['chromium', 'dawn', 'node'].includes(h)) || !/^[\w.-]+$/.test(outName)) {
   console.error('BENCH_SIZES is a list of sizes such as 256,512; BENCH_HOSTS a list of chromium, dawn, node; BENCH_OUT a plain file name');
   process.exit(2);
@@ -46,7 +58,8 @@ const gflops = (size: number, ms: number) => (2 * size ** 3) / (ms / 1000) / 1e9
 const log = (row: Row) => {
   rows.push(row);
   const dispatch = row.maxDispatchMs === null ? '' : `, longest dispatch ${row.maxDispatchMs.toFixed(0)} ms`;
-  console.log(`  ${String(row.size).padStart(4)}²  ${row.impl.padEnd(5)} ${row.host.padEnd(8)} ${row.gflops.toFixed(2).padStart(6)} GFLOP/s (median ${row.ms.toFixed(0)} ms${dispatch})`);
+  const kernel = row.kernelGflops ? `, dispatches alone ${row.kernelGflops.toFixed(1)} GFLOP/s` : '';
+  console.log(`  ${String(row.size).padStart(4)}²  ${row.impl.padEnd(5)} ${row.host.padEnd(8)} ${row.gflops.toFixed(2).padStart(6)} GFLOP/s (median ${row.ms.toFixed(0)} ms${dispatch}${kernel})`);
 };
 
 let chromiumAdapter = '', chromiumTuning: Tuning | null = null;
@@ -79,11 +92,22 @@ if (hosts.includes('dawn')) {
   console.log(`  ${dawn.adapter.description} (features: ${dawn.features.join(', ')}); autotune chose ${tuning.config.kernel} ${tuning.config.wg.join('×')}`);
   for (const size of sizes) {
     const a = randomMatrix(size, size, 1), b = randomMatrix(size, size, 2);
-    const stats: MatmulStats = { dispatches: 0, maxDispatchMs: 0 };
-    const options = { config: tuning.config, dispatchFlopsMax: tuning.gflops * 1e9 * dispatchSecondsTarget, stats };
-    const { ours } = await timeRuns(['ours'], runs, () => matmulGpu(dawn.device, a, b, options));
-    log({ size, impl: 'ours', host: 'dawn', gflops: gflops(size, ours!), ms: ours!, maxDispatchMs: stats.maxDispatchMs });
+    const options = { config: tuning.config, dispatchFlopsMax: tuning.gflops * 1e9 * dispatchSecondsTarget };
+    const precisions: { host: Row['host']; precision: 'f32' | 'f16' }[] = [{ host: 'dawn', precision: 'f32' }, ...(f16 ? [{ host: 'dawn-f16' as const, precision: 'f16' as const }] : [])];
+    for (const { host, precision } of precisions) {
+      // Each run's dispatches added up (submit to done): the kernels' time without the host's
+      // share (padding, upload, read-back), which is most of a run on a fast GPU.
+      const stats: MatmulStats = { dispatches: 0, maxDispatchMs: 0 }, busy: number[] = [];
+      const { ours } = await timeRuns(['ours'], runs, async () => {
+        const run: MatmulStats = { dispatches: 0, maxDispatchMs: 0 };
+        await matmulGpu(dawn.device, a, b, { ...options, precision, stats: run });
+        busy.push(run.busyMs ?? 0);
+        stats.maxDispatchMs = Math.max(stats.maxDispatchMs, run.maxDispatchMs);
+      });
+      log({ size, impl: 'ours', host, gflops: gflops(size, ours!), ms: ours!, maxDispatchMs: stats.maxDispatchMs, kernelGflops: gflops(size, median(busy)) });
+    }
   }
+  if (f16) console.log(`  f16: ${matmulConfigF16(dawn.device, tuning.config).kernel}`);
   dawn.device.destroy();
 }
 
@@ -119,17 +143,20 @@ const md = [
   `Device: ${device}. Date: ${result.date}.`,
   `Autotune: ${tuned(chromiumTuning)} in Chromium, ${tuned(dawnTuning)} in Dawn.`,
   '',
-  `| size | ours (Chromium) | naive (Chromium) | TF.js WebGPU (Chromium) | jax-js WebGPU (Chromium) | ours ÷ TF.js | ours ÷ jax-js | ours (Dawn) |${peakGflops ? ' share of fp32 peak (Dawn) |' : ''} CPU reference (JS) |`,
-  `| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${peakGflops ? ' ---: |' : ''} ---: |`,
+  `| size | ours (Chromium) | naive (Chromium) | TF.js WebGPU (Chromium) | jax-js WebGPU (Chromium) | ours ÷ TF.js | ours ÷ jax-js | ours (Dawn) | ours, dispatches alone (Dawn) |${peakGflops ? ' share of fp32 peak (Dawn, dispatches alone) |' : ''}${f16 ? ' ours, f16 inputs (Dawn) | f16 inputs, dispatches alone (Dawn) |' : ''} CPU reference (JS) |`,
+  `| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${peakGflops ? ' ---: |' : ''}${f16 ? ' ---: | ---: |' : ''} ---: |`,
   ...sizes.map((s) => {
     const ours = find(s, 'ours', 'chromium'), tfjs = find(s, 'tfjs', 'chromium'), jax = find(s, 'jax', 'chromium');
     const ratio = (other: Row | undefined) => (ours && other ? `${(ours.gflops / other.gflops).toFixed(1)}×` : '—');
-    const dawn = find(s, 'ours', 'dawn');
-    const share = peakGflops ? ` ${dawn ? `${((100 * dawn.gflops) / peakGflops).toFixed(1)}%` : '—'} |` : '';
-    return `| ${s} | ${cell(ours)} | ${cell(find(s, 'naive', 'chromium'))} | ${cell(tfjs)} | ${cell(jax)} | ${ratio(tfjs)} | ${ratio(jax)} | ${cell(dawn)} |${share} ${cell(find(s, 'cpu', 'node'))} |`;
+    const dawn = find(s, 'ours', 'dawn'), half = find(s, 'ours', 'dawn-f16');
+    const alone = (r: Row | undefined) => (r?.kernelGflops ? r.kernelGflops.toFixed(2) : '—');
+    const share = peakGflops ? ` ${dawn?.kernelGflops ? `${((100 * dawn.kernelGflops) / peakGflops).toFixed(1)}%` : '—'} |` : '';
+    const halves = f16 ? ` ${cell(half)} | ${alone(half)} |` : '';
+    return `| ${s} | ${cell(ours)} | ${cell(find(s, 'naive', 'chromium'))} | ${cell(tfjs)} | ${cell(jax)} | ${ratio(tfjs)} | ${ratio(jax)} | ${cell(dawn)} | ${alone(dawn)} |${share}${halves} ${cell(find(s, 'cpu', 'node'))} |`;
   }),
   '',
   ...(peakGflops ? [`fp32 peak given: ${peakGflops} GFLOP/s (BENCH_PEAK_GFLOPS).`] : []),
+  '"Dispatches alone": the same runs\' FLOPs over their dispatches\' time, submit to done as the host saw it (a run also pads, uploads and reads back).',
   `Longest single dispatch of ours: ${longest.toFixed(0)} ms (bound: 1000 ms; each node aims at ${dispatchSecondsTarget * 1000} ms of work per dispatch).`,
   `Naive and CPU are measured up to ${slowSizeMax}² (at 2048² they would take minutes per run here). The bench took ${seconds.toFixed(0)} s.`,
   ...skipped.map((k) => `Not measured: ${k.impl} at ${k.size}², about ${(k.predictedMs / 1000).toFixed(0)} s a run (over ${runMsMax / 1000} s: the bench must end within 5 minutes).`),

@@ -99,7 +99,7 @@ const md = [
   '',
   `One training step in Chromium (MLP 784-128-10, ${spec.batch} rows, Adam; the batch uploaded, the weights ready after; median of ${Math.max(5, runs)}, interleaved): ours ${browser.ours?.toFixed(0)} ms, TensorFlow.js WebGPU ${browser.tfjs?.toFixed(0)} ms (${((browser.tfjs ?? NaN) / (browser.ours ?? NaN)).toFixed(2)}× ours), jax-js WebGPU ${browser.jax?.toFixed(0)} ms (${((browser.jax ?? NaN) / (browser.ours ?? NaN)).toFixed(2)}× ours).`,
   '',
-  `Agents share this machine's ${cpus().length} cores with the coordinator, whose check of a shard recomputes it (SwiftShader computes on the CPU too). The bench took ${seconds.toFixed(0)} s.`,
+  `Agents share this machine's ${cpus().length} cores with the coordinator, whose check of a shard recomputes it${/swiftshader/i.test(adapter) ? ' (SwiftShader computes on the CPU too)' : ''}. The bench took ${seconds.toFixed(0)} s.`,
   '',
 ].join('\n');
 const dir = resolve(import.meta.dirname, 'results');

@@ -60,6 +60,8 @@ export interface RunStats {
   maxDispatchMs: number;
   /** Submits to the queue (a chain of passes puts several dispatches in one). */
   submits?: number;
+  /** The dispatches' times added up, submit to done as the host saw it: the kernel's share of a run. */
+  busyMs?: number;
 }
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
@@ -244,6 +246,7 @@ export async function runKernel(device: GPUDevice, run: KernelRun, options: RunO
       if (!last) options.pacer?.busy(segment, ended);
       stats.dispatches++;
       stats.maxDispatchMs = Math.max(stats.maxDispatchMs, ended - started);
+      stats.busyMs = (stats.busyMs ?? 0) + (ended - started);
       // Calibration can be wrong (measured on a smaller run, on a machine then less busy): a
       // dispatch over twice the aim halves the ones after it, as often as it takes.
       if (ended - started > 2 * dispatchSecondsTarget * 1000) chunk = Math.max(step, Math.floor(chunk / 2 / step) * step);
@@ -322,6 +325,7 @@ export async function runPasses(device: GPUDevice, run: PassesRun, options: RunO
       const { started, ended } = await gpu.submit(encoder, labels.length === 1 ? labels[0]! : labels.join('+'), work);
       stats.submits = (stats.submits ?? 0) + 1;
       stats.maxDispatchMs = Math.max(stats.maxDispatchMs, ended - started);
+      stats.busyMs = (stats.busyMs ?? 0) + (ended - started);
       if (!last) {
         options.pacer?.busy(segment, ended);
         await options.pacer?.rest();
