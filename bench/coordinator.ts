@@ -14,6 +14,9 @@
 // A row's queue is held near its size through the window: whenever fewer than three quarters of
 // its units are left unverified, a job of half its size more is submitted. So the 1,000-unit row is a rate at a
 // 1,000-unit queue after warm-up, not a job's first seconds and tail (alone, it was done in 3 s).
+// It also pays a job's submission, assembly and ledger close for every 500 units it verifies,
+// which the 100,000-unit row (jobs of 20,000 submitted before the window) does not: README,
+// "The coordinator bench", on why the largest queue measures fastest.
 //
 // Knobs: BENCH_COORD_UNITS (queue sizes on PGlite, default 1000,10000,100000), BENCH_COORD_PG
 // (coordinator counts on PostgreSQL, default 1,2,3; "" to skip), BENCH_COORD_PG_UNITS (default
@@ -232,12 +235,24 @@ async function measure(store: Figure['store'], coordinators: number, units: numb
 }
 
 const figures: Figure[] = [];
-/** A row: measured `runs` times, each from a fresh store; its median run stands for it. */
-async function row(once: () => Promise<Figure>) {
-  const all: Figure[] = [];
-  for (let i = 0; i < runs; i++) all.push(await once());
-  const sorted = [...all].sort((a, b) => a.unitsPerSecond - b.unitsPerSecond);
-  show({ ...sorted[(sorted.length - 1) >> 1]!, runs: all.map((f) => f.unitsPerSecond) });
+/**
+ * Rows, each measured `runs` times from a fresh store, its median run standing for it. Run by run
+ * across the rows (1, 2, 3, 1, 2, 3, …), not a row's runs one after another: this machine's speed
+ * drifts by a quarter within an hour, and rows run apart compared its drift, not their queues.
+ */
+async function rows(onces: (() => Promise<Figure>)[]) {
+  const all: Figure[][] = onces.map(() => []);
+  for (let i = 0; i < runs; i++) {
+    for (const [k, once] of onces.entries()) {
+      const f = await once();
+      all[k]!.push(f);
+      if (runs > 1) console.log(`    run ${i + 1} of ${runs}: ${f.store}, ${f.nodes} nodes, ${f.coordinators} coord., ${f.units} units: ${f.unitsPerSecond} verified/s`);
+    }
+  }
+  for (const measured of all) {
+    const sorted = [...measured].sort((a, b) => a.unitsPerSecond - b.unitsPerSecond);
+    show({ ...sorted[(sorted.length - 1) >> 1]!, runs: measured.map((f) => f.unitsPerSecond) });
+  }
 }
 const show = (f: Figure) => {
   figures.push(f);
@@ -247,7 +262,7 @@ const started = performance.now();
 console.log(`Coordinator throughput: ${nodeCounts.join(' and ')} nodes answering at once with the CPU (instant compute: only the coordinator is timed), check (Freivalds) jobs of ${tile}×${tile} tiles${runs > 1 ? `, each row the median of ${runs} runs` : ''}`);
 /** Every row at the first node count; at the others, the rows of `pgUnits` units on one coordinator. */
 const sets = nodeCounts.map((nodes, k) => ({ nodes, units: k ? queueSizes.filter((u) => u === pgUnits) : queueSizes, coordinators: k ? pgCounts.slice(0, 1) : pgCounts }));
-for (const set of sets) for (const units of set.units) await row(() => measure('pglite', 1, units, set.nodes));
+await rows(sets.flatMap((set) => set.units.map((units) => () => measure('pglite', 1, units, set.nodes))));
 let pgNote: string | null = null;
 if (pgCounts.length) {
   const server = await benchPostgres();
@@ -256,9 +271,9 @@ if (pgCounts.length) {
     console.log(`  PostgreSQL section skipped: ${pgNote}`);
   } else {
     try {
-      for (const set of sets) for (const n of set.coordinators) await row(async () => measure('postgres', n, pgUnits, set.nodes, await freshDatabase(server.admin, 'sn_bench')));
+      const on = (coordinators: number, nodes: number) => async () => measure('postgres', coordinators, pgUnits, nodes, await freshDatabase(server.admin, 'sn_bench'));
       const most = Math.max(...pgCounts);
-      if (scaleNodes && most > 1) for (const n of [1, most]) await row(async () => measure('postgres', n, pgUnits, scaleNodes, await freshDatabase(server.admin, 'sn_bench')));
+      await rows([...sets.flatMap((set) => set.coordinators.map((n) => on(n, set.nodes))), ...(scaleNodes && most > 1 ? [1, most].map((n) => on(n, scaleNodes)) : [])]);
     } finally {
       server.stop();
     }
@@ -286,7 +301,7 @@ writeFileSync(resolve(dir, 'coordinator.json'), JSON.stringify(result, null, 2) 
 const md = [
   `# Coordinator throughput (${result.date.slice(0, 10)}, ${result.machine})`,
   '',
-  `Nodes over real WebSockets (one process); compute replaced by an instant CPU answer, so only the coordinator is timed. \`check\` (Freivalds) jobs of ${tile}×${tile} tiles (queues over ${jobUnitsMax} units are several jobs; each queue held near its size through the window: a job of half its size more whenever fewer than three quarters of it are left unverified). ${runs > 1 ? `Each row the median of ${runs} runs (all runs' verified/s in the last column)` : 'One run per row'} (\`npm run bench:coordinator\`). Nodes are a closed loop (each holds at most 4 leases)${nodeCounts.length > 1 ? `: ${Math.min(...nodeCounts)} nodes cap the rate by their own round trips, not the coordinator` : ''} (see bench/coordinator.ts).`,
+  `Nodes over real WebSockets (one process); compute replaced by an instant CPU answer, so only the coordinator is timed. \`check\` (Freivalds) jobs of ${tile}×${tile} tiles (queues over ${jobUnitsMax} units are several jobs; each queue held near its size through the window: a job of half its size more whenever fewer than three quarters of it are left unverified). ${runs > 1 ? `Each row the median of ${runs} runs, run by run across the rows (all runs' verified/s in the last column)` : 'One run per row'} (\`npm run bench:coordinator\`). Nodes are a closed loop (each holds at most 4 leases)${nodeCounts.length > 1 ? `: ${Math.min(...nodeCounts)} nodes cap the rate by their own round trips, not the coordinator` : ''} (see bench/coordinator.ts).`,
   '',
   '| store | nodes | coordinators | units queued | verified/s | lease p50 ms | lease p99 ms | coordinator CPU (cores) | coordinator RSS MiB | nodes CPU (cores) | nodes per claim round | results per batch | runs (verified/s) |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
