@@ -70,6 +70,9 @@ describe('peer signalling on the coordinator', () => {
     console.log(`[figures] p2p 4 MiB in ${whole.ms.toFixed(0)} ms: ${(size / 1e6 / (whole.ms / 1000)).toFixed(1)} MB/s (one run, loopback, two contexts of one Chromium)`);
     // A blob it does not hold: none.
     expect(await pt.evaluate(([to]) => (window as any).fetchFrom(to, 'ab'.repeat(32)), [holder.nodeId] as const)).toMatchObject({ error: 'none' });
+    // A channel its holder serves twice (PeerJS now and then says a connection opened twice): answered once, whole.
+    await ph.evaluate(() => ((window as any).mode = 'twice'));
+    expect(await pt.evaluate(([to, s]) => (window as any).fetchFrom(to, s), [holder.nodeId, sha] as const)).toMatchObject({ bytes: size, sha });
     // A liar: one bit flipped in the middle, caught by the hash.
     await ph.evaluate(() => ((window as any).mode = 'liar'));
     expect(await pt.evaluate(([to, s]) => (window as any).fetchFrom(to, s), [holder.nodeId, sha] as const)).toMatchObject({ error: 'bad-bytes' });

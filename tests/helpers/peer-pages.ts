@@ -12,7 +12,7 @@ import { repoRoot } from './coordinator.ts';
  * transfer (server/agent/p2p.ts) bundled by vite, with window functions to drive them. A page
  * is a `sink` (keeps what comes), a `holder` (serves its blobs: made up by `put`, or fetched by
  * `hold`), a `liar` (flips a bit), one that
- * `vanish`es mid-transfer, or `peerjs` (answers "want:<sha>" with PeerJS's own send and
+ * `vanish`es mid-transfer, a holder whose channel is served `twice`, or `peerjs` (answers "want:<sha>" with PeerJS's own send and
  * serialization, for the bench's comparison). `openLink`/`fetchLink` drive a node's own PeerLink
  * (server/agent/peer-link.ts: lanes to each peer) instead of a bare Peer.
  */
@@ -40,8 +40,10 @@ window.openPeer = (id, token) => new Promise((resolve, reject) => {
     if (window.mode === 'sink') conn.on('data', (data) => window.received.push(new Uint8Array(data)));
     if (window.mode === 'peerjs') conn.on('data', (data) => { if (typeof data === 'string' && data.startsWith('want:')) conn.send(window.blobs.get(data.slice(5))); });
   });
+  const opened = new WeakSet(); // PeerJS now and then says a connection opened twice: answered once
   peer.on('connection', (conn) => conn.on('open', () => {
-    if (window.mode === 'sink' || window.mode === 'peerjs') return;
+    if (window.mode === 'sink' || window.mode === 'peerjs' || opened.has(conn)) return;
+    opened.add(conn);
     if (window.mode === 'vanish') {
       // Says 1 MiB, sends one chunk, and is gone.
       return conn.dataChannel.addEventListener('message', () => {
@@ -52,13 +54,15 @@ window.openPeer = (id, token) => new Promise((resolve, reject) => {
         setTimeout(() => conn.close(), 50);
       }, { once: true }); // it answers one want, then it is gone
     }
-    serveBlobs(conn.dataChannel, async (sha) => {
+    const serve = () => serveBlobs(conn.dataChannel, async (sha) => {
       const bytes = window.blobs.get(sha);
       if (!bytes || window.mode !== 'liar') return bytes;
       const lie = bytes.slice();
       lie[lie.length >> 1] ^= 1;
       return lie;
     });
+    serve();
+    if (window.mode === 'twice') serve(); // as a second 'open' would
   }));
 });
 window.openLink = async (id, token) => {
