@@ -216,6 +216,21 @@ describe('batches', () => {
     expect(order).toEqual(['lease', 'lease', 'lease', 'ack']);
   });
 
+  it('acks a failure only after the leases asked for before it', async () => {
+    const { node, welcome } = await withNode('failer', 8);
+    await coordinator.deps.db.updateTable('nodes').set({ rate_gflops: 1 }).where('id', '=', welcome.nodeId).execute();
+    const first = await node.lease();
+    const order: string[] = [];
+    node.ws.on('message', (data) => order.push((JSON.parse(String(data)) as { type: string }).type));
+    for (let i = 0; i < 3; i++) node.send({ type: 'request', slots: 1 });
+    node.send({ type: 'fail', attemptId: first.attemptId, token: first.token, reason: 'the kernel did not compile' });
+    await node.next('lease');
+    await node.next('lease');
+    await node.next('lease');
+    expect(await node.next('ack')).toMatchObject({ attemptId: first.attemptId, status: 'accepted' });
+    expect(order).toEqual(['lease', 'lease', 'lease', 'ack']);
+  });
+
   it('leases again to a node at its holdings bound as soon as its result is judged, not at the next sweep', async () => {
     // No sweep (which clears every node's bound once a second): only the verdict can.
     const { node } = await withNode('bounded', 8, { SUPERNET_SWEEP_MS: '3600000' });
