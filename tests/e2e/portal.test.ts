@@ -103,7 +103,10 @@ describe('the developer portal', () => {
 
     // The dashboard lists it, done; the credit history shows what it cost, on one line.
     await page.goto(`${coordinator.url}/portal#/`);
-    await page.waitForSelector('#jobs');
+    // The dashboard drawn (data-route is set once a route has drawn, an error too), then its table:
+    // a failure says which of the two did not come, and what the page said instead.
+    await page.waitForSelector('#view[data-route="dashboard"]');
+    expect(await page.locator('#jobs').count(), (await page.textContent('#view')) ?? '').toBe(1);
     expect(await page.textContent('#jobs')).toMatch(new RegExp(`${jobId.slice(0, 8)}matmuldone`));
     // Amounts read at a glance (1 credit = 1 GFLOP): the 0.2-GFLOP job cost a fraction of a credit and the balance moved.
     expect(await page.textContent('#balance')).toMatch(/^99,99\d\.\d\d$/);
