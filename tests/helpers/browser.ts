@@ -11,13 +11,26 @@ export const webDir = () => inject('webDir');
 
 export const artifactsDir = join(repoRoot, 'test-results');
 
-/** Keeps each long task (over 50 ms on the main thread) the page has, from its first moment. */
-const watchLongTasks = () => {
-  const w = window as unknown as { longTasks: { start: number; duration: number }[] };
+/**
+ * Keeps each long task (over 50 ms on the main thread) the page has, from its first moment, and
+ * counts the GPU adapters the main thread asks for: the node's GPU belongs to its worker, whose
+ * own `navigator.gpu` this script (run in the page, not in workers) does not touch.
+ */
+const watchMainThread = () => {
+  const w = window as unknown as { longTasks: { start: number; duration: number }[]; mainThreadAdapters: number };
   w.longTasks = [];
+  w.mainThreadAdapters = 0;
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) w.longTasks.push({ start: e.startTime, duration: e.duration });
   }).observe({ type: 'longtask', buffered: true });
+  const gpu = navigator.gpu;
+  if (gpu) {
+    const requestAdapter = gpu.requestAdapter.bind(gpu);
+    gpu.requestAdapter = (options) => {
+      w.mainThreadAdapters++;
+      return requestAdapter(options);
+    };
+  }
 };
 
 export interface ContributePage {
@@ -32,7 +45,7 @@ export async function openContributePage(browser: Browser, url: string, opts: { 
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
-  await page.addInitScript(watchLongTasks);
+  await page.addInitScript(watchMainThread);
   if (opts.init) await page.addInitScript(opts.init);
   await page.goto(url);
   await page.waitForFunction(() => (window as any).supernet); // the page's module has run (it awaits /api/me first)
