@@ -9,7 +9,7 @@ import { matmulReference } from '../../workloads/matmul/reference.ts';
 import { encodeNpy, parseNpy } from '../../shaders/npy.ts';
 import { TestClient } from '../helpers/client.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
-import { RawNode } from '../helpers/raw-node.ts';
+import { RawNode, type Lease } from '../helpers/raw-node.ts';
 
 /**
  * Group commit (server/nodes/hub.ts): nodes that ask together are served by one claim round,
@@ -243,5 +243,56 @@ describe('batches', () => {
     expect(await node.next('ack')).toMatchObject({ attemptId: held[0]!.attemptId, status: 'accepted' });
     const next = await node.next('lease');
     expect([held[0]!.unit.id, held[1]!.unit.id]).not.toContain(next.unit.id);
+  });
+
+  it("judges other jobs' results while a finished job's result is still being written", async () => {
+    // A job's assembly ends in a durable write of its result (100 to 800 ms on this machine's
+    // disk for 128 KB): held here until the other job's result is judged.
+    coordinator = await testCoordinator('pglite');
+    const dev = await TestClient.signup(coordinator.url, 'dev-assembly@example.com');
+    await dev.useNewKey();
+    const big = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 256, k: 8, n: 128, seed: 8 }, tile: 128 }, verification: 'check' }, 201);
+    const small = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 8, k: 8, n: 8, seed: 9 }, tile: 8 }, verification: 'check' }, 201);
+    const node = await RawNode.connect(coordinator.url, await (await TestClient.signup(coordinator.url, 'assembly-node@example.com')).useNewKey());
+    nodes.push(node);
+    await node.hello();
+    await coordinator.deps.db.updateTable('nodes').set({ streak: trustedStreakMin }).execute(); // no known-answer units
+    // The big job's result (256×128 floats, 128 KB) is the only blob over 100 KB written here.
+    const bytes = coordinator.deps.blobs.bytes;
+    const commit = bytes.commit.bind(bytes);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const writing = new Promise<void>((r) => (reached = r));
+    bytes.commit = async (sha256, tmpFile, size) => {
+      if (size > 100_000) {
+        reached();
+        await gate;
+      }
+      return commit(sha256, tmpFile, size);
+    };
+    // Both of the big job's units answered, the small job's kept (a new node holds 2 leases at most).
+    let smallLease: Lease | undefined;
+    node.send({ type: 'request', slots: 2 });
+    for (let answered = 0; answered < 2; ) {
+      const lease = await node.next('lease');
+      if (lease.unit.jobId === small.id) {
+        smallLease = lease;
+        continue;
+      }
+      expect(await node.submit(lease, await node.compute(lease))).toMatchObject({ status: 'accepted' });
+      answered++;
+      if (answered < 2 || !smallLease) node.send({ type: 'request', slots: 1 });
+    }
+    smallLease ??= await node.next('lease');
+    expect(smallLease.unit.jobId).toBe(small.id);
+    await writing; // the big job's assembly is at its write
+    const verdict = node.submitInline(smallLease, await node.compute(smallLease)).then((ack) => ({ ack }));
+    // Awaited in the result loop, the assembly held this verdict until its write was done.
+    const first = await Promise.race([verdict, new Promise<'held'>((r) => setTimeout(() => r('held'), 10_000))]).finally(release);
+    expect(first).toMatchObject({ ack: { attemptId: smallLease.attemptId, status: 'accepted' } });
+    expect((await dev.json('GET', `/api/jobs/${big.id}`)).state).toBe('running'); // still at its write
+    expect(await dev.waitForJob(big.id)).toMatchObject({ state: 'done' });
+    expect(await dev.waitForJob(small.id)).toMatchObject({ state: 'done' });
   });
 });
