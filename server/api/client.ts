@@ -114,7 +114,7 @@ export class Supernet {
   estimateJob = (body: Input<typeof s.submitBody>) => this.#json('estimateJob', s.jobEstimate, { body });
   jobUnits = (id: string) => this.#json('jobUnits', s.jobUnits, { params: { id } });
   webhookSecret = () => this.#json('webhookSecret', s.webhookSecret);
-  listJobs = () => this.#json('listJobs', s.jobList);
+  listJobs = (query: Input<typeof s.jobListQuery> = {}) => this.#json('listJobs', s.jobList, { query });
   getJob = (id: string) => this.#json('getJob', s.job, { params: { id } });
   topUpJob = (id: string, body: Input<typeof s.topUpBody>) => this.#json('topUpJob', s.job, { params: { id }, body });
   cancelJob = (id: string) => this.#json('cancelJob', s.job, { params: { id } });

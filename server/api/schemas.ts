@@ -150,6 +150,11 @@ export const job = z.object({
 });
 export const webhookSecret = z.object({ secret: z.string().describe('whsec_…: verify the webhook-signature header with it'), signature: z.string() });
 export const jobList = z.object({ jobs: z.array(job) });
+const statesList = new RegExp(`^(${jobState.options.join('|')})(,(${jobState.options.join('|')}))*$`);
+export const jobListQuery = z.object({
+  tag: z.string().min(1).optional().describe('only jobs with this tag'),
+  state: z.string().regex(statesList).optional().describe('only jobs in these states, comma-separated (running, or queued,running)'),
+});
 export const usage = z.object({
   days: z.array(
     z.object({

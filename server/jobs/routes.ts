@@ -5,7 +5,7 @@ import type { AppEnv, Ctx, Deps } from '../context.ts';
 import { requireAccount, requireOwner } from '../context.ts';
 import { inTransaction } from '../db/index.ts';
 import { badRequest, conflict, notFound } from '../errors.ts';
-import { submitBody, topUpBody } from '../api/schemas.ts';
+import { jobListQuery, jobState, submitBody, topUpBody } from '../api/schemas.ts';
 import { describeIssues, parseBody } from '../validate.ts';
 import { workloads } from '../../workloads/coordinator.ts';
 import type { Sharded } from '../../workloads/types.ts';
@@ -123,9 +123,12 @@ export function jobRoutes(deps: Deps) {
 
   app.get('/jobs', async (c) => {
     const accountId = requireAccount(c);
-    const tag = c.req.query('tag');
+    const asked = jobListQuery.safeParse(c.req.query());
+    if (!asked.success) throw badRequest(`state is one or more of ${jobState.options.join(', ')}, comma-separated (?state=queued,running); tag is a tag.`);
+    const { tag, state } = asked.data;
     let query = db.selectFrom('jobs').selectAll().where('account_id', '=', accountId);
     if (tag) query = query.where(sql<boolean>`tags @> array[${tag}]::text[]`);
+    if (state) query = query.where('state', 'in', state.split(',') as z.infer<typeof jobState>[]);
     const jobs = await query.orderBy('created_at', 'desc').limit(100).execute();
     return c.json({ jobs: await jobViews(db, jobs) });
   });

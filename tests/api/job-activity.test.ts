@@ -32,11 +32,19 @@ describe('what a job is doing, or why it waits', () => {
     return n;
   }
 
-  it('has a name and tags, and the list filters by tag', async () => {
+  it('has a name and tags, and the list filters by tag and by state', async () => {
     const job = await matmul({ name: 'nightly product', tags: ['nightly', 'v1.2'] });
     expect(job).toMatchObject({ name: 'nightly product', tags: ['nightly', 'v1.2'] });
-    await matmul({ tags: ['adhoc'] });
-    expect((await dev.json('GET', '/api/jobs?tag=nightly')).jobs.map((j: { id: string }) => j.id)).toEqual([job.id]);
+    const adhoc = await matmul({ tags: ['adhoc'] });
+    const ids = async (query: string) => (await dev.json('GET', `/api/jobs${query}`)).jobs.map((j: { id: string }) => j.id);
+    expect(await ids('?tag=nightly')).toEqual([job.id]);
+    await dev.json('DELETE', `/api/jobs/${adhoc.id}`);
+    expect(await ids('?state=queued,running')).toEqual([job.id]);
+    expect(await ids('?state=cancelled')).toEqual([adhoc.id]);
+    expect(await ids('?state=done,cancelled&tag=nightly')).toEqual([]);
+    const wrong = await dev.call('GET', '/api/jobs?state=paused');
+    expect(wrong.status).toBe(400);
+    expect((await wrong.json()).error.message).toBe('state is one or more of queued, running, done, failed, cancelled, comma-separated (?state=queued,running); tag is a tag.');
     const bad = await dev.call('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 8, k: 8, n: 8, seed: 1 } }, tags: ['no spaces please'] });
     expect((await bad.json()).error.message).toBe('tags[0]: A tag is 1 to 32 letters, digits, dots, dashes or underscores.');
     // A list does not work activity out for each job; a job's page does.
