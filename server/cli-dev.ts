@@ -7,7 +7,7 @@ import { creditMeaning, formatCredits } from './ledger/format.ts';
 import { clis } from '../workloads/cli.ts';
 
 /**
- * The developer's commands: `supernet signup|login|submit|status|wait|download|cancel|keys|balance|webhook-secret|transfer`,
+ * The developer's commands: `supernet signup|login|submit|jobs|status|wait|download|cancel|keys|balance|webhook-secret|transfer`,
  * all through the typed client. Exit codes scripts can rely on (`exitCodes`), and on any
  * failure one line on stderr: `supernet: <reason>`.
  */
@@ -31,6 +31,9 @@ and --key KEY or SUPERNET_KEY, an API key; after signup or login, the key they s
                                             --out saves the result, --webhook is POSTed the job
                                             when it ends (signed: see webhook-secret). KIND's options:
 ${Object.values(clis).map((c) => Object.entries(c.options).map(([name, o]) => `    ${c.kind} --${name}${o.type === 'string' ? ' …' : ''}${o.multiple ? ' (again for more)' : ''}`.padEnd(44) + o.help).join('\n')).join('\n')}
+  supernet jobs [--state S[,S…]] [--tag T]  your jobs, newest first (100): id, kind, state, units
+                                            verified, credits paid, name; S: queued running done
+                                            failed cancelled
   supernet status ID                        the job's state, progress and cost (JSON)
   supernet wait ID [--out FILE]             follow a job to its end, with a progress bar
   supernet download ID --out FILE           save a done job's result
@@ -216,6 +219,16 @@ export const devCommands: Record<string, (args: string[]) => Promise<number>> = 
   async status(args) {
     const { values, positionals } = parse(args, {});
     console.log(JSON.stringify(await client(values).getJob(needId(positionals, 'status')), null, 2));
+    return exitCodes.ok;
+  },
+  async jobs(args) {
+    const { values } = parse(args, { state: { type: 'string' }, tag: { type: 'string' } });
+    const { jobs } = await client(values).listJobs({ ...(values.state ? { state: values.state } : {}), ...(values.tag ? { tag: values.tag } : {}) });
+    if (!jobs.length) console.error(values.state || values.tag ? 'No job of yours matches.' : 'No jobs yet: supernet submit KIND … makes one.');
+    for (const j of jobs) {
+      const units = `${j.progress.verified}/${j.progress.units} units`;
+      console.log([j.id, j.kind.padEnd(7), j.state.padEnd(9), units.padEnd(17), `${formatCredits(j.cost.paid)} credits`.padEnd(16), j.name ?? ''].join('  ').trimEnd());
+    }
     return exitCodes.ok;
   },
   async wait(args) {

@@ -58,6 +58,10 @@ describe('the developer CLI, from a shell', () => {
 
     const status = await sh(`${supernet} status ${id}`, env);
     expect(JSON.parse(status.stdout)).toMatchObject({ id, state: 'done' });
+    const listed = await sh(`${supernet} jobs --state done`, env);
+    expect(listed.stdout).toMatch(new RegExp(`^${id}  matmul   done       \\d+/\\d+ units +[\\d,.]+ credits`, 'm'));
+    expect((await sh(`${supernet} jobs --state running`, env)).stderr).toBe('No job of yours matches.\n');
+    expect(await sh(`${supernet} jobs --state paused`, env)).toMatchObject({ code: 1, stderr: expect.stringMatching(/^supernet: state is one or more of queued, running, done, failed, cancelled/) });
     const again = await sh(`${supernet} download ${id} --out ${dir}/again.npy && ${supernet} wait ${id}`, env);
     expect(again.code).toBe(0);
     expect(readFileSync(join(dir, 'again.npy'))).toEqual(readFileSync(join(dir, 'c.npy')));
