@@ -301,6 +301,7 @@ export class NodeRuntime {
         if (this.#peerHints.size > 1000) this.#peerHints.clear();
         for (const [sha, ids] of Object.entries(msg.peers ?? {})) this.#peerHints.set(sha, ids);
         this.#emit({ type: 'lease', attemptId: msg.attemptId, unit: msg.unit });
+        for (const [sha, data] of Object.entries(msg.inline ?? {})) this.#given(sha, data);
         for (const sha of msg.unit.inputs) void this.#input(sha).catch(() => {}); // prefetch
         this.#wake?.();
         return;
@@ -493,6 +494,28 @@ export class NodeRuntime {
     return undefined;
   }
 
+  /**
+   * An input that came inside its lease frame, served to #input as a fetch would be: its hash
+   * checked (bytes that do not match are dropped, and the input is fetched), then cached.
+   */
+  #given(sha: string, data: string) {
+    if (this.#fetching.has(sha)) return;
+    const got = (async () => {
+      const bytes = fromBase64(data);
+      if ((await sha256Hex(bytes)) !== sha) throw new Error(`input ${sha.slice(0, 12)}… came damaged inside its lease`);
+      this.stats.bytesFromCoordinator += bytes.byteLength;
+      await this.#cache.put(sha, bytes).catch(() => {});
+      this.#announce([sha]);
+      return bytes;
+    })().catch((err: Error) => {
+      this.#log(`${err.message}: fetching it`);
+      this.#fetching.delete(sha);
+      return this.#input(sha);
+    });
+    this.#fetching.set(sha, got);
+    void got.finally(() => this.#fetching.get(sha) === got && this.#fetching.delete(sha)).catch(() => {});
+  }
+
   /** An input blob: from the cache, the peers its lease named, or the coordinator; its hash is checked on arrival. */
   #input(sha: string): Promise<Uint8Array> {
     let got = this.#fetching.get(sha);
@@ -555,6 +578,14 @@ export class NodeRuntime {
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Bytes of base64, in the browser and in Node alike (atob is in both). */
+function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
 
 /** Base64 of bytes, in the browser and in Node alike (btoa is in both). */

@@ -130,6 +130,11 @@ export class BlobStore {
     return (await via.selectFrom('blobs').select('data').where('sha256', '=', sha256).executeTakeFirst())?.data ?? null;
   }
 
+  /** A blob's bytes if they are in memory now (no read), else undefined. */
+  peek(sha256: string): Uint8Array | undefined {
+    return this.#recent.get(sha256);
+  }
+
   #remember(sha256: string, bytes: Uint8Array) {
     if (bytes.byteLength > recentBlobMax || this.#recent.has(sha256)) return;
     this.#recent.set(sha256, bytes);

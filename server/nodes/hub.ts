@@ -5,7 +5,7 @@ import { principalFromBearer, principalFromSession, sessionCookie } from '../aut
 import { randomSecret, sha256Hex } from '../auth/secrets.ts';
 import type { Deps, Principal } from '../context.ts';
 import { assembleJob, sweepJobs } from '../jobs/finish.ts';
-import { frameBytesMax, inlineBytesMax, nodeMessage, peerKey, peerPath, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
+import { frameBytesMax, inlineBytesMax, inlineInputBytesMax, nodeMessage, peerKey, peerPath, type CoordinatorMessage, type NodeMessage } from '../protocol/messages.ts';
 import { microPerCredit } from '../ledger/credit.ts';
 import { openAccount, userAccount } from '../ledger/ledger.ts';
 import { describeIssues } from '../validate.ts';
@@ -48,6 +48,8 @@ const batchGapMs = 20;
  * 30 units took 60 s; now at most one claim per idle node a second. */
 const dryRecheckMs = 1000;
 const seenWriteMs = 1000;
+/** Inputs a connection is remembered to have been sent inline: ~100 bytes each, and only nodes at work have any. */
+const inlinedPerConnMax = 256;
 const seenPerWrite = 2000;
 
 interface Conn {
@@ -75,6 +77,8 @@ interface Conn {
   peerBarred: boolean;
   /** It serves peers (it said `have`, and not `serving: false` since). */
   serving: boolean;
+  /** Inputs sent inside this connection's lease frames (#inlineFor). */
+  inlined: Set<string>;
 }
 
 /** Peers a lease names for each input, at most. */
@@ -172,7 +176,7 @@ export class NodeHub {
   }
 
   #open(ws: WebSocket, principal: Principal | null, prefix: string | null) {
-    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), served: Promise.resolve(), helloAt: null, paused: false, full: false, dryAt: -1, peerBarred: false, serving: false };
+    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), served: Promise.resolve(), helloAt: null, paused: false, full: false, dryAt: -1, peerBarred: false, serving: false, inlined: new Set() };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
@@ -527,6 +531,24 @@ export class NodeHub {
     return Object.keys(peers).length ? { peers } : {};
   }
 
+  /**
+   * The lease's small inputs whose bytes are in memory here, each sent once to a connection
+   * (`inlined`, bounded: past it the set starts again, and a node that dropped one fetches it).
+   * Not to a node known to hold it.
+   */
+  #inlineFor(conn: Conn, inputs: string[]): { inline?: Record<string, string> } {
+    const inline: Record<string, string> = {};
+    for (const sha of inputs) {
+      if (conn.inlined.has(sha) || this.holders.holds(conn, sha)) continue;
+      const bytes = this.deps.blobs.peek(sha);
+      if (!bytes || bytes.byteLength > inlineInputBytesMax) continue;
+      if (conn.inlined.size >= inlinedPerConnMax) conn.inlined.clear();
+      conn.inlined.add(sha);
+      inline[sha] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+    }
+    return Object.keys(inline).length ? { inline } : {};
+  }
+
   async #round() {
     try {
       const ready = [...this.conns].filter((c) => c.node && c.wanted > 0 && !c.full && c.dryAt !== this.#generation && c.ws.readyState === c.ws.OPEN);
@@ -542,7 +564,7 @@ export class NodeHub {
           for (const lease of got.leases) {
             conn.wanted--;
             this.deps.metrics.leaseSeconds.observe({ outcome: 'leased' }, seconds);
-            this.#send(conn, { type: 'lease', attemptId: lease.attemptId, token: lease.token, deadline: lease.deadline.getTime(), unit: lease.unit, ...this.#peersFor(conn, lease.unit.inputs) });
+            this.#send(conn, { type: 'lease', attemptId: lease.attemptId, token: lease.token, deadline: lease.deadline.getTime(), unit: lease.unit, ...this.#peersFor(conn, lease.unit.inputs), ...this.#inlineFor(conn, lease.unit.inputs) });
             // A node that serves peers holds its lease's inputs from now on, or is fetching them and
             // serves them once they are in (server/agent/runtime.ts, cached): named to the next node
             // at once, instead of only after its download — nodes that start together on one row

@@ -21,6 +21,11 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
  * at 8×8 tiles the upload's HTTP request and its queries were a third of a unit's cost at the
  * coordinator (bench/coordinator). The frame stays under `frameBytesMax`. */
 export const inlineBytesMax = 32 * 1024;
+/** Inputs this small may travel inside their lease frame (base64), once to a connection, when
+ * the coordinator has their bytes in memory: a node's fetch of an 8×8 panel waited ~100 ms for
+ * the coordinator's busy event loop, a third of a unit's round trip in the bench (1.1 fetches a
+ * unit with a job of 500 units a second, bench/coordinator). Two of them keep a frame near 11 KB. */
+export const inlineInputBytesMax = 4 * 1024;
 /** Blobs a `have` frame names at most (67 bytes each in JSON: the frame stays under 64 KiB). */
 export const haveMax = 500;
 /** Where nodes find the coordinator's PeerJS server (server/nodes/peers.ts): `new Peer(nodeId, { path: peerPath, key: peerKey, token: nodeToken })`. */
@@ -116,6 +121,8 @@ export const coordinatorMessage = z.discriminatedUnion('type', [
     unit: unitPayload,
     /** For inputs other connected nodes hold: up to `peersPerBlob` of their node ids, to try before HTTP (PeerJS). */
     peers: z.record(sha256, z.array(id).max(8)).optional(),
+    /** Small inputs' bytes in base64 (`inlineInputBytesMax`), by hash: the node checks each hash, and fetches any that does not match. */
+    inline: z.record(sha256, z.string().max(Math.ceil(inlineInputBytesMax / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/)).optional(),
   }),
   z.object({ type: z.literal('ack'), attemptId: id, status: z.enum(['accepted', 'refused']), reason: z.string().optional() }),
   z.object({ type: z.literal('cancel'), attemptId: id, reason: z.string() }),
