@@ -77,8 +77,8 @@ interface Conn {
   peerBarred: boolean;
   /** It serves peers (it said `have`, and not `serving: false` since). */
   serving: boolean;
-  /** Inputs sent inside this connection's lease frames (#inlineFor). */
-  inlined: Set<string>;
+  /** Inputs sent inside this connection's lease frames (#inlineFor); made on the first, so an idle socket costs nothing more. */
+  inlined: Set<string> | null;
 }
 
 /** Peers a lease names for each input, at most. */
@@ -176,7 +176,7 @@ export class NodeHub {
   }
 
   #open(ws: WebSocket, principal: Principal | null, prefix: string | null) {
-    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), served: Promise.resolve(), helloAt: null, paused: false, full: false, dryAt: -1, peerBarred: false, serving: false, inlined: new Set() };
+    const conn: Conn = { ws, principal, prefix, node: null, wanted: 0, badFrames: 0, busy: Promise.resolve(), served: Promise.resolve(), helloAt: null, paused: false, full: false, dryAt: -1, peerBarred: false, serving: false, inlined: null };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
@@ -539,9 +539,10 @@ export class NodeHub {
   #inlineFor(conn: Conn, inputs: string[]): { inline?: Record<string, string> } {
     const inline: Record<string, string> = {};
     for (const sha of inputs) {
-      if (conn.inlined.has(sha) || this.holders.holds(conn, sha)) continue;
+      if (conn.inlined?.has(sha) || this.holders.holds(conn, sha)) continue;
       const bytes = this.deps.blobs.peek(sha);
       if (!bytes || bytes.byteLength > inlineInputBytesMax) continue;
+      conn.inlined ??= new Set();
       if (conn.inlined.size >= inlinedPerConnMax) conn.inlined.clear();
       conn.inlined.add(sha);
       inline[sha] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
