@@ -112,8 +112,12 @@ async function measure(store: Figure['store'], coordinators: number, units: numb
     const submit = async (count: number) => {
       for (let left = count; left > 0; seed++) {
         const take = Math.min(left, jobUnitsMax);
-        // `take` tiles of 8×8: 100 rows of tiles by take/100 columns, or one row where take is small.
-        const rows = take % 100 === 0 && take >= 1000 ? 100 : 1;
+        // `take` tiles of 8×8, as near a square of tiles as `take` divides (500: 20 × 25; 5,000:
+        // 50 × 100; 20,000: 125 × 160), so that every row's units share their panels alike. One
+        // row of 500 tiles gave each unit a panel of its own (1.0 a unit, against 0.015 in the
+        // largest queue's jobs): a cost of the job's shape, charged to the smallest queue alone.
+        let rows = Math.floor(Math.sqrt(take));
+        while (take % rows) rows--;
         const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: rows * tile, k: tile, n: (take / rows) * tile, seed }, tile }, verification: 'check' }, 201);
         if (job.units !== take) throw new Error(`a job of ${job.units} units, not ${take}`);
         jobIds.push(job.id);
