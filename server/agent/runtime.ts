@@ -503,10 +503,7 @@ export class NodeRuntime {
     const got = (async () => {
       const bytes = fromBase64(data);
       if ((await sha256Hex(bytes)) !== sha) throw new Error(`input ${sha.slice(0, 12)}… came damaged inside its lease`);
-      this.stats.bytesFromCoordinator += bytes.byteLength;
-      await this.#cache.put(sha, bytes).catch(() => {});
-      this.#announce([sha]);
-      return bytes;
+      return this.#keep(sha, bytes, 'coordinator');
     })().catch((err: Error) => {
       this.#log(`${err.message}: fetching it`);
       this.#fetching.delete(sha);
@@ -525,12 +522,7 @@ export class NodeRuntime {
       if (cached) return cached;
       const shared = await this.#fromPeers(sha);
       this.#peerHints.delete(sha);
-      if (shared) {
-        this.stats.bytesFromPeers += shared.byteLength;
-        await this.#cache.put(sha, shared).catch(() => {});
-        this.#announce([sha]);
-        return shared;
-      }
+      if (shared) return this.#keep(sha, shared, 'peers');
       // While the coordinator is away (a restart, the network) keep trying, as uploads do: a unit
       // whose inputs cannot come yet waits instead of failing (failures count against the unit).
       let res: Response | null = null;
@@ -543,14 +535,20 @@ export class NodeRuntime {
       if (!res.ok) throw new Error(`input ${sha.slice(0, 12)}… could not be fetched (HTTP ${res.status})`);
       const bytes = new Uint8Array(await res.arrayBuffer());
       if ((await sha256Hex(bytes)) !== sha) throw new Error(`input ${sha.slice(0, 12)}… arrived damaged`);
-      this.stats.bytesFromCoordinator += bytes.byteLength;
-      await this.#cache.put(sha, bytes).catch(() => {});
-      this.#announce([sha]);
-      return bytes;
+      return this.#keep(sha, bytes, 'coordinator');
     })();
     this.#fetching.set(sha, got);
     void got.finally(() => this.#fetching.delete(sha)).catch(() => {});
     return got;
+  }
+
+  /** An input's bytes that passed their hash check: counted by where they came from, cached, announced to peers. */
+  async #keep(sha: string, bytes: Uint8Array, from: 'peers' | 'coordinator'): Promise<Uint8Array> {
+    if (from === 'peers') this.stats.bytesFromPeers += bytes.byteLength;
+    else this.stats.bytesFromCoordinator += bytes.byteLength;
+    await this.#cache.put(sha, bytes).catch(() => {});
+    this.#announce([sha]);
+    return bytes;
   }
 
   /** Uploads a result; while the coordinator is away (restart, network) it keeps trying. */

@@ -62,9 +62,10 @@ describe('inputs inside lease frames', () => {
     await coordinator.deps.db.updateTable('nodes').set({ streak: trustedStreakMin }).execute();
     other.send({ type: 'request', slots: 2 });
     const leases = [await other.next('lease'), await other.next('lease')];
-    const big = leases.find((l) => l.unit.flops >= 64 * 64 * 64)!;
-    expect(big.inline).toBeUndefined();
-    expect(coordinator.deps.blobs.peek(big.unit.inputs[0]!)!.byteLength).toBeGreaterThan(inlineInputBytesMax);
+    const big = leases.find((l) => l.unit.flops >= 64 * 64 * 64);
+    expect(big, 'a lease of the 64×64×64 job').toBeDefined();
+    expect(big!.inline).toBeUndefined();
+    expect(coordinator.deps.blobs.peek(big!.unit.inputs[0]!)!.byteLength).toBeGreaterThan(inlineInputBytesMax);
   });
 
   it('a node runs from inputs sent inline without fetching them, and fetches any whose bytes do not match their hash', async () => {
