@@ -57,14 +57,16 @@ describe('the agent says who it works for, or why it cannot start', () => {
       const d = new Date(Date.now() + hours * 3_600_000);
       return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
     };
-    const night = `${at(2)}-${at(3)}`;
+    // Read once: a minute that turned between two reads (22:38, then 22:39) failed this test.
+    const opens = at(2);
+    const night = `${opens}-${at(3)}`;
     const volunteer = await TestClient.signup(coordinator.url, 'night-owl@example.com');
     const dev = await TestClient.signup(coordinator.url, 'daytime-dev@example.com');
     await dev.useNewKey();
     const agent = spawnCli(['agent', '--url', coordinator.url, '--key', await volunteer.useNewKey('agent'), '--schedule', night], env);
     try {
       // Past 22:00 the window opens tomorrow, and the line names the day ("paused until fri 00:40").
-      await waitForOutput(agent, new RegExp(`schedule "${night}": paused until ([a-z]{3} )?${at(2)} \\(in (1 h \\d+ min|2 h)\\)`), 60_000);
+      await waitForOutput(agent, new RegExp(`schedule "${night}": paused until ([a-z]{3} )?${opens} \\(in (1 h \\d+ min|2 h)\\)`), 60_000);
       await waitForOutput(agent, /connected as node/, 60_000);
       const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 64, k: 64, n: 64, seed: 9 }, tile: 32 } }, 201);
       // The coordinator knows it is paused: the job says so, and no unit went to it.
