@@ -70,6 +70,13 @@ export class Pacer {
     return to > from ? rest / (to - from) : 0;
   }
 
+  /** The longest dispatch that overlaps [from, to], in ms: what one dispatch at a window's edge can add to its busy share. */
+  longestBusy(from: number, to: number): number {
+    let longest = 0;
+    for (const [s, e] of this.#intervals) if (e > from && s < to) longest = Math.max(longest, e - s);
+    return longest;
+  }
+
   /** The share of [from, to] the GPU was busy, from the intervals kept. */
   busyShare(from: number, to: number): number {
     let busy = 0;

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../bench/chromium.ts';
 import type { Coordinator } from '../../server/coordinator.ts';
 import { parseNpy } from '../../shaders/npy.ts';
+import { bankMsMax } from '../../shaders/pacer.ts';
 import { artifactsDir, eventsSince, launchChromiumWithoutWebGpu, openContributePage, reportFigures, snapshot, until, webDir } from '../helpers/browser.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually, freePort, storeEnv, testCoordinator } from '../helpers/coordinator.ts';
@@ -231,18 +232,20 @@ describe('the browser node and the contribute page', () => {
     await page.click('#start');
     await until(page, 'two units done', (s) => s.session.unitsDone >= 2, 60_000);
     await page.waitForTimeout(8000);
-    const [busyAt50, restAt50] = await page.evaluate(() => Promise.all([(window as any).supernet.node.worker.busyShare(8000), (window as any).supernet.node.worker.restShare(8000)]));
+    const [busyAt50, restAt50, longestAt50] = await page.evaluate(() => Promise.all(['busyShare', 'restShare', 'longestBusy'].map((f) => (window as any).supernet.node.worker[f](8000))));
     await page.fill('#throttle', '100');
     await page.waitForTimeout(8000);
     // (The rest owed at the switch, a dispatch's worth, is paid in its first second: the last 4 s are clear of it.)
     const [busyAt100, restAt100] = await page.evaluate(() => Promise.all([(window as any).supernet.node.worker.busyShare(8000), (window as any).supernet.node.worker.restShare(4000)]));
-    reportFigures('browser-node-throttle', { throttle50: +busyAt50.toFixed(3), throttle100: +busyAt100.toFixed(3), window: '8 s', units: '2.1 GFLOP each' });
-    // At 50% the pacer rests, and the GPU is busy at most half the time (0.1 for the window's
-    // edges). How busy it is below that, and how long the pacer must rest to keep it there, are
-    // the machine's to say: a loaded one leaves the node waiting for the CPU and its inputs,
-    // which counts as rest already (busy 0.38 and 0.41, rest 0.25, in CI runs).
+    reportFigures('browser-node-throttle', { throttle50: +busyAt50.toFixed(3), longestDispatchMs: Math.round(longestAt50), throttle100: +busyAt100.toFixed(3), window: '8 s', units: '2.1 GFLOP each' });
+    // At 50% the pacer rests, and the GPU is busy at most half the time, plus what a window can
+    // hold beyond that: the rest banked before it (at most bankMsMax) and the dispatch at its end,
+    // whose rest falls after it. A fixed 0.1 for the edges failed CI at 0.644 on a loaded machine
+    // (dispatches stretch there). How busy it is below that, and how long the pacer must rest to
+    // keep it there, are the machine's to say: a loaded one leaves the node waiting for the CPU
+    // and its inputs, which counts as rest already (busy 0.38 and 0.41, rest 0.25, in CI runs).
     expect(busyAt50).toBeGreaterThan(0.1);
-    expect(busyAt50).toBeLessThanOrEqual(0.6);
+    expect(busyAt50).toBeLessThanOrEqual(0.5 + (bankMsMax + longestAt50) / 8000);
     expect(restAt50).toBeGreaterThan(0.1);
     // Lifted: no rest for the throttle at 100%. (Its busy share is the machine's to say too:
     // 100% measured 0.40 beside 50%'s 0.46 on a loaded one.)

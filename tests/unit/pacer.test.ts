@@ -34,6 +34,8 @@ describe('the throttle (Pacer)', () => {
       await pacer.rest();
       expect(slept).toEqual([100, 60, 100]);
       expect(pacer.busyShare(0, 1000)).toBeCloseTo(0.5, 5); // the gap was not lost: 500 busy of 1000
+      expect(pacer.longestBusy(450, 1000)).toBe(100);
+      expect(pacer.longestBusy(1000, 2000)).toBe(0);
       now = 60_000; // a long idle spell buys at most bankMsMax of rest: ten 100 ms dispatches…
       for (let i = 0; i < 10; i++) {
         await pacer.rest();

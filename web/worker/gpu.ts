@@ -121,6 +121,12 @@ export const gpu = {
     return pacer.restShare(now - windowMs, now);
   },
 
+  /** The longest dispatch in the last `windowMs`, in ms. */
+  longestBusy(windowMs: number): number {
+    const now = performance.now();
+    return pacer.longestBusy(now - windowMs, now);
+  },
+
   /** Loses the device on purpose in the middle of the next unit, as a driver reset would (tests, and the page's debug handle). */
   loseDevice() {
     loseInNextUnit = true;

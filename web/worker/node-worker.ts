@@ -64,6 +64,7 @@ const api = {
   setThrottle: gpu.setThrottle,
   busyShare: gpu.busyShare,
   restShare: gpu.restShare,
+  longestBusy: gpu.longestBusy,
   loseDevice: gpu.loseDevice,
 
   configure(opts: { url: string; account: string | null; key?: string; cacheBytes?: number }) {
