@@ -10,7 +10,8 @@
  *
  * Unit
  *   pending ──quorum of agreeing replicas from different accounts──▶ verified
- *   pending ──replicas disagree past `replicasMax`, or `failuresMax` distinct nodes report failure──▶ failed
+ *   pending ──replicas disagree at `replicasMax` with `disagreeingTrustedMin` of them trusted, or
+ *     at `replicasCap` whoever sent them; or `failuresMax` distinct nodes report failure──▶ failed
  *   (a lease that lapsed is not evidence about the unit: it goes back to the queue)
  *   pending ──job cancelled──▶ cancelled
  *   While pending, a unit wants `replicas` agreeing results; a disagreement raises `replicas` by
@@ -35,9 +36,19 @@ export const jobTerminal = ['done', 'failed', 'cancelled'] as const;
 
 /** Agreeing results from different accounts that verify a unit. */
 export const quorum = 2;
-/** Live replicas a unit may grow to while its results disagree. 6, not 4: with a fifth of the
- * nodes lying in different ways, one honest result among three distinct lies happened in
- * 2 of 800 units in the chaos run, and a job must not fail for it. */
+/**
+ * Live replicas a unit may grow to while its results disagree, before the disagreement is
+ * taken as evidence about the unit — if `disagreeingTrustedMin` of them came from trusted
+ * nodes. Past it, a unit whose disagreeing results came mostly from unproven nodes asks on (its
+ * tie-breaks dealt to trusted nodes first, server/verify/deal.ts) up to `replicasCap`. A fixed cap
+ * failed jobs on evidence about nodes: with a fifth of the nodes lying in different ways, one
+ * honest result among three distinct lies happened in 2 of 800 units of a chaos run (the cap
+ * was 4), and at 6 one unit's replicas went to five different liars and one honest node.
+ */
 export const replicasMax = 6;
+/** Results from distinct trusted nodes (reputation.ts) that, all disagreeing, fail a unit at `replicasMax`. */
+export const disagreeingTrustedMin = 3;
+/** The most replicas a unit ever asks for: among strangers only, the disagreement fails it here. */
+export const replicasCap = 12;
 /** Distinct nodes whose failure reports give a unit up as failing everywhere (lapses never count). */
 export const failuresMax = 8;

@@ -10,7 +10,7 @@ import { workloads } from '../../workloads/coordinator.ts';
 import { decide, type Returned } from '../verify/replicate.ts';
 import { disagreed } from '../verify/adaptive.ts';
 import { dealPartners } from '../verify/deal.ts';
-import { recordExpired, recordInvalid, recordValid } from '../verify/reputation.ts';
+import { recordExpired, recordInvalid, recordValid, trustedStreakMin } from '../verify/reputation.ts';
 import { checkRate, streaksOf, withdrawUnchecked } from '../verify/sampled.ts';
 
 /**
@@ -293,11 +293,18 @@ function ratesAfter(results: { nodeId: string; flops: number; leasedAt: Date }[]
 }
 
 async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: string; replicas: number }, agree: (x: Uint8Array, y: Uint8Array) => boolean, counts: Counts): Promise<Outcome> {
-  const rows = await trx.selectFrom('attempts').select(['id', 'holder', 'result_sha256', 'lone', 'suspect']).where('unit_id', '=', unit.id).where('state', '=', 'returned').orderBy('returned_at').execute();
+  const rows = await trx
+    .selectFrom('attempts')
+    .leftJoin('nodes', 'nodes.id', 'attempts.node_id')
+    .select(['attempts.id', 'attempts.holder', 'attempts.result_sha256', 'attempts.lone', 'attempts.suspect', 'nodes.streak'])
+    .where('attempts.unit_id', '=', unit.id)
+    .where('attempts.state', '=', 'returned')
+    .orderBy('attempts.returned_at')
+    .execute();
   // A trusted node's lone result stands provisionally (server/verify/adaptive.ts).
   if (unit.replicas === 1 && rows.length === 1 && rows[0]!.lone && !rows[0]!.suspect) return markVerified(trx, unit, rows[0]!.result_sha256!, [rows[0]!.id], [], counts);
   const returned: Returned[] = [];
-  for (const r of rows) returned.push({ id: r.id, holder: r.holder, sha256: r.result_sha256!, bytes: await deps.blobs.readKnown(r.result_sha256!, trx), suspect: r.suspect });
+  for (const r of rows) returned.push({ id: r.id, holder: r.holder, sha256: r.result_sha256!, bytes: await deps.blobs.readKnown(r.result_sha256!, trx), suspect: r.suspect, trusted: (r.streak ?? 0) >= trustedStreakMin });
   const decision = decide(returned, unit.replicas, agree);
   switch (decision.kind) {
     case 'wait':
@@ -322,7 +329,7 @@ async function decideUnit(deps: Deps, trx: Trx, unit: { id: string; job_id: stri
  * asks for, so no replica is dealt and no result comes to decide it. Such a unit was left
  * pending for ever (a chaos run: 17 results, 12 of them honest and agreeing, the job never
  * done). dealPartners keeps it due, and here it is decided on the results at hand: verified by
- * a quorum, or, with none, its job failed as any unit past replicasMax. Returns their
+ * a quorum, or, with none, as `decide` rules (asked on, or its job failed). Returns their
  * outcomes: the leases a verdict cancelled (suspect and known-answer replicas do not vote, so
  * they may still be out), and the units whose failure failed their job, for the hub to tell nodes.
  */

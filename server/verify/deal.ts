@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import type { Trx } from '../db/index.ts';
+import { quorum } from '../jobs/states.ts';
 import { releasesPerHourMax } from '../nodes/leases.ts';
+import { trustedStreakMin } from './reputation.ts';
 
 /**
  * Partners are dealt, not grabbed.
@@ -29,6 +31,12 @@ import { releasesPerHourMax } from '../nodes/leases.ts';
  * `kinds` include the job's, its ask within the bid, and neither its holder (account) nor its
  * network already on the unit. Nodes that released this unit are drawn only when nobody else is
  * eligible (the rule bends rather than leave a unit with no one to run it).
+ *
+ * A tie-break (a unit whose results disagreed, asking for more than `quorum`) is drawn among the
+ * eligible trusted nodes (a streak of `trustedStreakMin` valid results) first, and among all of
+ * them where none is connected: a disagreement means a liar is on the unit, and an unproven
+ * partner is as likely as the first to be another (one unit of a chaos run went to five
+ * different liars in a row and failed its job). Still a draw, so a ring cannot steer it.
  *
  * The draw is uniform over the first `drawSample` eligible nodes at or after a random point of
  * `nodes.draw` (an index over connected nodes; the key is re-rolled at every hello), so its cost
@@ -88,7 +96,8 @@ export async function dealPartners(trx: Trx, unitIds: string[], leaseTtlMs: numb
       continue;
     }
     if (u.partner_node && u.partner_due && u.partner_due.getTime() > Date.now()) continue;
-    const partner = (await draw(trx, u, leaseTtlMs, true)) ?? (await draw(trx, u, leaseTtlMs, false));
+    const tieBreak = u.replicas > quorum;
+    const partner = (tieBreak ? await draw(trx, u, leaseTtlMs, true, true) : null) ?? (await draw(trx, u, leaseTtlMs, true)) ?? (await draw(trx, u, leaseTtlMs, false));
     await trx
       .updateTable('units')
       .set({ partner_node: partner, partner_due: new Date(Date.now() + (partner ? leaseTtlMs : redrawMs)) })
@@ -99,8 +108,8 @@ export async function dealPartners(trx: Trx, unitIds: string[], leaseTtlMs: numb
   return dealt;
 }
 
-/** One eligible connected node at random, or null. `barReleased`: leave out nodes that released the unit. */
-async function draw(trx: Trx, u: DealUnit, leaseTtlMs: number, barReleased: boolean): Promise<string | null> {
+/** One eligible connected node at random, or null. `barReleased`: leave out nodes that released the unit; `trustedOnly`: nodes with a trusted streak. */
+async function draw(trx: Trx, u: DealUnit, leaseTtlMs: number, barReleased: boolean, trustedOnly = false): Promise<string | null> {
   const from = Math.random();
   const candidates = (above: boolean) => sql<{ id: string }>`
     select n.id from nodes n left join accounts acc on acc.id = n.account_id
@@ -109,6 +118,7 @@ async function draw(trx: Trx, u: DealUnit, leaseTtlMs: number, barReleased: bool
       and n.paused_at is null and n.quarantined_at is null and acc.quarantined_at is null
       and not (n.releases >= ${releasesPerHourMax} and n.releases_since > now() - interval '1 hour')
       and n.ask <= ${u.bid} and n.caps->'kinds' @> to_jsonb(${u.kind}::text)
+      and (not ${trustedOnly} or n.streak >= ${trustedStreakMin})
       and not exists (select 1 from attempts a where a.unit_id = ${u.id} and not a.known and (
             (a.holder = coalesce(n.account_id::text, 'anon:' || n.id::text) and a.state in ('leased', 'returned', 'valid', 'invalid'))
          or (a.prefix = n.prefix and a.state in ('leased', 'returned', 'valid'))

@@ -7,7 +7,10 @@ import { eventually, freePort, storeEnv, testCoordinator } from '../helpers/coor
 import { expectClose, randomSpecReference } from '../helpers/matrices.ts';
 import { type Lease, RawNode } from '../helpers/raw-node.ts';
 import { storeKinds } from '../helpers/stores.ts';
-import { failuresMax } from '../../server/jobs/states.ts';
+import { failuresMax, replicasMax } from '../../server/jobs/states.ts';
+import { inTransaction } from '../../server/db/index.ts';
+import { dealPartners } from '../../server/verify/deal.ts';
+import { trustedStreakMin } from '../../server/verify/reputation.ts';
 
 describe.each(storeKinds)('the node protocol (%s)', (store) => {
   let coordinator: Coordinator;
@@ -174,6 +177,71 @@ describe.each(storeKinds)('the node protocol (%s)', (store) => {
     expect(liarAttempt.state).toBe('invalid');
     const result = parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer()));
     expectClose(result, reference(3), 24);
+  });
+
+  it('does not fail a job when a unit\'s first six replicas went to six liars each lying its own way: it asks on, and honest nodes finish it', async () => {
+    coordinator = await testCoordinator(store);
+    const { dev, job } = await oneUnitJob();
+    const liars = await Promise.all(Array.from({ length: replicasMax }, (_, i) => contributor(`liar-${i}`)));
+    /** The next replica dealt to one of these nodes (each asks for one). */
+    const dealt = async (among: RawNode[]) => {
+      among.forEach((n) => n.send({ type: 'request', slots: 1 }));
+      return eventually(async () => {
+        for (const n of among) {
+          const i = n.received.findIndex((m) => m.type === 'lease');
+          if (i >= 0) return [n, n.received.splice(i, 1)[0] as Lease] as const;
+        }
+        return null;
+      }, 'a dealt replica', 15_000, 50);
+    };
+    let left = [...liars];
+    for (let i = 0; i < replicasMax; i++) {
+      const [liar, lease] = i === 0 ? ([liars[0]!, await liars[0]!.lease()] as const) : await dealt(left);
+      left = left.filter((n) => n !== liar);
+      const right = await liar.compute(lease);
+      expect(await liar.submit(lease, { ...right, data: right.data.map((v, k) => (k === i ? v + 1 + i : v)) })).toMatchObject({ status: 'accepted' });
+    }
+    // Six results, no two alike, none from a trusted node: evidence about the liars, not the unit.
+    await eventually(async () => ((await coordinator.deps.db.selectFrom('units').select('replicas').executeTakeFirstOrThrow()).replicas > replicasMax ? true : null), 'a seventh replica asked for', 15_000, 50);
+    expect((await dev.json('GET', `/api/jobs/${job.id}`)).state).toBe('running');
+    const honest = [await contributor('honest-a'), await contributor('honest-b')];
+    for (let waiting = honest; waiting.length; ) {
+      const [node, lease] = await dealt(waiting);
+      waiting = waiting.filter((n) => n !== node);
+      expect(await node.submit(lease, await node.compute(lease))).toMatchObject({ status: 'accepted' });
+    }
+    expect(await dev.waitForJob(job.id)).toMatchObject({ state: 'done', progress: { verified: 1 } });
+    const states = await coordinator.deps.db.selectFrom('attempts').innerJoin('nodes', 'nodes.id', 'attempts.node_id').select(['nodes.name', 'attempts.state']).execute();
+    expect(states.filter((a) => a.state === 'invalid')).toHaveLength(replicasMax);
+    expect(states.filter((a) => a.state === 'valid')).toHaveLength(2);
+    expectClose(parseNpy(new Uint8Array(await (await dev.call('GET', `/api/jobs/${job.id}/result`)).arrayBuffer())), reference(3), 24);
+  });
+
+  it('deals a tie-break to a trusted node when one is connected: after a disagreement, an unproven partner may be another liar', async () => {
+    coordinator = await testCoordinator(store);
+    await oneUnitJob();
+    const liar = await contributor('tie-liar');
+    const first = await contributor('tie-first');
+    const lease = await liar.lease();
+    const right = await liar.compute(lease);
+    await liar.submit(lease, { ...right, data: right.data.map((v, k) => (k === 0 ? v + 1 : v)) });
+    first.send({ type: 'request', slots: 1 });
+    const second = await first.next('lease', 15_000);
+    await first.submit(second as Lease, right);
+    const db = coordinator.deps.db;
+    await eventually(async () => ((await db.selectFrom('units').select('replicas').executeTakeFirstOrThrow()).replicas === 3 ? true : null), 'a tie-break asked for', 15_000, 50);
+    await Promise.all(Array.from({ length: 8 }, (_, i) => contributor(`tie-stranger-${i}`)));
+    await contributor('tie-trusted');
+    const trustedId = (await db.selectFrom('nodes').innerJoin('accounts', 'accounts.id', 'nodes.account_id').select('nodes.id').where('accounts.email', '=', 'tie-trusted@example.com').executeTakeFirstOrThrow()).id;
+    await db.updateTable('nodes').set({ streak: trustedStreakMin }).where('id', '=', trustedId).execute();
+    // Drawn ten times over: uniform over the nine, all ten would be the trusted one with odds of 9⁻¹⁰.
+    const drawn: (string | null)[] = [];
+    for (let i = 0; i < 10; i++) {
+      await db.updateTable('units').set({ partner_node: null, partner_due: null }).execute();
+      await inTransaction(db, (trx) => dealPartners(trx, [lease.unit.id], coordinator.deps.config.leaseTtlMs));
+      drawn.push((await db.selectFrom('units').select('partner_node').executeTakeFirstOrThrow()).partner_node);
+    }
+    expect(drawn).toEqual(Array(10).fill(trustedId));
   });
 
   it("with the check (Freivalds' test), checks each result alone: a lie is refused at once, the truth verifies the unit in one execution", async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tilesAgree } from '../../workloads/matmul/coordinator.ts';
 import { randomMatrix } from '../../workloads/matmul/random.ts';
 import { decide, type Returned } from '../../server/verify/replicate.ts';
+import { disagreeingTrustedMin, replicasCap, replicasMax } from '../../server/jobs/states.ts';
 import { accountTrust, spotRate, trust } from '../../server/verify/reputation.ts';
 import { matmulReference } from '../../workloads/matmul/reference.ts';
 
@@ -26,11 +27,21 @@ describe('replication decisions', () => {
     expect(decide([r('a', 'alice', 1), r('b', 'bob', 2), r('c', 'carol', 2)], 3, same)).toMatchObject({ kind: 'verified', accepted: { id: 'b' }, valid: ['b', 'c'], invalid: ['a'] });
   });
 
-  it('gives up when six replicas all disagree', () => {
-    const all = ['u', 'v', 'w', 'x', 'y', 'z'].map((holder, i) => r(holder, holder, i));
+  it('gives up when six replicas all disagree, three of them from trusted nodes: evidence about the unit', () => {
+    const all = ['u', 'v', 'w', 'x', 'y', 'z'].map((holder, i) => ({ ...r(holder, holder, i), trusted: i >= 3 }));
     expect(decide(all.slice(0, 3), 3, same)).toEqual({ kind: 'escalate', replicas: 4 });
     expect(decide(all.slice(0, 5), 5, same)).toEqual({ kind: 'escalate', replicas: 6 });
-    expect(decide(all, 6, same)).toMatchObject({ kind: 'failed' });
+    expect(decide(all, 6, same)).toMatchObject({ kind: 'failed', reason: expect.stringMatching(/6 results .* disagree \(3 of them from trusted nodes\)/) });
+  });
+
+  it('asks on past six while the disagreeing results are mostly from unproven nodes (liars each lying their own way), up to twelve', () => {
+    const strangers = Array.from({ length: replicasCap }, (_, i) => ({ ...r(`s${i}`, `s${i}`, i), trusted: i < disagreeingTrustedMin - 1 }));
+    expect(decide(strangers.slice(0, replicasMax), replicasMax, same)).toEqual({ kind: 'escalate', replicas: replicasMax + 1 });
+    expect(decide(strangers.slice(0, replicasCap - 1), replicasCap - 1, same)).toEqual({ kind: 'escalate', replicas: replicasCap });
+    expect(decide(strangers, replicasCap, same)).toMatchObject({ kind: 'failed' });
+    // An honest pair among them verifies the unit whenever it comes.
+    const withPair = [...strangers.slice(0, 7), r('h1', 'honest-1', 99), r('h2', 'honest-2', 99)];
+    expect(decide(withPair, 9, same)).toMatchObject({ kind: 'verified', valid: ['h1', 'h2'] });
   });
 });
 
