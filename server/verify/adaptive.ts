@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Trx } from '../db/index.ts';
+import { quorum } from '../jobs/states.ts';
 import { clearOffence, spotRate, trustedStreakMin } from './reputation.ts';
 
 /** The error an attempt gets when a verdict finds it disagreeing (server/nodes/results.ts). */
@@ -62,12 +63,22 @@ async function reopen(trx: Trx, unitId: string, jobId: string, replicas: number)
 
 /**
  * A node was caught with a wrong result: every unit of an open replicate job that it helped
- * verify is judged again. Its own results there become suspect: judged with the rest, paid if
- * right, but no vote (server/verify/replicate.ts) — so a result of a node convicted by a vote
- * that is later withdrawn is not lost, and a liar's results cannot confirm each other. The
- * other results go back to 'returned' and one more replica is dealt at random. Results the
- * withdrawn verdict had judged invalid for disagreeing with it go back to 'returned' too, and
- * the offence is cleared (clearOffence): a colluding pair must not frame honest nodes.
+ * verify is looked at again. Its own results there become suspect: no vote (server/verify/
+ * replicate.ts), so a liar's results cannot confirm each other.
+ *
+ * A verdict that holds without the caught nodes — `quorum` valid results of other holders
+ * agreeing on it, none suspect — stands: it is what the unit's voters would decide now, and
+ * reopening it only bought a replica it did not need and a new judgement of its losers. That
+ * judgement was a loop: the losers, restored and judged wrong again, were caught again, and
+ * reopened in turn the units *they* had helped verify (a chaos run's units ping-ponged up to
+ * reopenedReplicasMax, 16 replicas, and the replicate scenario spent 4.6 attempts a unit).
+ *
+ * Otherwise the unit is judged again: the caught node's results go back to 'returned' as
+ * suspect (judged with the rest, paid if right, so a result of a node convicted by a vote that
+ * is later withdrawn is not lost); the other valid results go back to 'returned', and one more
+ * replica is dealt at random. Results the withdrawn verdict had judged invalid for disagreeing
+ * with it go back to 'returned' too, and the offence is cleared (clearOffence): a colluding pair
+ * must not frame honest nodes. Returns the units reopened.
  */
 export async function reopenSupported(trx: Trx, nodeIds: string[]): Promise<number> {
   if (!nodeIds.length) return 0;
@@ -77,8 +88,13 @@ export async function reopenSupported(trx: Trx, nodeIds: string[]): Promise<numb
     join attempts a on a.unit_id = u.id
     where j.verification = 'replicate' and j.state in ('queued', 'running') and u.state = 'verified'
       and a.state = 'valid' and not a.known and a.node_id in (${sql.join(nodeIds)})`.execute(trx);
+  let reopened = 0;
   for (const u of units.rows) {
-    await trx.updateTable('attempts').set({ state: 'returned', suspect: true }).where('unit_id', '=', u.id).where('node_id', 'in', nodeIds).where('state', '=', 'valid').where('known', '=', false).execute();
+    const caught = await trx.updateTable('attempts').set({ suspect: true }).where('unit_id', '=', u.id).where('node_id', 'in', nodeIds).where('state', '=', 'valid').where('known', '=', false).returning('id').execute();
+    const others = await trx.selectFrom('attempts').select('holder').distinct().where('unit_id', '=', u.id).where('state', '=', 'valid').where('known', '=', false).where('suspect', '=', false).execute();
+    if (others.length >= quorum) continue; // the verdict stands
+    reopened++;
+    await trx.updateTable('attempts').set({ state: 'returned' }).where('id', 'in', caught.map((a) => a.id)).execute();
     const framed = await trx
       .updateTable('attempts')
       .set({ state: 'returned', error: null })
@@ -89,10 +105,11 @@ export async function reopenSupported(trx: Trx, nodeIds: string[]): Promise<numb
       .returning(['node_id', 'streak_lost'])
       .execute();
     for (const attempt of framed) await clearOffence(trx, attempt);
-    const kept = await trx.updateTable('attempts').set({ state: 'returned' }).where('unit_id', '=', u.id).where('state', '=', 'valid').where('known', '=', false).returning('id').execute();
-    await reopen(trx, u.id, u.job_id, Math.min(reopenedReplicasMax, Math.max(u.replication, kept.length + framed.length + 1)));
+    const kept = await trx.updateTable('attempts').set({ state: 'returned' }).where('unit_id', '=', u.id).where('state', '=', 'valid').where('known', '=', false).returning('suspect').execute();
+    const voters = kept.filter((a) => !a.suspect).length + framed.length;
+    await reopen(trx, u.id, u.job_id, Math.min(reopenedReplicasMax, Math.max(u.replication, voters + 1)));
   }
-  return units.rows.length;
+  return reopened;
 }
 
 /**

@@ -25,6 +25,19 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
   const jobState = (dev: TestClient, id: string) => dev.json('GET', `/api/jobs/${id}`);
   /** The node dealt the unit's next replica (server/verify/deal.ts), if any. */
   const dealtTo = async (unitId: string) => (await coordinator.deps.db.selectFrom('units').select('partner_node').where('id', '=', unitId).executeTakeFirstOrThrow()).partner_node;
+  /** A result that is wrong in one entry: a liar's cheapest lie. */
+  const wrong = async (n: RawNode, l: Lease) => {
+    const right = await n.compute(l);
+    return n.submit(l, { ...right, data: right.data.map((v, i) => (i === 0 ? v + 1 : v)) });
+  };
+  /** Leases the unit dealt to `n` (waits for the deal), submits its right result, and returns the lease. */
+  const dealtAndRight = async (n: RawNode & { nodeId: string }, unitId: string) => {
+    await eventually(async () => (await dealtTo(unitId)) === n.nodeId, `${unitId} dealt to ${n.nodeId}`);
+    const l = await n.lease();
+    expect(l.unit.id).toBe(unitId);
+    await n.submit(l, await n.compute(l));
+    return l;
+  };
   const lone = async (lease: Lease) => (await coordinator.deps.db.selectFrom('attempts').select('lone').where('id', '=', lease.attemptId).executeTakeFirstOrThrow()).lone;
 
   it('lets a trusted node run a unit alone, but holds the job until a second replica confirms it', async () => {
@@ -136,15 +149,57 @@ describe.each(storeKinds)('adaptive replication and re-checks (%s)', (store) => 
     expect((await jobState(dev, job.id)).progress.verified).toBe(1);
   });
 
+  it('leaves a verdict standing when it holds without the caught node: no replica is asked for, and its losers are not judged again', async () => {
+    coordinator = await testCoordinator(store);
+    const db = coordinator.deps.db;
+    const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
+    await dev.useNewKey();
+    // Three units. Nodes join one by one, so each replica has one node it can be dealt to.
+    const job = await dev.json('POST', '/api/jobs', { kind: 'matmul', spec: { random: { m: 24, k: 8, n: 8, seed: 7 }, tile: 8 }, verification: 'replicate' }, 201);
+    const [x, turncoat] = [await node('x'), await node('turncoat')];
+    const unit = async (id: string) => db.selectFrom('units').select('state').where('id', '=', id).executeTakeFirstOrThrow();
+    const attemptsOf = (id: string) => db.selectFrom('attempts').innerJoin('nodes', 'nodes.id', 'attempts.node_id').select(['attempts.node_id', 'attempts.state', 'attempts.suspect']).where('unit_id', '=', id).orderBy('attempts.created_at').execute();
+    // Unit 1: x lies; the turncoat, honest while it earns its place, is right; h1 breaks the tie.
+    const x1 = await x.lease();
+    await wrong(x, x1);
+    const u1 = x1.unit.id;
+    await dealtAndRight(turncoat, u1);
+    const h1 = await node('h1');
+    await dealtAndRight(h1, u1);
+    expect(await unit(u1)).toEqual({ state: 'verified' });
+    x.close();
+    await eventually(async () => (await db.selectFrom('nodes').select('disconnected_at').where('id', '=', x.nodeId).executeTakeFirstOrThrow()).disconnected_at, 'x gone');
+    // Unit 2: the turncoat lies and is outvoted by h1 and h2. Unit 1's verdict (turncoat + h1)
+    // does not hold without it: judged again, with x's result back, and h2 is dealt it.
+    const t2 = await turncoat.lease();
+    await wrong(turncoat, t2);
+    await dealtAndRight(h1, t2.unit.id);
+    const h2 = await node('h2');
+    await dealtAndRight(h2, t2.unit.id);
+    expect(await unit(t2.unit.id)).toEqual({ state: 'verified' });
+    await dealtAndRight(h2, u1);
+    expect(await unit(u1)).toEqual({ state: 'verified' });
+    const before = await attemptsOf(u1);
+    expect(before.map((a) => [a.node_id, a.state])).toEqual([[x.nodeId, 'invalid'], [turncoat.nodeId, 'valid'], [h1.nodeId, 'valid'], [h2.nodeId, 'valid']]);
+    // Unit 3: the turncoat lies again and is caught again. Unit 1 holds without it (h1 and h2):
+    // it stands — x is not judged again, no replica is asked for, and the job completes.
+    const t3 = await turncoat.lease();
+    await wrong(turncoat, t3);
+    const first = await eventually(() => dealtTo(t3.unit.id), 'a partner dealt');
+    const [a, b] = first === h1.nodeId ? [h1, h2] : [h2, h1];
+    await dealtAndRight(a, t3.unit.id);
+    await dealtAndRight(b, t3.unit.id);
+    expect(await dev.waitForJob(job.id, 30_000)).toMatchObject({ state: 'done', progress: { verified: 3 } });
+    const after = await attemptsOf(u1);
+    expect(after.map((a) => [a.node_id, a.state, a.suspect])).toEqual([[x.nodeId, 'invalid', false], [turncoat.nodeId, 'valid', true], [h1.nodeId, 'valid', false], [h2.nodeId, 'valid', false]]);
+    expect((await db.selectFrom('nodes').select('invalid').where('id', '=', x.nodeId).executeTakeFirstOrThrow()).invalid).toBe(1);
+  });
+
   it('re-checks the units a caught node helped verify: a colluding pair cannot keep a wrong unit', async () => {
     coordinator = await testCoordinator(store);
     const dev = await TestClient.signup(coordinator.url, 'dev@example.com');
     await dev.useNewKey();
     const [c1, c2, h1, h2] = [await node('colluder1'), await node('colluder2'), await node('honest1'), await node('honest2')];
-    const wrong = async (n: RawNode, l: Lease) => {
-      const right = await n.compute(l);
-      return n.submit(l, { ...right, data: right.data.map((v, i) => (i === 0 ? v + 1 : v)) });
-    };
     // Two units; the colluders must land on the same one: once colluder1 has committed its
     // result, the second replica is dealt at random among the three other nodes, so the pair is
     // there one time in three (the job is cancelled and tried again otherwise).
