@@ -27,8 +27,10 @@
  *   leased | returned ──unit decided without it, or job cancelled──▶ cancelled
  *   returned ──agrees with the accepted result──▶ valid
  *   returned ──disagrees, or malformed──▶ invalid
- *   valid ──its node, or its partner's, caught lying while the job is open──▶ returned (the
- *     caught node's own as suspect: judged again without a vote)
+ *   valid ──its node, or its partner's, caught lying while the job is open, and the verdict
+ *     does not hold without the caught node──▶ returned (the caught node's own as suspect:
+ *     judged again without a vote); a verdict that holds stands, the caught node's result
+ *     valid but suspect (server/verify/adaptive.ts)
  *   invalid ──the verdict that outvoted it withdrawn──▶ returned (its offence cleared)
  */
 export const jobOpen = ['queued', 'running'] as const;
