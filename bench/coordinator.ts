@@ -90,6 +90,8 @@ interface Figure {
   rssMiB: number;
   /** Seconds to submit the jobs (units written). */
   submitSeconds: number;
+  /** GET /api/stats (what the network page asks every 3 s) at the window's end, the queue full: median of 5 (ms). */
+  statsMs: number;
 }
 
 /** One measurement: `coordinators` processes on one store, `units` queued, nodes spread over them. */
@@ -200,6 +202,12 @@ async function measure(store: Figure['store'], coordinators: number, units: numb
     const windowEnd = Date.now() + windowSeconds * 1000;
     while (Date.now() < windowEnd) count = await poll();
     measuring = false;
+    const statsTimes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      await (await fetch(`${procs[0]!.url}/api/stats`)).json();
+      statsTimes.push(performance.now() - t0);
+    }
     const batches = { rounds: 0, served: 0, batches: 0, results: 0 };
     for (const p of procs) {
       const text = await (await fetch(`${p.url}/metrics`)).text();
@@ -230,6 +238,7 @@ async function measure(store: Figure['store'], coordinators: number, units: numb
       nodesCpuCores: Number((((own) => (own.user + own.system) / 1e6)(process.cpuUsage(from.own)) / seconds).toFixed(2)),
       rssMiB: Math.round(to.reduce((s, u) => s + u.rssMiB, 0)),
       submitSeconds: Number(submitSeconds.toFixed(1)),
+      statsMs: Number(median(statsTimes).toFixed(1)),
     };
   } finally {
     runtimes.forEach((r) => r.stop());
@@ -264,7 +273,7 @@ async function rows(onces: (() => Promise<Figure>)[]) {
 }
 const show = (f: Figure) => {
   figures.push(f);
-  console.log(`  ${f.store.padEnd(8)} ${String(f.nodes).padStart(3)} nodes ${f.coordinators} coord.  ${String(f.units).padStart(6)} units  ${f.unitsPerSecond.toFixed(1).padStart(7)} verified/s${f.runs.length > 1 ? ` (median of ${f.runs.join(', ')})` : ''}  lease p50 ${f.leaseMs.p50} ms p99 ${f.leaseMs.p99} ms  CPU ${f.cpuCores} cores (nodes ${f.nodesCpuCores})  ${f.rssMiB} MiB  nodes/round ${f.perClaimRound} results/batch ${f.perResultBatch}  (window ${f.windowSeconds} s, ${f.verifiedInWindow} units; submit ${f.submitSeconds} s)`);
+  console.log(`  ${f.store.padEnd(8)} ${String(f.nodes).padStart(3)} nodes ${f.coordinators} coord.  ${String(f.units).padStart(6)} units  ${f.unitsPerSecond.toFixed(1).padStart(7)} verified/s${f.runs.length > 1 ? ` (median of ${f.runs.join(', ')})` : ''}  lease p50 ${f.leaseMs.p50} ms p99 ${f.leaseMs.p99} ms  CPU ${f.cpuCores} cores (nodes ${f.nodesCpuCores})  ${f.rssMiB} MiB  nodes/round ${f.perClaimRound} results/batch ${f.perResultBatch}  stats ${f.statsMs} ms  (window ${f.windowSeconds} s, ${f.verifiedInWindow} units; submit ${f.submitSeconds} s)`);
 };
 const started = performance.now();
 console.log(`Coordinator throughput: ${nodeCounts.join(' and ')} nodes answering at once with the CPU (instant compute: only the coordinator is timed), check (Freivalds) jobs of ${tile}×${tile} tiles${runs > 1 ? `, each row the median of ${runs} runs` : ''}`);
@@ -311,9 +320,9 @@ const md = [
   '',
   `Nodes over real WebSockets (one process); compute replaced by an instant CPU answer, so only the coordinator is timed. \`check\` (Freivalds) jobs of ${tile}×${tile} tiles (queues over ${jobUnitsMax} units are several jobs; each queue held near its size through the window: a job of half its size more whenever fewer than three quarters of it are left unverified). ${runs > 1 ? `Each row the median of ${runs} runs, run by run across the rows (all runs' verified/s in the last column)` : 'One run per row'} (\`npm run bench:coordinator\`). Nodes are a closed loop (each holds at most 4 leases)${nodeCounts.length > 1 ? `: ${Math.min(...nodeCounts)} nodes cap the rate by their own round trips, not the coordinator` : ''} (see bench/coordinator.ts).`,
   '',
-  '| store | nodes | coordinators | units queued | verified/s | lease p50 ms | lease p99 ms | coordinator CPU (cores) | coordinator RSS MiB | nodes CPU (cores) | nodes per claim round | results per batch | runs (verified/s) |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-  ...figures.map((f) => `| ${f.store} | ${f.nodes} | ${f.coordinators} | ${f.units.toLocaleString('en')} | ${f.unitsPerSecond} | ${f.leaseMs.p50} | ${f.leaseMs.p99} | ${f.cpuCores} | ${f.rssMiB} | ${f.nodesCpuCores} | ${f.perClaimRound} | ${f.perResultBatch} | ${f.runs.join(', ')} |`),
+  '| store | nodes | coordinators | units queued | verified/s | lease p50 ms | lease p99 ms | coordinator CPU (cores) | coordinator RSS MiB | nodes CPU (cores) | nodes per claim round | results per batch | GET /api/stats ms | runs (verified/s) |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ...figures.map((f) => `| ${f.store} | ${f.nodes} | ${f.coordinators} | ${f.units.toLocaleString('en')} | ${f.unitsPerSecond} | ${f.leaseMs.p50} | ${f.leaseMs.p99} | ${f.cpuCores} | ${f.rssMiB} | ${f.nodesCpuCores} | ${f.perClaimRound} | ${f.perResultBatch} | ${f.statsMs} | ${f.runs.join(', ')} |`),
   '',
   flat === null ? '' : `Rate at the largest queue ÷ rate at the smallest (${nodeCounts[0]} nodes): ${flat} (1.0 is a flat cost).`,
   pgNote ? `PostgreSQL section skipped: ${pgNote}.` : '',

@@ -40,12 +40,11 @@ export class Metrics {
       new Gauge({ name, help, labelNames, registers: [this.registry], async collect() { this.reset(); await read(this); } });
     fromStore('supernet_nodes_online', 'Nodes connected and heard from recently.', [], async (g) => g.set((await onlineNodes(db, leaseTtlMs)).online));
     fromStore('supernet_gflops', 'Calibrated GFLOP/s of the nodes online.', [], async (g) => g.set((await onlineNodes(db, leaseTtlMs)).gflops));
-    // Queue depth by open job: its pending units (read through units_pending) and leases in flight.
+    // Queue depth by open job, from the job's own counters (a count of its pending units read
+    // the whole queue at every scrape), and leases in flight.
     fromStore('supernet_queue_units', 'Pending units of each open job.', ['job'], async (g) => {
-      const rows = await sql<{ job: string; n: number }>`
-        select u.job_id as job, count(*)::int as n from units u join jobs j on j.id = u.job_id
-        where j.state in ('queued', 'running') and u.state = 'pending' group by u.job_id`.execute(db);
-      for (const r of rows.rows) g.set({ job: r.job }, r.n);
+      const rows = await db.selectFrom('jobs').select(['id', 'units_total', 'units_verified']).where('state', 'in', ['queued', 'running']).whereRef('units_verified', '<', 'units_total').execute();
+      for (const r of rows) g.set({ job: r.id }, r.units_total - r.units_verified);
     });
     fromStore('supernet_leases', 'Leases in flight.', [], async (g) => {
       const row = await db.selectFrom('attempts').select(sql<number>`count(*)::int`.as('n')).where('state', '=', 'leased').executeTakeFirstOrThrow();

@@ -15,24 +15,41 @@ export async function onlineNodes(db: Db, leaseTtlMs: number): Promise<{ online:
   return { online: row.online, gflops: Number(row.gflops) };
 }
 
+/**
+ * The network's figures for GET /api/stats, read from the jobs' and the nodes' own counters:
+ * its cost grows with the jobs and nodes there have been, never with the units or attempts (a
+ * count of units by state read every unit, per request, and the network page asks every 3 s).
+ * Queued: the open jobs' units not yet verified (units_total − units_verified). Verification
+ * counts: the nodes' valid / invalid / expired results (reputation.ts), known-answer units
+ * included.
+ */
 export async function networkStats(deps: Deps) {
   const nodes = await onlineNodes(deps.db, deps.config.leaseTtlMs);
-  const units = await deps.db.selectFrom('units').select(['state', sql<number>`count(*)::int`.as('n')]).groupBy('state').execute();
-  const attempts = await deps.db.selectFrom('attempts').select(['state', sql<number>`count(*)::int`.as('n')]).groupBy('state').execute();
-  const jobs = await deps.db.selectFrom('jobs').select(['state', sql<number>`count(*)::int`.as('n')]).groupBy('state').execute();
-  const count = (rows: { state: string; n: number }[], state: string) => rows.find((r) => r.state === state)?.n ?? 0;
-  const blobs = await deps.db
+  const jobs = await sql<{ open: number; queued: number; verified: number }>`
+    select count(*) filter (where state in ('queued', 'running'))::int as open,
+      coalesce(sum(units_total - units_verified) filter (where state in ('queued', 'running')), 0)::int as queued,
+      coalesce(sum(units_verified), 0)::int as verified
+    from jobs`.execute(deps.db);
+  const counts = await deps.db
     .selectFrom('nodes')
-    .select([sql<number>`coalesce(sum(bytes_from_peers), 0)::float8`.as('fromPeers'), sql<number>`coalesce(sum(bytes_from_coordinator), 0)::float8`.as('fromCoordinator'), sql<number>`coalesce(sum(bytes_to_peers), 0)::float8`.as('toPeers')])
+    .select([
+      sql<number>`coalesce(sum(valid), 0)::float8`.as('valid'),
+      sql<number>`coalesce(sum(invalid), 0)::float8`.as('invalid'),
+      sql<number>`coalesce(sum(expired), 0)::float8`.as('expired'),
+      sql<number>`coalesce(sum(bytes_from_peers), 0)::float8`.as('fromPeers'),
+      sql<number>`coalesce(sum(bytes_from_coordinator), 0)::float8`.as('fromCoordinator'),
+      sql<number>`coalesce(sum(bytes_to_peers), 0)::float8`.as('toPeers'),
+    ])
     .executeTakeFirstOrThrow();
+  const j = jobs.rows[0]!;
   return {
     nodesOnline: nodes.online,
     gflops: nodes.gflops,
-    jobsRunning: count(jobs, 'running') + count(jobs, 'queued'),
-    unitsQueued: count(units, 'pending'),
-    unitsVerified: count(units, 'verified'),
-    verification: { valid: count(attempts, 'valid'), invalid: count(attempts, 'invalid'), expired: count(attempts, 'expired') },
-    blobs,
+    jobsRunning: j.open,
+    unitsQueued: j.queued,
+    unitsVerified: j.verified,
+    verification: { valid: counts.valid, invalid: counts.invalid, expired: counts.expired },
+    blobs: { fromPeers: counts.fromPeers, fromCoordinator: counts.fromCoordinator, toPeers: counts.toPeers },
   };
 }
 

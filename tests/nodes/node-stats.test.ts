@@ -56,8 +56,10 @@ describe.each(storeKinds)("a node's own figures and the top contributors (%s)", 
       const value = (series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1) ?? NaN);
       return { text, value };
     };
+    const stats = async () => (await fetch(`${coordinator.url}/api/stats`)).json();
     const before = await scrape();
     expect(before.value(`supernet_queue_units{job="${job.id}"}`)).toBe(2);
+    expect(await stats()).toMatchObject({ jobsRunning: 1, unitsQueued: 2, unitsVerified: 0, verification: { valid: 0, invalid: 0, expired: 0 } });
     expect(before.value('supernet_node_sockets')).toBe(0);
     const worker = await TestClient.signup(coordinator.url, 'worker-metrics@example.com');
     const node = await RawNode.connect(coordinator.url, await worker.useNewKey());
@@ -76,6 +78,9 @@ describe.each(storeKinds)("a node's own figures and the top contributors (%s)", 
     expect(after.value('supernet_node_sockets')).toBe(1);
     expect(after.value('supernet_nodes_online')).toBe(1);
     expect(after.text).not.toContain(`job="${job.id}"`); // done: no longer queued
+    // The network page's figures, from the jobs' and nodes' counters (server/stats/routes.ts).
+    await dev.waitForJob(job.id);
+    expect(await stats()).toMatchObject({ nodesOnline: 1, jobsRunning: 0, unitsQueued: 0, unitsVerified: 2, verification: { valid: 2, invalid: 0, expired: 0 } });
     expect(after.value('supernet_ledger_transfers')).toBeGreaterThan(before.value('supernet_ledger_transfers'));
   });
 
