@@ -26,6 +26,7 @@ import * as m0019 from './migrations/0019_refund_index.ts';
 import * as m0020 from './migrations/0020_earned.ts';
 import * as m0021 from './migrations/0021_drop_transfers_open.ts';
 import * as m0022 from './migrations/0022_units_flops.ts';
+import * as m0023 from './migrations/0023_writing.ts';
 import { collapseLists, PGlitePool } from './pglite-pool.ts';
 import { PreparedNames } from './prepared.ts';
 import type { Database } from './schema.ts';
@@ -57,6 +58,7 @@ const migrations: [number, string, string][] = [
   [20, 'earned', m0020.up],
   [21, 'drop_transfers_open', m0021.up],
   [22, 'units_flops', m0022.up],
+  [23, 'writing', m0023.up],
 ];
 
 /** Statements prepared at most on one PostgreSQL connection (a pool holds up to 10). */

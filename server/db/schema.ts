@@ -62,6 +62,8 @@ export interface Database {
     state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
     replication: number;
     verification: Generated<'check' | 'replicate'>;
+    /** Set while a large job's units are still being written (server/jobs/finish.ts, writeUnits). */
+    writing_until: Date | null;
     units_total: number;
     /** Where the queue walk starts (server/nodes/queue.ts). */
     claim_from: Generated<number>;

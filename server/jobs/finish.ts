@@ -167,6 +167,61 @@ export async function insertUnits(trx: Trx, job: { id: string; replication: numb
 }
 
 /**
+ * Units a job's submission writes in one transaction. A large job's are written a chunk a
+ * transaction (writeUnits), and the store serves claims, results and reads between them:
+ * written in one, a 20,000-unit job held PGlite's one connection for its whole 1.2 s, and
+ * everything else on the coordinator waited (npm run bench:submit). 1,000 units are 2
+ * statements and ~0.1 s here; 2,000 left reads waiting ~0.6 s at most against ~0.45-0.55.
+ */
+export const unitsPerWrite = 1000;
+/** How long a job's writing may pause before the sweeper takes its coordinator for dead. */
+export const writingLeaseMs = 60_000;
+
+/**
+ * The units of a submitted job after its first `from`, a chunk (unitsPerWrite) a transaction.
+ * Nodes may lease the units written while the rest are written: the job cannot complete before
+ * all are (units_total counts them all). Each chunk renews `writing_until`, the last clears
+ * it; a job cancelled meanwhile stops the writing (returns false). A job left half-written by
+ * a coordinator that died is failed by the sweeper (failUnwritten).
+ */
+export async function writeUnits(db: Db, job: { id: string; replication: number }, units: UnitDraft[], from: number): Promise<boolean> {
+  for (let i = from; i < units.length; i += unitsPerWrite) {
+    // Let the event loop read its sockets first: on PGlite a chunk's statements run on this
+    // thread, and their promises alone never let it reach them (a read of another job waited
+    // for the whole job, chunks or not).
+    await new Promise((resolve) => setImmediate(resolve));
+    const last = i + unitsPerWrite >= units.length;
+    const open = await inTransaction(db, async (trx) => {
+      await insertUnits(trx, job, units.slice(i, i + unitsPerWrite), i);
+      const live = await trx
+        .updateTable('jobs')
+        .set({ writing_until: last ? null : new Date(Date.now() + writingLeaseMs) })
+        .where('id', '=', job.id)
+        .where('state', 'in', ['queued', 'running'])
+        .returning('id')
+        .executeTakeFirst();
+      if (!live) throw new JobGone();
+      return true;
+    }).catch((err) => {
+      if (err instanceof JobGone) return false;
+      throw err;
+    });
+    if (!open) return false;
+  }
+  return true;
+}
+
+class JobGone extends Error {}
+
+/** Open jobs whose writing stopped (writeUnits) ─▶ failed, their escrow back. */
+export async function failUnwritten(db: Db) {
+  const stopped = await db.selectFrom('jobs').select('id').where('writing_until', '<', new Date()).where('state', 'in', ['queued', 'running']).execute();
+  for (const job of stopped) {
+    await inTransaction(db, (trx) => failJob(trx, job.id, 'The coordinator stopped while this job\'s units were being written. Submit it again: the escrow not spent is back in your wallet.'));
+  }
+}
+
+/**
  * The ledger's safety net (reconcileLedger) runs at most this often, not with every sweep (1 s):
  * it walks every open pay, and a replicate job's pays stay open until the job ends (two a unit:
  * 200,000 rows for a 100,000-unit job, walked every second on PGlite's one connection). The
@@ -178,6 +233,7 @@ const reconciled = new WeakMap<Deps, number>();
 /** The sweeper's other duties: finish jobs left complete, settle the ledger's loose ends. (A
  * unit that failed on many nodes fails its job where the failure arrives: failAttempt.) */
 export async function sweepJobs(deps: Deps) {
+  await failUnwritten(deps.db);
   await dropStragglers(deps);
   const complete = await deps.db.selectFrom('jobs').select('id').where('state', '=', 'running').whereRef('units_verified', '=', 'units_total').execute();
   for (const job of complete) await assembleJob(deps, job.id);

@@ -9,7 +9,7 @@ import { jobListQuery, jobState, submitBody, topUpBody } from '../api/schemas.ts
 import { describeIssues, parseBody } from '../validate.ts';
 import { workloads } from '../../workloads/coordinator.ts';
 import type { Sharded } from '../../workloads/types.ts';
-import { cancelJob, insertUnits, roundDeadline } from './finish.ts';
+import { cancelJob, failJob, insertUnits, roundDeadline, unitsPerWrite, writeUnits, writingLeaseMs } from './finish.ts';
 import { jobViews } from './view.ts';
 import { webhookSecret } from './webhooks.ts';
 import { Previews } from './preview.ts';
@@ -98,6 +98,7 @@ export function jobRoutes(deps: Deps) {
           replication,
           verification,
           units_total: sharded.units.length,
+          writing_until: sharded.units.length > unitsPerWrite ? new Date(Date.now() + writingLeaseMs) : null,
           units_planned: sharded.laterUnits ? sharded.units.length + sharded.laterUnits.count : null,
           round_deadline_at: roundDeadline(workload, sharded.plan),
           flops: sharded.flops,
@@ -111,10 +112,19 @@ export function jobRoutes(deps: Deps) {
         .returningAll()
         .executeTakeFirstOrThrow();
       await escrowJob(trx, job, escrow);
-      await insertUnits(trx, job, sharded.units, 0);
+      await insertUnits(trx, job, sharded.units.slice(0, unitsPerWrite), 0);
       return job;
     });
     deps.onWork();
+    if (sharded.units.length > unitsPerWrite) {
+      // The rest a chunk a transaction, nodes leasing the first meanwhile (writeUnits).
+      const written = await writeUnits(db, job, sharded.units, unitsPerWrite).catch(async (err) => {
+        await inTransaction(db, (trx) => failJob(trx, job.id, 'Its units could not all be written. Submit it again: the escrow not spent is back in your wallet.'));
+        throw err;
+      });
+      if (!written) throw conflict('The job was cancelled while its units were being written.');
+      deps.onWork();
+    }
     return c.json({ id: job.id, state: job.state, units: job.units_planned ?? job.units_total, verification: job.verification, bid: toCredits(bid), estimate: { flops: sharded.flops * executions, credits: toCredits(estimate) }, escrow: toCredits(escrow), name: job.name, tags: job.tags }, 201);
   });
 

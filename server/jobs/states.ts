@@ -5,7 +5,8 @@
  *
  * Job
  *   queued ──first lease──▶ running ──last unit verified, result assembled──▶ done
- *   queued | running ──a unit failed──▶ failed
+ *   queued | running ──a unit failed, or its units' writing stopped (its coordinator died while
+ *     a large job was submitted: finish.ts, writeUnits)──▶ failed
  *   queued | running ──DELETE /api/jobs/:id──▶ cancelled
  *
  * Unit
