@@ -169,9 +169,10 @@ export async function insertUnits(trx: Trx, job: { id: string; replication: numb
 /**
  * Units a job's submission writes in one transaction. A large job's are written a chunk a
  * transaction (writeUnits), and the store serves claims, results and reads between them:
- * written in one, a 20,000-unit job held PGlite's one connection for its whole 1.2 s, and
- * everything else on the coordinator waited (npm run bench:submit). 1,000 units are 2
- * statements and ~0.1 s here; 2,000 left reads waiting ~0.6 s at most against ~0.45-0.55.
+ * written in one, a 20,000-unit job held PGlite's one connection and the event loop for its
+ * whole submission, and everything else on the coordinator waited: a read of another job 1,443 ms
+ * against 486 now (npm run bench:submit, medians of three side by side). 1,000 units are two
+ * inserts and ~0.1 s here; chunks of 2,000 left reads waiting up to ~0.6 s against ~0.45-0.55.
  */
 export const unitsPerWrite = 1000;
 /** How long a job's writing may pause before the sweeper takes its coordinator for dead. */

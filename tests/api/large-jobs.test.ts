@@ -15,7 +15,7 @@ describe.each(storeKinds)('a large job is written a chunk a transaction (%s)', (
   });
   afterAll(() => coordinator?.close());
 
-  // A chunk and a bit: 8×8 tiles of a 336×400 product, 42 × 50 of them.
+  // More than one chunk (unitsPerWrite), and not a whole number of them: 8×8 tiles of a 336×400 product, 42 × 50.
   const units = 42 * 50;
   const spec = (seed: number) => ({ kind: 'matmul', spec: { random: { m: 8 * 42, k: 8, n: 8 * 50, seed }, tile: 8 } });
   const available = async () => (await dev.json('GET', '/api/me')).wallet.available as number;
